@@ -1,0 +1,192 @@
+//! Drives: USB sticks and fixed disks, as the key-folder picker shows them.
+//!
+//! Listing is behind [`MediaSource`] so that flows and tests can hand in a plain folder.
+//! [`SystemMedia`] asks the OS through `sysinfo`, which has a code path for Linux (a disk is
+//! removable when a `/dev/disk/by-id/usb-*` link points at it), Windows (`GetDriveType`) and
+//! macOS (`DiskArbitration`); the volume label is read per OS below.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// One mounted file system the user could keep a key on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drive {
+    /// Volume label, or the device name when the volume has no label.
+    pub label: String,
+    /// Where it is mounted.
+    pub mount_path: PathBuf,
+    /// File system type, e.g. `vfat`, `ext4`.
+    pub file_system: String,
+    /// Bytes free for the user.
+    pub free_bytes: u64,
+    /// Size in bytes.
+    pub total_bytes: u64,
+    /// True for a USB stick or other removable medium; false for a fixed disk, which the
+    /// app warns about.
+    pub removable: bool,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// The OS would not say which drives are mounted.
+#[derive(Debug, thiserror::Error)]
+#[error("could not list drives: {0}")]
+pub struct MediaError(String);
+
+/// Something that can list drives.
+pub trait MediaSource {
+    /// The drives now mounted, removable ones first.
+    fn list(&self) -> Result<Vec<Drive>, MediaError>;
+}
+
+/// The operating system's drives.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemMedia;
+
+impl MediaSource for SystemMedia {
+    fn list(&self) -> Result<Vec<Drive>, MediaError> {
+        let disks =
+            sysinfo::Disks::new_with_refreshed_list().map_err(|e| MediaError(e.to_string()))?;
+        let mut drives: Vec<Drive> = (&disks)
+            .into_iter()
+            .filter(|d| is_user_volume(d.mount_point(), &d.file_system().to_string_lossy()))
+            .map(|d| {
+                let device = d.name().to_string_lossy().into_owned();
+                Drive {
+                    label: volume_label(&device, d.mount_point()),
+                    mount_path: d.mount_point().to_path_buf(),
+                    file_system: d.file_system().to_string_lossy().into_owned(),
+                    free_bytes: d.available_space(),
+                    total_bytes: d.total_space(),
+                    removable: d.is_removable(),
+                    read_only: d.is_read_only(),
+                }
+            })
+            .collect();
+        sort_drives(&mut drives);
+        Ok(drives)
+    }
+}
+
+/// Removable drives first, then by mount path, so the picker offers a USB stick before the
+/// system disk.
+pub fn sort_drives(drives: &mut [Drive]) {
+    drives.sort_by(|a, b| {
+        b.removable
+            .cmp(&a.removable)
+            .then_with(|| a.mount_path.cmp(&b.mount_path))
+    });
+}
+
+/// Hides mounts no user would keep a key on: container overlays and pseudo file systems.
+fn is_user_volume(mount: &Path, fs: &str) -> bool {
+    !matches!(
+        fs,
+        "overlay" | "tmpfs" | "devtmpfs" | "squashfs" | "nsfs" | "efivarfs"
+    ) && !mount.starts_with("/boot")
+        && !mount.starts_with("/snap")
+        && !mount.starts_with("/etc")
+}
+
+#[cfg(target_os = "linux")]
+fn volume_label(device: &str, mount: &Path) -> String {
+    // udev publishes labels as links in /dev/disk/by-label, escaping spaces as \x20.
+    let device = std::fs::canonicalize(device).unwrap_or_else(|_| PathBuf::from(device));
+    if let Ok(entries) = std::fs::read_dir("/dev/disk/by-label") {
+        for entry in entries.flatten() {
+            if std::fs::canonicalize(entry.path()).ok().as_deref() == Some(device.as_path()) {
+                return entry.file_name().to_string_lossy().replace("\\x20", " ");
+            }
+        }
+    }
+    fallback_label(&device.to_string_lossy(), mount)
+}
+
+#[cfg(any(target_os = "windows", target_os = "macos"))]
+fn volume_label(device: &str, mount: &Path) -> String {
+    // On Windows sysinfo's name is the volume label; on macOS it is the volume name.
+    fallback_label(device, mount)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+fn volume_label(device: &str, mount: &Path) -> String {
+    fallback_label(device, mount)
+}
+
+fn fallback_label(device: &str, mount: &Path) -> String {
+    if !device.is_empty() {
+        return device.to_owned();
+    }
+    mount
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| mount.display().to_string())
+}
+
+/// A fixed list, for tests and for a folder the user picked by hand.
+#[derive(Debug, Clone, Default)]
+pub struct FixedMedia(pub Vec<Drive>);
+
+impl MediaSource for FixedMedia {
+    fn list(&self) -> Result<Vec<Drive>, MediaError> {
+        let mut d = self.0.clone();
+        sort_drives(&mut d);
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drive(path: &str, removable: bool) -> Drive {
+        Drive {
+            label: path.into(),
+            mount_path: path.into(),
+            file_system: "vfat".into(),
+            free_bytes: 1,
+            total_bytes: 2,
+            removable,
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn removable_drives_come_first() {
+        let media = FixedMedia(vec![
+            drive("/", false),
+            drive("/media/b", true),
+            drive("/media/a", true),
+        ]);
+        let order: Vec<_> = media
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.mount_path)
+            .collect();
+        assert_eq!(
+            order,
+            [PathBuf::from("/media/a"), "/media/b".into(), "/".into()]
+        );
+    }
+
+    #[test]
+    fn pseudo_file_systems_are_hidden() {
+        assert!(!is_user_volume(Path::new("/"), "overlay"));
+        assert!(!is_user_volume(Path::new("/dev/shm"), "tmpfs"));
+        assert!(!is_user_volume(Path::new("/etc/hosts"), "ext4"));
+        assert!(is_user_volume(Path::new("/media/stick"), "vfat"));
+        assert!(is_user_volume(Path::new("/"), "ext4"));
+    }
+
+    #[test]
+    fn system_listing_keeps_removable_drives_first() {
+        let drives = SystemMedia.list().unwrap();
+        let first_fixed = drives
+            .iter()
+            .position(|d| !d.removable)
+            .unwrap_or(drives.len());
+        assert!(drives[first_fixed..].iter().all(|d| !d.removable));
+    }
+}

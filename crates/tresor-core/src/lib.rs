@@ -1,0 +1,36 @@
+//! Tresor's core: everything both the client and the bank server need that can be done
+//! without touching a disk, a socket or a clock.
+//!
+//! * [`login`]: the validated user name that ties a key folder, a certificate and an account.
+//! * [`secret`]: passwords that wipe themselves and never print.
+//! * [`keyfile`]: P-256 keys as encrypted PKCS#8 PEM, with caps on hostile KDF parameters.
+//! * [`pki`]: certificate requests, the bank CA, issuance and validation of client
+//!   certificates.
+//!
+//! The caller brings the bytes and the time; nothing here reads the system clock except where
+//! a function says so in its name (`*_now`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod keyfile;
+pub mod login;
+pub mod pki;
+pub mod secret;
+
+pub use keyfile::{KdfLimits, KeyFileError, PrivateKey};
+pub use login::{Login, LoginError};
+pub use secret::Password;
+
+/// Fills `buf` from the operating system's CSPRNG.
+///
+/// Running out of entropy is not an error the caller could recover from, so this panics with
+/// a clear message, as `getrandom`-backed generators in the RustCrypto crates do.
+pub(crate) fn fill_random(buf: &mut [u8]) {
+    #[allow(clippy::expect_used)]
+    getrandom::fill(buf).expect("the operating system's random number generator failed");
+}
+
+/// The X.509 types this crate's API speaks, re-exported so that users need not pin the same
+/// version themselves.
+pub use x509_cert;

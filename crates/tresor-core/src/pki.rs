@@ -1,0 +1,863 @@
+//! The bank's PKI: certificate requests, the bank CA, and client certificates.
+//!
+//! Every certificate here is ECDSA P-256 with SHA-256. The CA never copies what a request
+//! asks for: a client certificate's subject and extensions come from the CA's own profile,
+//! and only the request's public key (after its signature is checked) is taken.
+
+use core::fmt;
+use core::str::FromStr;
+use core::time::Duration;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use const_oid::db::{rfc5280, rfc5912};
+use der::asn1::{Ia5String, OctetString};
+use der::{Decode, DecodePem, Encode, EncodePem};
+use p256::PublicKey;
+use p256::ecdsa::{DerSignature, Signature, VerifyingKey, signature::Verifier as _};
+use spki::{DecodePublicKey as _, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::Certificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder as _, CertificateBuilder};
+use x509_cert::certificate::TbsCertificate;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::ext::{Extension, ToExtension as _};
+use x509_cert::name::Name;
+use x509_cert::request::{CertReq, RequestBuilder};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+use crate::keyfile::PrivateKey;
+use crate::login::{Login, LoginError};
+
+/// Default lifetime of a client certificate.
+pub const DEFAULT_CLIENT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Default lifetime of the bank CA.
+pub const DEFAULT_CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Clock skew tolerated by issuance: `notBefore` is set this far in the past.
+pub const BACKDATE: Duration = Duration::from_secs(5 * 60);
+
+/// Why a request or certificate was refused, or could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// Not PEM/DER of the expected kind.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// What was being read.
+        what: &'static str,
+        /// The decoder's words.
+        detail: String,
+    },
+    /// Signed with something other than ECDSA P-256 with SHA-256.
+    #[error("unsupported algorithm in {0}: Tresor uses ECDSA P-256 with SHA-256")]
+    UnsupportedAlgorithm(&'static str),
+    /// The request's signature does not verify with the key inside it.
+    #[error("the certificate request's signature is invalid")]
+    BadRequestSignature,
+    /// The request's subject is not a login, or not the expected one.
+    #[error("the certificate request is for {found:?}, expected {expected:?}")]
+    RequestForAnotherLogin {
+        /// Login the CA was asked to certify.
+        expected: String,
+        /// Subject found in the request.
+        found: String,
+    },
+    /// The subject is not a valid login.
+    #[error("the subject is not a valid login: {0}")]
+    BadLogin(#[from] LoginError),
+    /// Building or signing a certificate failed (an internal error).
+    #[error("could not build the certificate: {0}")]
+    Build(String),
+}
+
+/// Why a client certificate is not accepted for a login.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertError {
+    /// The certificate could not be parsed.
+    #[error("malformed certificate: {0}")]
+    Malformed(String),
+    /// Not issued (or not validly signed) by the bank CA.
+    #[error("the certificate was not issued by this bank's CA")]
+    NotIssuedByBank,
+    /// Now is before `notBefore`.
+    #[error("the certificate is not valid yet")]
+    NotYetValid,
+    /// Now is after `notAfter`.
+    #[error("the certificate has expired")]
+    Expired,
+    /// A CA certificate, or one without the digitalSignature key usage.
+    #[error("the certificate is not meant for signing by a client")]
+    WrongKeyUsage,
+    /// No clientAuth in the extended key usage.
+    #[error("the certificate is not meant for client authentication")]
+    WrongPurpose,
+    /// Issued to someone else.
+    #[error("the certificate belongs to {found:?}, not {expected:?}")]
+    WrongLogin {
+        /// Login that tried to use it.
+        expected: String,
+        /// Login it was issued to.
+        found: String,
+    },
+    /// A critical extension this validator does not know.
+    #[error("the certificate has an unknown critical extension {0}")]
+    UnknownCriticalExtension(String),
+    /// Revoked by the bank.
+    #[error("the certificate has been revoked")]
+    Revoked,
+}
+
+/// Answers whether the bank revoked a certificate. The server backs it with its database.
+pub trait RevocationCheck {
+    /// True if the certificate with this serial, issued by the bank CA, is revoked.
+    fn is_revoked(&self, serial: &SerialNumber) -> bool;
+}
+
+impl<F: Fn(&SerialNumber) -> bool> RevocationCheck for F {
+    fn is_revoked(&self, serial: &SerialNumber) -> bool {
+        self(serial)
+    }
+}
+
+/// For a client that has no revocation list: it leaves revocation to the server.
+#[derive(Debug, Clone, Copy)]
+pub struct NoRevocationList;
+
+impl RevocationCheck for NoRevocationList {
+    fn is_revoked(&self, _: &SerialNumber) -> bool {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+/// A PKCS#10 request whose signature was checked and whose subject is a login.
+#[derive(Debug, Clone)]
+pub struct VerifiedCsr {
+    login: Login,
+    spki: SubjectPublicKeyInfoOwned,
+    public_key: PublicKey,
+}
+
+impl VerifiedCsr {
+    /// The login named in the subject.
+    pub fn login(&self) -> &Login {
+        &self.login
+    }
+
+    /// The key to certify.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+}
+
+/// Builds a request for `login`'s new key, signed by that key.
+pub fn build_csr(key: &PrivateKey, login: &Login) -> Result<CertReq, PkiError> {
+    let subject = login_name(login)?;
+    let builder = RequestBuilder::new(subject).map_err(build_err)?;
+    builder
+        .build::<_, DerSignature>(&key.signing_key())
+        .map_err(build_err)
+}
+
+/// Encodes a request as PEM.
+pub fn csr_to_pem(csr: &CertReq) -> Result<String, PkiError> {
+    csr.to_pem(der::pem::LineEnding::LF).map_err(build_err)
+}
+
+/// Parses a DER request, checks its signature with the key it carries (x509-cert does not),
+/// and reads the login from its subject.
+pub fn verify_csr(der: &[u8]) -> Result<VerifiedCsr, PkiError> {
+    let csr = CertReq::from_der(der).map_err(|e| malformed("certificate request", e))?;
+    if csr.algorithm.oid != rfc5912::ECDSA_WITH_SHA_256 || csr.algorithm.parameters.is_some() {
+        return Err(PkiError::UnsupportedAlgorithm("certificate request"));
+    }
+    let public_key = p256_key(&csr.info.public_key)
+        .ok_or(PkiError::UnsupportedAlgorithm("certificate request's key"))?;
+    let info = csr
+        .info
+        .to_der()
+        .map_err(|e| malformed("certificate request", e))?;
+    let sig_bytes = csr
+        .signature
+        .as_bytes()
+        .ok_or(PkiError::BadRequestSignature)?;
+    let sig = Signature::from_der(sig_bytes).map_err(|_| PkiError::BadRequestSignature)?;
+    VerifyingKey::from(&public_key)
+        .verify(&info, &sig)
+        .map_err(|_| PkiError::BadRequestSignature)?;
+    let login = login_from_name(&csr.info.subject)?;
+    Ok(VerifiedCsr {
+        login,
+        spki: csr.info.public_key,
+        public_key,
+    })
+}
+
+/// [`verify_csr`] on PEM.
+pub fn verify_csr_pem(pem: &[u8]) -> Result<VerifiedCsr, PkiError> {
+    let (label, der) =
+        der::pem::decode_vec(pem).map_err(|e| malformed("certificate request", e))?;
+    if label != "CERTIFICATE REQUEST" {
+        return Err(PkiError::Malformed {
+            what: "certificate request",
+            detail: format!("PEM label is {label:?}"),
+        });
+    }
+    verify_csr(&der)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CA.
+
+/// The bank's certificate authority: its self-signed certificate and its signing key.
+pub struct BankCa {
+    cert: Certificate,
+    key: PrivateKey,
+}
+
+impl fmt::Debug for BankCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BankCa")
+            .field(
+                "subject",
+                &self.cert.tbs_certificate().subject().to_string(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl BankCa {
+    /// Creates a new CA named `CN=<common_name>, O=<organization>, C=<country>`.
+    pub fn generate(
+        common_name: &str,
+        organization: &str,
+        country: &str,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Self, PkiError> {
+        let key = PrivateKey::generate();
+        let subject = Name::from_str(&format!(
+            "CN={},O={},C={}",
+            escape_rdn(common_name),
+            escape_rdn(organization),
+            escape_rdn(country)
+        ))
+        .map_err(build_err)?;
+        let profile = CaProfile {
+            subject: subject.clone(),
+        };
+        let spki = spki_of(&key.public_key())?;
+        let builder = CertificateBuilder::new(
+            profile,
+            random_serial()?,
+            validity_from(now, validity)?,
+            spki,
+        )
+        .map_err(build_err)?;
+        let cert = builder
+            .build::<_, DerSignature>(&key.signing_key())
+            .map_err(build_err)?;
+        Ok(Self { cert, key })
+    }
+
+    /// Rebuilds the CA from its stored certificate and key, checking that they belong together.
+    pub fn from_parts(cert: Certificate, key: PrivateKey) -> Result<Self, PkiError> {
+        key.check_matches(&cert)
+            .map_err(|e| PkiError::Build(e.to_string()))?;
+        Ok(Self { cert, key })
+    }
+
+    /// The CA certificate, which clients trust.
+    pub fn certificate(&self) -> &Certificate {
+        &self.cert
+    }
+
+    /// The CA's private key, for storing it.
+    pub fn private_key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// Issues a client certificate for a verified request, if the request names `login`.
+    ///
+    /// The certificate carries `CN=<login>`, CA:FALSE, key usage digitalSignature (critical),
+    /// extended key usage clientAuth, SKI and AKI, and a random 128-bit serial. Nothing
+    /// requested in the CSR besides its public key is used.
+    pub fn issue_client_certificate(
+        &self,
+        csr: &VerifiedCsr,
+        login: &Login,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        if csr.login() != login {
+            return Err(PkiError::RequestForAnotherLogin {
+                expected: login.to_string(),
+                found: csr.login().to_string(),
+            });
+        }
+        let profile = LeafProfile {
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            subject: login_name(login)?,
+            purpose: Purpose::Client,
+        };
+        self.sign_leaf(profile, csr.spki.clone(), now, validity)
+    }
+
+    /// Issues the bank server's certificate (serverAuth) for its DNS names and IP addresses.
+    /// The server uses the same key to sign its side of Tresor's handshake.
+    pub fn issue_server_certificate(
+        &self,
+        server_key: &PublicKey,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        let mut names = Vec::new();
+        for dns in dns_names {
+            names.push(GeneralName::DnsName(
+                Ia5String::new(dns).map_err(|e| malformed("DNS name", e))?,
+            ));
+        }
+        for ip in ips {
+            let bytes = match ip {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            };
+            names.push(GeneralName::IpAddress(
+                OctetString::new(bytes).map_err(build_err)?,
+            ));
+        }
+        let cn = dns_names
+            .first()
+            .map(String::as_str)
+            .unwrap_or("tresor-bank");
+        let profile = LeafProfile {
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            subject: Name::from_str(&format!("CN={}", escape_rdn(cn))).map_err(build_err)?,
+            purpose: Purpose::Server(names),
+        };
+        self.sign_leaf(profile, spki_of(server_key)?, now, validity)
+    }
+
+    fn sign_leaf(
+        &self,
+        profile: LeafProfile,
+        spki: SubjectPublicKeyInfoOwned,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        let builder = CertificateBuilder::new(
+            profile,
+            random_serial()?,
+            validity_from(now, validity)?,
+            spki,
+        )
+        .map_err(build_err)?;
+        builder
+            .build::<_, DerSignature>(&self.key.signing_key())
+            .map_err(build_err)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+/// A client certificate that passed [`validate_client_certificate`].
+#[derive(Debug, Clone)]
+pub struct ValidatedClientCert {
+    /// The login it is bound to.
+    pub login: Login,
+    /// Its serial number.
+    pub serial: SerialNumber,
+    /// The key it certifies, for checking the client's signatures.
+    pub public_key: PublicKey,
+    /// When it expires.
+    pub not_after: SystemTime,
+}
+
+/// Checks `cert` for `login` at `now`: signed by `ca`, within its validity, an end-entity
+/// certificate for digital signatures and client authentication, issued to `login`, with no
+/// unknown critical extension, and not revoked.
+pub fn validate_client_certificate(
+    cert: &Certificate,
+    ca: &Certificate,
+    login: &Login,
+    now: SystemTime,
+    revocation: &dyn RevocationCheck,
+) -> Result<ValidatedClientCert, CertError> {
+    let tbs = cert.tbs_certificate();
+    if tbs.issuer() != ca.tbs_certificate().subject() {
+        return Err(CertError::NotIssuedByBank);
+    }
+    verify_signed_by(cert, ca).map_err(|_| CertError::NotIssuedByBank)?;
+
+    let validity = tbs.validity();
+    if now < validity.not_before.to_system_time() {
+        return Err(CertError::NotYetValid);
+    }
+    if now > validity.not_after.to_system_time() {
+        return Err(CertError::Expired);
+    }
+
+    let mut key_usage_ok = false;
+    let mut client_auth = false;
+    for ext in tbs.extensions().map(|e| e.as_slice()).unwrap_or_default() {
+        match ext.extn_id {
+            rfc5280::ID_CE_BASIC_CONSTRAINTS => {
+                let bc = BasicConstraints::from_der(ext.extn_value.as_bytes())
+                    .map_err(|e| CertError::Malformed(e.to_string()))?;
+                if bc.ca {
+                    return Err(CertError::WrongKeyUsage);
+                }
+            }
+            rfc5280::ID_CE_KEY_USAGE => {
+                let ku = KeyUsage::from_der(ext.extn_value.as_bytes())
+                    .map_err(|e| CertError::Malformed(e.to_string()))?;
+                key_usage_ok = ku.digital_signature() && !ku.key_cert_sign();
+            }
+            rfc5280::ID_CE_EXT_KEY_USAGE => {
+                let eku = ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
+                    .map_err(|e| CertError::Malformed(e.to_string()))?;
+                client_auth = eku.0.contains(&rfc5280::ID_KP_CLIENT_AUTH);
+            }
+            rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER
+            | rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER
+            | rfc5280::ID_CE_SUBJECT_ALT_NAME => {}
+            other if ext.critical => {
+                return Err(CertError::UnknownCriticalExtension(other.to_string()));
+            }
+            _ => {}
+        }
+    }
+    if !key_usage_ok {
+        return Err(CertError::WrongKeyUsage);
+    }
+    if !client_auth {
+        return Err(CertError::WrongPurpose);
+    }
+
+    let bound = login_from_name(tbs.subject()).map_err(|_| CertError::WrongLogin {
+        expected: login.to_string(),
+        found: tbs.subject().to_string(),
+    })?;
+    if &bound != login {
+        return Err(CertError::WrongLogin {
+            expected: login.to_string(),
+            found: bound.to_string(),
+        });
+    }
+    let public_key = p256_key(tbs.subject_public_key_info())
+        .ok_or_else(|| CertError::Malformed("not a P-256 key".into()))?;
+    if revocation.is_revoked(tbs.serial_number()) {
+        return Err(CertError::Revoked);
+    }
+    Ok(ValidatedClientCert {
+        login: bound,
+        serial: tbs.serial_number().clone(),
+        public_key,
+        not_after: validity.not_after.to_system_time(),
+    })
+}
+
+/// Checks that `issuer`'s key signed `cert` with ECDSA P-256 SHA-256.
+pub fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), CertError> {
+    if cert.signature_algorithm().oid != rfc5912::ECDSA_WITH_SHA_256 {
+        return Err(CertError::NotIssuedByBank);
+    }
+    let issuer_key = p256_key(issuer.tbs_certificate().subject_public_key_info())
+        .ok_or(CertError::NotIssuedByBank)?;
+    let tbs = cert
+        .tbs_certificate()
+        .to_der()
+        .map_err(|e| CertError::Malformed(e.to_string()))?;
+    let sig = cert
+        .signature()
+        .as_bytes()
+        .and_then(|b| Signature::from_der(b).ok())
+        .ok_or(CertError::NotIssuedByBank)?;
+    VerifyingKey::from(&issuer_key)
+        .verify(&tbs, &sig)
+        .map_err(|_| CertError::NotIssuedByBank)
+}
+
+/// Parses one PEM certificate.
+pub fn certificate_from_pem(pem: &[u8]) -> Result<Certificate, CertError> {
+    Certificate::from_pem(pem).map_err(|e| CertError::Malformed(e.to_string()))
+}
+
+/// Encodes a certificate as PEM.
+pub fn certificate_to_pem(cert: &Certificate) -> Result<String, PkiError> {
+    cert.to_pem(der::pem::LineEnding::LF).map_err(build_err)
+}
+
+/// The login a certificate or request names in its subject's CN.
+pub fn login_from_name(name: &Name) -> Result<Login, PkiError> {
+    let cn = name
+        .common_name()
+        .map_err(|e| malformed("subject", e))?
+        .ok_or_else(|| PkiError::Malformed {
+            what: "subject",
+            detail: "no common name".into(),
+        })?;
+    Ok(Login::new(&cn.value())?)
+}
+
+/// A serial number as colon-free lower-case hex, as admins see it.
+pub fn serial_hex(serial: &SerialNumber) -> String {
+    serial
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The time a certificate stops being valid.
+pub fn not_after(cert: &Certificate) -> SystemTime {
+    cert.tbs_certificate().validity().not_after.to_system_time()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiles.
+
+struct CaProfile {
+    subject: Name,
+}
+
+impl BuilderProfile for CaProfile {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        subject.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let mut exts: Vec<Extension> = Vec::new();
+        let ski = SubjectKeyIdentifier::try_from(spk)?;
+        let bc = BasicConstraints {
+            ca: true,
+            path_len_constraint: Some(0),
+        };
+        exts.push(bc.to_extension(tbs.subject(), &exts)?);
+        let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+        exts.push(ku.to_extension(tbs.subject(), &exts)?);
+        exts.push(ski.to_extension(tbs.subject(), &exts)?);
+        Ok(exts)
+    }
+}
+
+enum Purpose {
+    Client,
+    Server(Vec<GeneralName>),
+}
+
+struct LeafProfile {
+    issuer: Name,
+    subject: Name,
+    purpose: Purpose,
+}
+
+impl BuilderProfile for LeafProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let mut exts: Vec<Extension> = Vec::new();
+        let bc = BasicConstraints {
+            ca: false,
+            path_len_constraint: None,
+        };
+        exts.push(bc.to_extension(tbs.subject(), &exts)?);
+        let ku = KeyUsage(KeyUsages::DigitalSignature.into());
+        exts.push(ku.to_extension(tbs.subject(), &exts)?);
+        let eku = match &self.purpose {
+            Purpose::Client => ExtendedKeyUsage(vec![rfc5280::ID_KP_CLIENT_AUTH]),
+            Purpose::Server(_) => ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH]),
+        };
+        exts.push(eku.to_extension(tbs.subject(), &exts)?);
+        if let Purpose::Server(names) = &self.purpose
+            && !names.is_empty()
+        {
+            let san = SubjectAltName(names.clone());
+            exts.push(san.to_extension(tbs.subject(), &exts)?);
+        }
+        let ski = SubjectKeyIdentifier::try_from(spk)?;
+        exts.push(ski.to_extension(tbs.subject(), &exts)?);
+        let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
+        let aki = AuthorityKeyIdentifier {
+            key_identifier: Some(issuer_ski.0),
+            ..Default::default()
+        };
+        exts.push(aki.to_extension(tbs.subject(), &exts)?);
+        Ok(exts)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+fn login_name(login: &Login) -> Result<Name, PkiError> {
+    // A login's characters need no escaping in a distinguished name.
+    Name::from_str(&format!("CN={login}")).map_err(build_err)
+}
+
+/// Escapes RFC 4514 special characters in an attribute value.
+fn escape_rdn(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && matches!(c, ' ' | '#'));
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn p256_key(spki: &SubjectPublicKeyInfoOwned) -> Option<PublicKey> {
+    let der = spki.to_der().ok()?;
+    PublicKey::from_public_key_der(&der).ok()
+}
+
+fn spki_of(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned, PkiError> {
+    SubjectPublicKeyInfoOwned::from_key(key).map_err(build_err)
+}
+
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    // 128 random bits, with the top bit cleared so that the DER INTEGER stays positive and
+    // 16 bytes long, and never zero.
+    let mut bytes = [0u8; 16];
+    loop {
+        crate::fill_random(&mut bytes);
+        bytes[0] &= 0x7f;
+        if bytes[0] != 0 {
+            return SerialNumber::new(&bytes).map_err(build_err);
+        }
+    }
+}
+
+fn validity_from(now: SystemTime, validity: Duration) -> Result<Validity, PkiError> {
+    let start = now.checked_sub(BACKDATE).unwrap_or(now);
+    let end = now
+        .checked_add(validity)
+        .ok_or_else(|| PkiError::Build("validity overflows".into()))?;
+    // Whole seconds, as X.509 times are.
+    let start = truncate_to_second(start);
+    let end = truncate_to_second(end);
+    Ok(Validity::new(
+        Time::try_from(start).map_err(build_err)?,
+        Time::try_from(end).map_err(build_err)?,
+    ))
+}
+
+fn truncate_to_second(t: SystemTime) -> SystemTime {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => SystemTime::UNIX_EPOCH + Duration::from_secs(d.as_secs()),
+        Err(_) => t,
+    }
+}
+
+fn malformed(what: &'static str, e: impl fmt::Display) -> PkiError {
+    PkiError::Malformed {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+fn build_err(e: impl fmt::Display) -> PkiError {
+    PkiError::Build(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(s: &str) -> Login {
+        Login::new(s).unwrap()
+    }
+
+    fn ca() -> BankCa {
+        BankCa::generate(
+            "Test Bank CA",
+            "Test Bank, PJSC",
+            "UA",
+            SystemTime::now(),
+            DEFAULT_CA_VALIDITY,
+        )
+        .unwrap()
+    }
+
+    fn issue(ca: &BankCa, who: &str) -> (PrivateKey, Certificate) {
+        let key = PrivateKey::generate();
+        let csr = build_csr(&key, &login(who)).unwrap();
+        let verified = verify_csr(&csr.to_der().unwrap()).unwrap();
+        let cert = ca
+            .issue_client_certificate(
+                &verified,
+                &login(who),
+                SystemTime::now(),
+                DEFAULT_CLIENT_VALIDITY,
+            )
+            .unwrap();
+        (key, cert)
+    }
+
+    #[test]
+    fn issued_certificate_validates_for_its_login() {
+        let ca = ca();
+        let (key, cert) = issue(&ca, "ivan");
+        key.check_matches(&cert).unwrap();
+        let ok = validate_client_certificate(
+            &cert,
+            ca.certificate(),
+            &login("ivan"),
+            SystemTime::now(),
+            &NoRevocationList,
+        )
+        .unwrap();
+        assert_eq!(ok.login, login("ivan"));
+        assert_eq!(ok.public_key, key.public_key());
+        assert_eq!(serial_hex(&ok.serial).len(), 32);
+    }
+
+    #[test]
+    fn each_rule_has_its_error() {
+        let ca = ca();
+        let (_, cert) = issue(&ca, "ivan");
+        let now = SystemTime::now();
+        let check = |c: &Certificate, ca: &Certificate, who: &str, at: SystemTime| {
+            validate_client_certificate(c, ca, &login(who), at, &NoRevocationList)
+        };
+        assert_eq!(
+            check(&cert, ca.certificate(), "olena", now).unwrap_err(),
+            CertError::WrongLogin {
+                expected: "olena".into(),
+                found: "ivan".into()
+            }
+        );
+        assert_eq!(
+            check(
+                &cert,
+                ca.certificate(),
+                "ivan",
+                now + DEFAULT_CLIENT_VALIDITY + Duration::from_secs(60)
+            )
+            .unwrap_err(),
+            CertError::Expired
+        );
+        assert_eq!(
+            check(
+                &cert,
+                ca.certificate(),
+                "ivan",
+                now - Duration::from_secs(3600)
+            )
+            .unwrap_err(),
+            CertError::NotYetValid
+        );
+        let other = BankCa::generate(
+            "Test Bank CA",
+            "Test Bank, PJSC",
+            "UA",
+            now,
+            DEFAULT_CA_VALIDITY,
+        )
+        .unwrap();
+        // Same name, other key: the signature check catches it.
+        assert_eq!(
+            check(&cert, other.certificate(), "ivan", now).unwrap_err(),
+            CertError::NotIssuedByBank
+        );
+        let revoked = |s: &SerialNumber| s == cert.tbs_certificate().serial_number();
+        assert_eq!(
+            validate_client_certificate(&cert, ca.certificate(), &login("ivan"), now, &revoked)
+                .unwrap_err(),
+            CertError::Revoked
+        );
+        // The CA's own certificate is not a client certificate.
+        let ca_cert = ca.certificate().clone();
+        assert_eq!(
+            check(&ca_cert, ca.certificate(), "ivan", now).unwrap_err(),
+            CertError::WrongKeyUsage
+        );
+        // A server certificate has the wrong purpose.
+        let server_key = PrivateKey::generate();
+        let server = ca
+            .issue_server_certificate(
+                &server_key.public_key(),
+                &["ivan".into()],
+                &[],
+                now,
+                DEFAULT_CLIENT_VALIDITY,
+            )
+            .unwrap();
+        assert_eq!(
+            check(&server, ca.certificate(), "ivan", now).unwrap_err(),
+            CertError::WrongPurpose
+        );
+    }
+
+    #[test]
+    fn csr_for_another_login_is_refused() {
+        let ca = ca();
+        let key = PrivateKey::generate();
+        let csr = build_csr(&key, &login("mallory")).unwrap();
+        let verified = verify_csr(&csr.to_der().unwrap()).unwrap();
+        assert!(matches!(
+            ca.issue_client_certificate(
+                &verified,
+                &login("ivan"),
+                SystemTime::now(),
+                DEFAULT_CLIENT_VALIDITY
+            ),
+            Err(PkiError::RequestForAnotherLogin { .. })
+        ));
+    }
+
+    #[test]
+    fn forged_csr_signature_is_refused() {
+        let key = PrivateKey::generate();
+        let mut csr = build_csr(&key, &login("ivan")).unwrap();
+        // Swap in another key: the signature no longer matches.
+        let other = PrivateKey::generate();
+        csr.info.public_key = spki_of(&other.public_key()).unwrap();
+        assert!(matches!(
+            verify_csr(&csr.to_der().unwrap()),
+            Err(PkiError::BadRequestSignature)
+        ));
+    }
+
+    #[test]
+    fn rdn_escaping() {
+        assert_eq!(escape_rdn("Bank, PJSC"), "Bank\\, PJSC");
+        assert_eq!(escape_rdn("#1"), "\\#1");
+        let name = Name::from_str(&format!("O={}", escape_rdn("A, B=C"))).unwrap();
+        assert_eq!(name.organization().unwrap().unwrap().value(), "A, B=C");
+    }
+}
