@@ -2,13 +2,16 @@
 //! a KDF bomb, a forged CSR, certificates from another CA, expired, or for another login;
 //! and random bytes thrown at every parser.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use tresor_core::keyfile::{self, KdfLimits, KeyFileError, PrivateKey};
 use tresor_core::login::Login;
 use tresor_core::pki::{
-    self, BankCa, CertError, DEFAULT_CA_VALIDITY, DEFAULT_CLIENT_VALIDITY, NoRevocationList, PkiError,
+    self, BankCa, CertError, DEFAULT_CA_VALIDITY, DEFAULT_CLIENT_VALIDITY, NoRevocationList,
+    PkiError,
 };
 use tresor_core::secret::Password;
 use tresor_core::x509_cert::Certificate;
@@ -35,19 +38,31 @@ fn broken_key_files() {
 
     // Truncated: the PEM's end line is gone, or the base64 ends early.
     let truncated = &good[..good.len() / 2];
-    assert!(matches!(open(truncated.as_bytes()), Err(KeyFileError::NotAKeyFile(_))));
+    assert!(matches!(
+        open(truncated.as_bytes()),
+        Err(KeyFileError::NotAKeyFile(_))
+    ));
     let lines: Vec<&str> = good.lines().collect();
     let short = format!("{}\n{}\n{}\n", lines[0], lines[1], lines[lines.len() - 1]);
-    assert!(matches!(open(short.as_bytes()), Err(KeyFileError::NotAKeyFile(_))));
+    assert!(matches!(
+        open(short.as_bytes()),
+        Err(KeyFileError::NotAKeyFile(_))
+    ));
 
     // Garbled base64.
     let garbled = good.replacen(&lines[2][..8], "!!!!????", 1);
-    assert!(matches!(open(garbled.as_bytes()), Err(KeyFileError::NotAKeyFile(_))));
+    assert!(matches!(
+        open(garbled.as_bytes()),
+        Err(KeyFileError::NotAKeyFile(_))
+    ));
 
     // Wrong label.
     let relabelled = good.replace("ENCRYPTED PRIVATE KEY", "CERTIFICATE");
     let err = open(relabelled.as_bytes()).unwrap_err();
-    assert!(matches!(&err, KeyFileError::NotAKeyFile(m) if m.contains("CERTIFICATE")), "{err}");
+    assert!(
+        matches!(&err, KeyFileError::NotAKeyFile(m) if m.contains("CERTIFICATE")),
+        "{err}"
+    );
 
     // Random DER under the right label.
     let random = tresor_core::x509_cert::der::pem::encode_string(
@@ -56,15 +71,23 @@ fn broken_key_files() {
         &[0x30, 0x03, 0x02, 0x01, 0x05],
     )
     .unwrap();
-    assert!(matches!(open(random.as_bytes()), Err(KeyFileError::NotAKeyFile(_))));
+    assert!(matches!(
+        open(random.as_bytes()),
+        Err(KeyFileError::NotAKeyFile(_))
+    ));
 
     // Not PEM at all, and empty.
-    assert!(matches!(open(b"\x00\x01binary"), Err(KeyFileError::NotAKeyFile(_))));
+    assert!(matches!(
+        open(b"\x00\x01binary"),
+        Err(KeyFileError::NotAKeyFile(_))
+    ));
     assert!(matches!(open(b""), Err(KeyFileError::NotAKeyFile(_))));
 
     // A flipped bit in the ciphertext: CBC has no integrity, so this must be caught by the
     // padding, the DER, or the embedded public key.
-    let mut der = tresor_core::x509_cert::der::pem::decode_vec(good.as_bytes()).unwrap().1;
+    let mut der = tresor_core::x509_cert::der::pem::decode_vec(good.as_bytes())
+        .unwrap()
+        .1;
     let n = der.len();
     der[n - 20] ^= 0x40;
     let flipped = tresor_core::x509_cert::der::pem::encode_string(
@@ -73,7 +96,10 @@ fn broken_key_files() {
         &der,
     )
     .unwrap();
-    assert!(matches!(open(flipped.as_bytes()), Err(KeyFileError::WrongPasswordOrCorrupted)));
+    assert!(matches!(
+        open(flipped.as_bytes()),
+        Err(KeyFileError::WrongPasswordOrCorrupted)
+    ));
 }
 
 /// An encrypted key file whose scrypt parameters are `n`, `r`, `p`.
@@ -102,22 +128,31 @@ fn kdf_bombs_are_refused_before_deriving() {
     // Each would need terabytes, gigabytes or hours if derived; each returns at once.
     for (n, r, p, what) in [
         (1u64 << 40, 8, 1, "memory"),
-        (1 << 20, 8, 1, "memory"),      // 1 GiB
-        (1 << 14, 8, 16_000, "work"),   // 16 MiB, but hours of work
-        (1 << 14, 4096, 1, "memory"),   // r inflates memory too
+        (1 << 20, 8, 1, "memory"),    // 1 GiB
+        (1 << 14, 8, 16_000, "work"), // 16 MiB, but hours of work
+        (1 << 14, 4096, 1, "memory"), // r inflates memory too
     ] {
         let pem = scrypt_file(n, r, p);
         let err = open(pem.as_bytes()).unwrap_err();
-        assert!(matches!(err, KeyFileError::KdfTooExpensive(_)), "N={n} r={r} p={p} ({what}): {err}");
+        assert!(
+            matches!(err, KeyFileError::KdfTooExpensive(_)),
+            "N={n} r={r} p={p} ({what}): {err}"
+        );
     }
     // Parameters scrypt itself rejects are a broken file, not an expensive one.
     for (n, r, p) in [(1000u64, 8u16, 1u16), (0, 8, 1), (1024, 0, 1), (1024, 8, 0)] {
         let err = open(scrypt_file(n, r, p).as_bytes()).unwrap_err();
-        assert!(matches!(err, KeyFileError::NotAKeyFile(_)), "N={n} r={r} p={p}: {err}");
+        assert!(
+            matches!(err, KeyFileError::NotAKeyFile(_)),
+            "N={n} r={r} p={p}: {err}"
+        );
     }
     // Within the caps, the KDF runs and the (garbage) ciphertext is reported as such.
     let err = open(scrypt_file(1 << 10, 8, 1).as_bytes()).unwrap_err();
-    assert!(matches!(err, KeyFileError::WrongPasswordOrCorrupted), "{err}");
+    assert!(
+        matches!(err, KeyFileError::WrongPasswordOrCorrupted),
+        "{err}"
+    );
 }
 
 fn encode(der: &[u8]) -> String {
@@ -138,31 +173,51 @@ fn certificates_that_must_not_pass() {
     let key = PrivateKey::generate();
     let csr = pki::verify_csr(&pki::build_csr(&key, &ivan).unwrap().to_der().unwrap()).unwrap();
 
-    let from_other = other_ca.issue_client_certificate(&csr, &ivan, now, DEFAULT_CLIENT_VALIDITY).unwrap();
+    let from_other = other_ca
+        .issue_client_certificate(&csr, &ivan, now, DEFAULT_CLIENT_VALIDITY)
+        .unwrap();
     let check = |cert: &Certificate, who: &Login, at: SystemTime| {
         pki::validate_client_certificate(cert, ca.certificate(), who, at, &NoRevocationList)
     };
-    assert_eq!(check(&from_other, &ivan, now).unwrap_err(), CertError::NotIssuedByBank);
+    assert_eq!(
+        check(&from_other, &ivan, now).unwrap_err(),
+        CertError::NotIssuedByBank
+    );
 
     // Issued a year and a day ago for a year: expired now.
     let old = now - DEFAULT_CLIENT_VALIDITY - Duration::from_secs(86_400);
-    let expired = ca.issue_client_certificate(&csr, &ivan, old, DEFAULT_CLIENT_VALIDITY).unwrap();
+    let expired = ca
+        .issue_client_certificate(&csr, &ivan, old, DEFAULT_CLIENT_VALIDITY)
+        .unwrap();
     assert_eq!(check(&expired, &ivan, now).unwrap_err(), CertError::Expired);
 
-    let good = ca.issue_client_certificate(&csr, &ivan, now, DEFAULT_CLIENT_VALIDITY).unwrap();
+    let good = ca
+        .issue_client_certificate(&csr, &ivan, now, DEFAULT_CLIENT_VALIDITY)
+        .unwrap();
     let olena = Login::new("olena").unwrap();
-    assert!(matches!(check(&good, &olena, now).unwrap_err(), CertError::WrongLogin { .. }));
+    assert!(matches!(
+        check(&good, &olena, now).unwrap_err(),
+        CertError::WrongLogin { .. }
+    ));
     assert!(check(&good, &ivan, now).is_ok());
 
     // A tampered certificate: one bit of the subject's key changed.
     let mut der = good.to_der().unwrap();
-    let spki = good.tbs_certificate().subject_public_key_info().to_der().unwrap();
-    let at = der.windows(spki.len()).position(|w| w == spki.as_slice()).unwrap();
+    let spki = good
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap();
+    let at = der
+        .windows(spki.len())
+        .position(|w| w == spki.as_slice())
+        .unwrap();
     der[at + spki.len() - 5] ^= 0x01;
-    match Certificate::from_der(&der) {
-        Ok(tampered) => assert_eq!(check(&tampered, &ivan, now).unwrap_err(), CertError::NotIssuedByBank),
-        Err(_) => {} // an invalid point may already fail to parse: refused either way
-    }
+    let tampered = Certificate::from_der(&der).unwrap();
+    assert_eq!(
+        check(&tampered, &ivan, now).unwrap_err(),
+        CertError::NotIssuedByBank
+    );
 }
 
 #[test]
@@ -173,9 +228,18 @@ fn forged_csr() {
     // Keep the signature, change the subject: the signature no longer covers it.
     let forged_subject = pki::build_csr(&key, &Login::new("admin").unwrap()).unwrap();
     csr.info.subject = forged_subject.info.subject;
-    assert!(matches!(pki::verify_csr(&csr.to_der().unwrap()), Err(PkiError::BadRequestSignature)));
-    assert!(matches!(pki::verify_csr(b"garbage"), Err(PkiError::Malformed { .. })));
-    assert!(matches!(pki::verify_csr_pem(b"-----BEGIN X-----\nAA==\n-----END X-----\n"), Err(PkiError::Malformed { .. })));
+    assert!(matches!(
+        pki::verify_csr(&csr.to_der().unwrap()),
+        Err(PkiError::BadRequestSignature)
+    ));
+    assert!(matches!(
+        pki::verify_csr(b"garbage"),
+        Err(PkiError::Malformed { .. })
+    ));
+    assert!(matches!(
+        pki::verify_csr_pem(b"-----BEGIN X-----\nAA==\n-----END X-----\n"),
+        Err(PkiError::Malformed { .. })
+    ));
 }
 
 proptest! {
@@ -213,7 +277,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
     #[test]
-    fn any_single_byte_change_to_a_key_file_is_an_error_or_the_same_key(
+    fn any_single_byte_change_to_a_key_file_is_an_error(
         pos in any::<prop::sample::Index>(), xor in 1u8..=255,
     ) {
         let key = PrivateKey::generate();
@@ -221,11 +285,9 @@ proptest! {
         let mut der = tresor_core::x509_cert::der::pem::decode_vec(pem.as_bytes()).unwrap().1;
         let i = pos.index(der.len());
         der[i] ^= xor;
-        match open(encode(&der).as_bytes()) {
-            // Only a change that leaves the key intact may succeed (e.g. inside the IV's
-            // effect on a block that is re-validated); it must then be the same key.
-            Ok(k) => prop_assert_eq!(k.public_key(), key.public_key()),
-            Err(_) => {}
-        }
+        // Structure, KDF parameters, salt and IV changes break the DER or the derived key;
+        // a ciphertext change garbles a block of the scalar or the embedded public key,
+        // which no longer match.
+        prop_assert!(open(encode(&der).as_bytes()).is_err(), "byte {} ^ {:#04x} went unnoticed", i, xor);
     }
 }

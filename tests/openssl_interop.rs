@@ -1,6 +1,8 @@
 //! Interop with OpenSSL 3, both ways: OpenSSL opens our key files, we open OpenSSL's; OpenSSL
 //! accepts our CSRs and (strictly) our certificates for client authentication only.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use std::fs;
 use std::path::Path;
 use std::time::SystemTime;

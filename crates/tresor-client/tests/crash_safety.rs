@@ -3,6 +3,8 @@
 //! hold a key that opens with its password and matches a stored certificate of the bank,
 //! and a retry must succeed.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use std::io;
 use std::path::Path;
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! Needs root (loop devices, mount namespaces), as CI has; it fails rather than skips
 //! without it, so a green run always means the stick was really simulated.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 #![cfg(target_os = "linux")]
 
 use std::path::Path;

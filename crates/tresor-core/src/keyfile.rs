@@ -192,9 +192,9 @@ impl PrivateKey {
         password: &Password,
         limits: &KdfLimits,
     ) -> Result<Self, KeyFileError> {
-        let (der, params, data_range) = parse_encrypted(pem)?;
+        let Parsed { der, params, data } = parse_encrypted(pem)?;
         check_limits(&params, limits)?;
-        let ciphertext = &der[data_range];
+        let ciphertext = &der[data];
         let plain = Zeroizing::new(params.decrypt(password.as_bytes(), ciphertext).map_err(
             |e| match e {
                 pkcs5::Error::DecryptFailed => KeyFileError::WrongPasswordOrCorrupted,
@@ -268,7 +268,7 @@ pub fn public_key_fingerprint(key: &PublicKey) -> String {
 
 /// Reads the protection of a key file without its password.
 pub fn inspect(pem: &[u8]) -> Result<KeyFileInfo, KeyFileError> {
-    let (_, params, _) = parse_encrypted(pem)?;
+    let params = parse_encrypted(pem)?.params;
     let kdf = match &params.kdf {
         Kdf::Pbkdf2(p) => format!(
             "PBKDF2-{} iterations={}",
@@ -309,17 +309,16 @@ fn cipher_name(scheme: &EncryptionScheme) -> &'static str {
     }
 }
 
+/// An encrypted key file, parsed but not decrypted.
+struct Parsed {
+    der: Zeroizing<Vec<u8>>,
+    params: pbes2::Parameters,
+    /// Where the ciphertext is in `der`.
+    data: core::ops::Range<usize>,
+}
+
 /// PEM → DER → PBES2 parameters, with the byte range of the ciphertext in the DER.
-fn parse_encrypted(
-    pem: &[u8],
-) -> Result<
-    (
-        Zeroizing<Vec<u8>>,
-        pbes2::Parameters,
-        core::ops::Range<usize>,
-    ),
-    KeyFileError,
-> {
+fn parse_encrypted(pem: &[u8]) -> Result<Parsed, KeyFileError> {
     let (label, der) = der::pem::decode_vec(pem)
         .map_err(|e| KeyFileError::NotAKeyFile(format!("not a PEM document ({e})")))?;
     let der = Zeroizing::new(der);
@@ -369,8 +368,8 @@ fn parse_encrypted(
 
     // Locate the ciphertext inside `der` (it is a sub-slice of it).
     let start = data.as_bytes().as_ptr() as usize - der.as_ptr() as usize;
-    let range = start..start + data.as_bytes().len();
-    Ok((der, params, range))
+    let data = start..start + data.as_bytes().len();
+    Ok(Parsed { der, params, data })
 }
 
 fn check_limits(params: &pbes2::Parameters, limits: &KdfLimits) -> Result<(), KeyFileError> {

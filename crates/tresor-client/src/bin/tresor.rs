@@ -5,7 +5,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -138,7 +138,7 @@ struct KeyReport {
     certificate_expires: Option<u64>,
 }
 
-fn key_generate(json: bool, drive: &PathBuf, login: &str) -> Result<()> {
+fn key_generate(json: bool, drive: &Path, login: &str) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
     let store = KeyStore::new(drive, &login);
     if let Some(g) = store.latest_key()? {
@@ -164,7 +164,7 @@ fn key_generate(json: bool, drive: &PathBuf, login: &str) -> Result<()> {
     Ok(())
 }
 
-fn key_check(json: bool, drive: &PathBuf, login: &str) -> Result<()> {
+fn key_check(json: bool, drive: &Path, login: &str) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
     let store = KeyStore::new(drive, &login);
     // Fail on a missing key before asking for a password.
