@@ -95,19 +95,7 @@ fn openssl_opens_our_key_file() {
 fn we_open_openssl_key_files() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "plain.pem",
-        ],
-        None,
-    );
+    openssl_ec_key(d, "plain.pem");
     let pe = pass_env();
     let kinds: [(&str, Vec<&str>, &str); 5] = [
         (
@@ -213,19 +201,7 @@ fn unsupported_openssl_schemes_get_their_own_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pe = pass_env();
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "plain.pem",
-        ],
-        None,
-    );
+    openssl_ec_key(d, "plain.pem");
     // Legacy PBES1, and PBKDF2 with SHA-1 (too weak to accept).
     for (file, args) in [
         (
@@ -338,19 +314,7 @@ fn openssl_verifies_our_csr() {
 fn we_verify_openssl_csr_and_catch_a_forged_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "k.pem",
-        ],
-        None,
-    );
+    openssl_ec_key(d, "k.pem");
     openssl_ok(
         d,
         &[
@@ -372,6 +336,35 @@ fn we_verify_openssl_csr_and_catch_a_forged_one() {
     ));
 }
 
+/// A bank CA named like the one a test bank would have.
+fn test_ca() -> BankCa {
+    BankCa::generate(
+        "Tresor Test Bank CA",
+        "Tresor Test Bank, PJSC",
+        "UA",
+        SystemTime::now(),
+        DEFAULT_CA_VALIDITY,
+    )
+    .unwrap()
+}
+
+/// An unencrypted P-256 key made by OpenSSL.
+fn openssl_ec_key(dir: &Path, file: &str) {
+    openssl_ok(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            file,
+        ],
+        None,
+    );
+}
+
 fn issue_for(ca: &BankCa, login: &Login) -> Certificate {
     let key = PrivateKey::generate();
     let csr = pki::build_csr(&key, login).unwrap();
@@ -384,14 +377,7 @@ fn issue_for(ca: &BankCa, login: &Login) -> Certificate {
 fn openssl_accepts_our_client_certificate_strictly_for_client_auth_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ca = BankCa::generate(
-        "Tresor Test Bank CA",
-        "Tresor Test Bank, PJSC",
-        "UA",
-        SystemTime::now(),
-        DEFAULT_CA_VALIDITY,
-    )
-    .unwrap();
+    let ca = test_ca();
     fs::write(
         d.join("ca.pem"),
         pki::certificate_to_pem(ca.certificate()).unwrap(),
@@ -538,27 +524,8 @@ fn a_certificate_from_another_ca_is_refused() {
     // A CA made by OpenSSL, with the same name as ours: only the signature tells them apart.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ours = BankCa::generate(
-        "Tresor Test Bank CA",
-        "Tresor Test Bank, PJSC",
-        "UA",
-        SystemTime::now(),
-        DEFAULT_CA_VALIDITY,
-    )
-    .unwrap();
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "ca.key",
-        ],
-        None,
-    );
+    let ours = test_ca();
+    openssl_ec_key(d, "ca.key");
     openssl_ok(
         d,
         &[
@@ -576,19 +543,7 @@ fn a_certificate_from_another_ca_is_refused() {
         ],
         None,
     );
-    openssl_ok(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "c.key",
-        ],
-        None,
-    );
+    openssl_ec_key(d, "c.key");
     openssl_ok(
         d,
         &[

@@ -362,9 +362,7 @@ impl KeyStore {
         let csr = pki::build_csr(&key, &self.login)?;
         let csr_der = csr.to_der().map_err(|e| PkiError::Build(e.to_string()))?;
         self.check_drive()?;
-        self.io
-            .create_dir_all(&self.dir)
-            .map_err(|e| StoreError::io(&self.dir, e))?;
+        self.ensure_dir()?;
         let next = self
             .generations()?
             .last()
@@ -448,6 +446,22 @@ impl KeyStore {
         self.io
             .sync_dir(&self.dir)
             .map_err(|e| StoreError::io(&self.dir, e))
+    }
+
+    /// Creates the login's folder, and makes its entries in `Tresor/` and the drive's root
+    /// durable: a folder that vanishes on power loss would take the key with it.
+    fn ensure_dir(&self) -> Result<(), StoreError> {
+        if self.io.list_dir(&self.dir).is_ok() {
+            return Ok(());
+        }
+        self.io
+            .create_dir_all(&self.dir)
+            .map_err(|e| StoreError::io(&self.dir, e))?;
+        let tresor = self.drive.join(TRESOR_DIR);
+        for dir in [&tresor, &self.drive] {
+            self.io.sync_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        Ok(())
     }
 
     fn remove(&self, path: &Path) -> Result<(), StoreError> {
