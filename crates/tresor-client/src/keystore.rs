@@ -92,6 +92,9 @@ pub enum StoreError {
     /// A certificate request could not be built.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The generation already has its certificate; certificates are never overwritten.
+    #[error("{0} already exists; a stored certificate is never replaced")]
+    AlreadyCertified(PathBuf),
     /// The certificate is for another key than the pending one.
     #[error("the certificate does not match the new key; the current key is unchanged")]
     CertificateForAnotherKey,
@@ -393,6 +396,15 @@ impl KeyStore {
             .key
             .check_matches(cert)
             .map_err(|_| StoreError::CertificateForAnotherKey)?;
+        if self
+            .generations()?
+            .iter()
+            .any(|g| g.number == pending.generation && g.has_cert)
+        {
+            return Err(StoreError::AlreadyCertified(
+                self.cert_path(pending.generation),
+            ));
+        }
         let pem = pki::certificate_to_pem(cert)?;
         drive_io::write_atomic(
             self.io.as_ref(),
@@ -635,6 +647,24 @@ mod tests {
             Err(StoreError::CertificateForAnotherKey)
         ));
         assert!(store.current().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_stored_certificate_is_never_replaced() {
+        let drive = tempfile::tempdir().unwrap();
+        let ca =
+            BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
+        let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
+        let first = cheap(&store);
+        let cert = issue(&ca, &store, &first);
+        store.commit_certificate(&first, &cert).unwrap();
+        let before = std::fs::read(store.cert_path(1)).unwrap();
+        let again = issue(&ca, &store, &first);
+        assert!(matches!(
+            store.commit_certificate(&first, &again),
+            Err(StoreError::AlreadyCertified(_))
+        ));
+        assert_eq!(std::fs::read(store.cert_path(1)).unwrap(), before);
     }
 
     #[test]
