@@ -65,12 +65,7 @@ fn broken_key_files() {
     );
 
     // Random DER under the right label.
-    let random = tresor_core::x509_cert::der::pem::encode_string(
-        "ENCRYPTED PRIVATE KEY",
-        tresor_core::x509_cert::der::pem::LineEnding::LF,
-        &[0x30, 0x03, 0x02, 0x01, 0x05],
-    )
-    .unwrap();
+    let random = encode(&[0x30, 0x03, 0x02, 0x01, 0x05]);
     assert!(matches!(
         open(random.as_bytes()),
         Err(KeyFileError::NotAKeyFile(_))
@@ -85,17 +80,10 @@ fn broken_key_files() {
 
     // A flipped bit in the ciphertext: CBC has no integrity, so this must be caught by the
     // padding, the DER, or the embedded public key.
-    let mut der = tresor_core::x509_cert::der::pem::decode_vec(good.as_bytes())
-        .unwrap()
-        .1;
+    let mut der = decode(&good);
     let n = der.len();
     der[n - 20] ^= 0x40;
-    let flipped = tresor_core::x509_cert::der::pem::encode_string(
-        "ENCRYPTED PRIVATE KEY",
-        tresor_core::x509_cert::der::pem::LineEnding::LF,
-        &der,
-    )
-    .unwrap();
+    let flipped = encode(&der);
     assert!(matches!(
         open(flipped.as_bytes()),
         Err(KeyFileError::WrongPasswordOrCorrupted)
@@ -155,13 +143,26 @@ fn kdf_bombs_are_refused_before_deriving() {
     );
 }
 
-fn encode(der: &[u8]) -> String {
+/// `der` as PEM under `label`.
+fn pem(label: &str, der: &[u8]) -> String {
     tresor_core::x509_cert::der::pem::encode_string(
-        "ENCRYPTED PRIVATE KEY",
+        label,
         tresor_core::x509_cert::der::pem::LineEnding::LF,
         der,
     )
     .unwrap()
+}
+
+/// `der` as an encrypted-key PEM file.
+fn encode(der: &[u8]) -> String {
+    pem("ENCRYPTED PRIVATE KEY", der)
+}
+
+/// The DER inside a PEM file.
+fn decode(pem: &str) -> Vec<u8> {
+    tresor_core::x509_cert::der::pem::decode_vec(pem.as_bytes())
+        .unwrap()
+        .1
 }
 
 #[test]
@@ -264,11 +265,10 @@ proptest! {
     #[test]
     fn random_bytes_in_pem_armour_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
         for label in ["ENCRYPTED PRIVATE KEY", "CERTIFICATE", "CERTIFICATE REQUEST"] {
-            let pem = tresor_core::x509_cert::der::pem::encode_string(
-                label, tresor_core::x509_cert::der::pem::LineEnding::LF, &bytes).unwrap();
-            prop_assert!(open(pem.as_bytes()).is_err());
-            prop_assert!(pki::verify_csr_pem(pem.as_bytes()).is_err());
-            let _ = pki::certificate_from_pem(pem.as_bytes());
+            let armoured = pem(label, &bytes);
+            prop_assert!(open(armoured.as_bytes()).is_err());
+            prop_assert!(pki::verify_csr_pem(armoured.as_bytes()).is_err());
+            let _ = pki::certificate_from_pem(armoured.as_bytes());
         }
     }
 }
@@ -281,8 +281,8 @@ proptest! {
         pos in any::<prop::sample::Index>(), xor in 1u8..=255,
     ) {
         let key = PrivateKey::generate();
-        let pem = key.to_encrypted_pem_with(&Password::from(PW), 4, 8, 1).unwrap();
-        let mut der = tresor_core::x509_cert::der::pem::decode_vec(pem.as_bytes()).unwrap().1;
+        let file = key.to_encrypted_pem_with(&Password::from(PW), 4, 8, 1).unwrap();
+        let mut der = decode(&file);
         let i = pos.index(der.len());
         der[i] ^= xor;
         // Structure, KDF parameters, salt and IV changes break the DER or the derived key;

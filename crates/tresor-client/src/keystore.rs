@@ -364,12 +364,12 @@ impl KeyStore {
     ) -> Result<PendingKey, StoreError> {
         let csr = pki::build_csr(&key, &self.login)?;
         let csr_der = csr.to_der().map_err(|e| PkiError::Build(e.to_string()))?;
-        self.check_drive()?;
-        self.ensure_dir()?;
+        // `generations` checks that the drive is there, and is empty before the folder exists.
         let next = self
             .generations()?
             .last()
             .map_or(1, |g| g.number.saturating_add(1));
+        self.ensure_dir()?;
         let key_path = drive_io::write_atomic(
             self.io.as_ref(),
             &self.dir,
@@ -560,6 +560,15 @@ mod tests {
         .unwrap()
     }
 
+    /// A drive (a temporary folder), a bank CA, and ivan's key store on the drive.
+    fn fixture() -> (tempfile::TempDir, BankCa, KeyStore) {
+        let drive = tempfile::tempdir().unwrap();
+        let ca =
+            BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
+        let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
+        (drive, ca, store)
+    }
+
     #[test]
     fn names() {
         assert_eq!(parse_name("key-0001.pem"), Some((1, true)));
@@ -578,10 +587,7 @@ mod tests {
 
     #[test]
     fn first_key_then_rotation_keeps_one_backup() {
-        let drive = tempfile::tempdir().unwrap();
-        let ca =
-            BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
-        let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
+        let (_drive, ca, store) = fixture(); // the folder lives as long as `_drive`
         let pw = Password::from(PW);
         assert!(matches!(
             store.unlock_current(&pw, &KdfLimits::DEFAULT),
@@ -635,10 +641,7 @@ mod tests {
 
     #[test]
     fn a_certificate_for_another_key_is_refused() {
-        let drive = tempfile::tempdir().unwrap();
-        let ca =
-            BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
-        let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
+        let (_drive, ca, store) = fixture(); // the folder lives as long as `_drive`
         let a = cheap(&store);
         let b = cheap(&store);
         let cert_b = issue(&ca, &store, &b);
@@ -651,10 +654,7 @@ mod tests {
 
     #[test]
     fn a_stored_certificate_is_never_replaced() {
-        let drive = tempfile::tempdir().unwrap();
-        let ca =
-            BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
-        let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
+        let (_drive, ca, store) = fixture(); // the folder lives as long as `_drive`
         let first = cheap(&store);
         let cert = issue(&ca, &store, &first);
         store.commit_certificate(&first, &cert).unwrap();
@@ -669,10 +669,7 @@ mod tests {
 
     #[test]
     fn tampered_key_file_is_caught_by_its_certificate() {
-        let drive = tempfile::tempdir().unwrap();
-        let ca =
-            BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
-        let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
+        let (_drive, ca, store) = fixture(); // the folder lives as long as `_drive`
         let first = cheap(&store);
         store
             .commit_certificate(&first, &issue(&ca, &store, &first))
