@@ -145,6 +145,18 @@ impl PrivateKey {
         SigningKey::from(&self.secret)
     }
 
+    /// The key as plain PKCS#8 DER (with its public key, which ring requires), for loading
+    /// into ring. It never leaves the process.
+    pub(crate) fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+        // Encoding a valid in-memory key into a Vec cannot fail.
+        #[allow(clippy::expect_used)]
+        let doc = self
+            .secret
+            .to_pkcs8_der()
+            .expect("PKCS#8 encoding of a valid key");
+        Zeroizing::new(doc.as_bytes().to_vec())
+    }
+
     /// The public key's fingerprint: `SHA256:` and the hex SHA-256 of its DER
     /// SubjectPublicKeyInfo, which `openssl pkey -pubout -outform DER | sha256sum` also gives.
     pub fn fingerprint(&self) -> String {

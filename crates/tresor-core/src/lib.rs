@@ -6,6 +6,7 @@
 //! * [`keyfile`]: P-256 keys as encrypted PKCS#8 PEM, with caps on hostile KDF parameters.
 //! * [`pki`]: certificate requests, the bank CA, issuance and validation of client
 //!   certificates.
+//! * [`channel`]: the secure channel's wire format and handshake and session state machines.
 //!
 //! The caller brings the bytes and the time; nothing here reads the system clock except where
 //! a function says so in its name (`*_now`).
@@ -13,10 +14,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod channel;
 pub mod keyfile;
 pub mod login;
 pub mod pki;
 pub mod secret;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use keyfile::{KdfLimits, KeyFileError, PrivateKey};
 pub use login::{Login, LoginError};

@@ -1,0 +1,515 @@
+//! The server's side: ClientHello in, ServerHello out and a pending handshake kept; then
+//! ClientFinish checked against that pending handshake, revocation asked, and a session
+//! accepted. Every check takes `&self`, so a message that fails leaves the pending handshake
+//! or the session exactly as it was.
+
+use std::time::{Duration, SystemTime};
+
+use der::Decode as _;
+use x509_cert::Certificate;
+use x509_cert::serial_number::SerialNumber;
+use zeroize::Zeroizing;
+
+use super::client::{record_type, sec1_of};
+use super::crypto::{
+    self, CLIENT_CONTEXT, DirectionKey, Ephemeral, HandshakeKeys, HandshakeSigner, SERVER_CONTEXT,
+    TrafficKeys, Transcript,
+};
+use super::wire::{
+    Accept, AcceptBody, ClientAuth, ClientFinish, ClientHello, Direction, MAX_PAYLOAD, MessageType,
+    Mode, Record, RecordKind, SUITE_V1, ServerAuth, ServerHello, SessionId, put_opaque16,
+    put_opaque24,
+};
+use super::{ChannelError, MAX_RECORDS_LIMIT};
+use crate::login::Login;
+use crate::pki::{self, CertError, RevocationCheck};
+
+/// How long the server waits for ClientFinish after sending ServerHello.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The server's certificate and the key that signs its handshakes.
+pub struct ServerIdentity {
+    certificate: Vec<u8>,
+    signer: Box<dyn HandshakeSigner>,
+}
+
+impl ServerIdentity {
+    /// The server's certificate (DER, issued by the bank CA for serverAuth) and its key.
+    pub fn new(certificate: Vec<u8>, signer: Box<dyn HandshakeSigner>) -> Self {
+        Self {
+            certificate,
+            signer,
+        }
+    }
+}
+
+/// What the server tells clients about their sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionParams {
+    /// The session is forgotten after this long without a valid record.
+    pub idle_timeout: Duration,
+    /// Records per direction before a new handshake is needed.
+    pub max_records: u64,
+}
+
+impl Default for SessionParams {
+    /// Five minutes idle (the bank's figure), and 2^24 records.
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(300),
+            max_records: MAX_RECORDS_LIMIT,
+        }
+    }
+}
+
+/// Answers a ClientHello: the pending handshake to keep under its session id, and the
+/// ServerHello to send back.
+pub fn respond(
+    client_hello: &[u8],
+    identity: &ServerIdentity,
+    now: SystemTime,
+) -> Result<(PendingHandshake, Vec<u8>), ChannelError> {
+    let hello = ClientHello::decode(client_hello)?;
+    if !hello.suites.contains(&SUITE_V1) {
+        return Err(ChannelError::NoCommonSuite);
+    }
+    let ephemeral = Ephemeral::generate();
+    let share = *ephemeral.public();
+    let ecdh = ephemeral.agree(&hello.share)?;
+
+    let mut server_hello = ServerHello {
+        random: crypto::random(),
+        session_id: SessionId(crypto::random()),
+        suite: SUITE_V1,
+        share,
+        encrypted_auth: Vec::new(),
+    };
+    let prefix = server_hello.encode_prefix();
+    let mut transcript = Transcript::new();
+    transcript.add(client_hello);
+    transcript.add(&prefix);
+    let keys = HandshakeKeys::derive(&ecdh, &transcript.hash());
+    drop(ecdh);
+
+    let mut field = Vec::new();
+    put_opaque24(&mut field, &identity.certificate);
+    transcript.add(&field);
+    let signature = identity
+        .signer
+        .sign(&crypto::signed_content(SERVER_CONTEXT, &transcript.hash()));
+    let mut field = Vec::new();
+    put_opaque16(&mut field, &signature);
+    transcript.add(&field);
+    let finished = crypto::finished_mac(&keys.server_finished, &transcript.hash());
+    transcript.add(&finished);
+
+    let auth = ServerAuth {
+        certificate: identity.certificate.clone(),
+        signature,
+        finished,
+    };
+    server_hello.encrypted_auth = keys.server.seal(0, &prefix, &auth.encode());
+    let HandshakeKeys {
+        client,
+        client_finished,
+        master,
+        ..
+    } = keys;
+    Ok((
+        PendingHandshake {
+            session_id: server_hello.session_id,
+            mode: hello.mode,
+            transcript,
+            client_key: client,
+            client_finished,
+            master,
+            started: now,
+        },
+        server_hello.encode(),
+    ))
+}
+
+/// A handshake between ServerHello and ClientFinish.
+pub struct PendingHandshake {
+    session_id: SessionId,
+    mode: Mode,
+    transcript: Transcript,
+    client_key: DirectionKey,
+    client_finished: Zeroizing<[u8; 32]>,
+    master: Zeroizing<[u8; 32]>,
+    started: SystemTime,
+}
+
+impl PendingHandshake {
+    /// The session id the ClientFinish must name.
+    pub fn session_id(&self) -> SessionId {
+        self.session_id
+    }
+
+    /// Whether [`HANDSHAKE_TIMEOUT`] has passed.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        now.duration_since(self.started)
+            .is_ok_and(|d| d > HANDSHAKE_TIMEOUT)
+    }
+
+    /// Checks ClientFinish: decryption, the client's certificate against `bank_ca` at `now`
+    /// and bound to the login it claims, its signature over this handshake and its finished
+    /// MAC. Revocation is asked next, by [`VerifiedFinish::accept`], so that the caller can
+    /// look it up in its database in between.
+    ///
+    /// The pending handshake is consumed on success, so that one handshake yields at most one
+    /// session; on failure it comes back unchanged with the error, for the caller to keep.
+    pub fn verify(
+        self,
+        client_finish: &[u8],
+        bank_ca: &Certificate,
+        now: SystemTime,
+    ) -> Result<VerifiedFinish, FinishRefused> {
+        match self.check(client_finish, bank_ca, now) {
+            Ok(verified) => Ok(verified),
+            Err(error) => Err(FinishRefused {
+                error,
+                pending: Box::new(self),
+            }),
+        }
+    }
+
+    fn check(
+        &self,
+        client_finish: &[u8],
+        bank_ca: &Certificate,
+        now: SystemTime,
+    ) -> Result<VerifiedFinish, ChannelError> {
+        if self.is_expired(now) {
+            return Err(ChannelError::UnknownSession);
+        }
+        let msg = ClientFinish::decode(client_finish)?;
+        if msg.session_id != self.session_id {
+            return Err(ChannelError::UnknownSession);
+        }
+        let prefix = ClientFinish::encode_prefix(&self.session_id);
+        let plain = self
+            .client_key
+            .open(0, &prefix, &msg.encrypted_auth)
+            .ok_or(ChannelError::BadRecord("client handshake does not decrypt"))?;
+        let auth = ClientAuth::decode(&plain)?;
+
+        let mut transcript = self.transcript.clone();
+        transcript.add(&prefix);
+        transcript.add(&auth.encode_identity());
+        let client = match self.mode {
+            Mode::Anonymous => {
+                if !(auth.login.is_empty()
+                    && auth.certificate.is_empty()
+                    && auth.signature.is_empty())
+                {
+                    return Err(ChannelError::IllegalParameter(
+                        "identity in an anonymous handshake",
+                    ));
+                }
+                None
+            }
+            Mode::Authenticated => {
+                let login = core::str::from_utf8(&auth.login)
+                    .ok()
+                    .and_then(|l| Login::new(l).ok())
+                    .ok_or(ChannelError::IllegalParameter("login"))?;
+                let cert = Certificate::from_der(&auth.certificate).map_err(|e| {
+                    ChannelError::BadCertificate(CertError::Malformed(e.to_string()))
+                })?;
+                let valid = pki::validate_client_certificate(
+                    &cert,
+                    bank_ca,
+                    &login,
+                    now,
+                    &pki::NoRevocationList,
+                )
+                .map_err(ChannelError::BadCertificate)?;
+                crypto::verify_signature(
+                    sec1_of(&cert)?,
+                    &crypto::signed_content(CLIENT_CONTEXT, &transcript.hash()),
+                    &auth.signature,
+                )?;
+                Some(ClientIdentity {
+                    login: valid.login,
+                    serial: valid.serial,
+                    not_after: valid.not_after,
+                })
+            }
+        };
+        let mut field = Vec::new();
+        put_opaque16(&mut field, &auth.signature);
+        transcript.add(&field);
+        crypto::verify_finished(&self.client_finished, &transcript.hash(), &auth.finished)?;
+        transcript.add(&auth.finished);
+        Ok(VerifiedFinish {
+            session_id: self.session_id,
+            mode: self.mode,
+            client,
+            traffic: TrafficKeys::derive(&self.master, &transcript.hash()),
+        })
+    }
+}
+
+/// A ClientFinish that was refused, and the pending handshake it left as it was.
+pub struct FinishRefused {
+    /// Why.
+    pub error: ChannelError,
+    /// The pending handshake, unchanged.
+    pub pending: Box<PendingHandshake>,
+}
+
+impl core::fmt::Debug for FinishRefused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FinishRefused")
+            .field("error", &self.error)
+            .field("session_id", &self.pending.session_id)
+            .finish()
+    }
+}
+
+/// Who signed an authenticated handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The login the certificate binds.
+    pub login: Login,
+    /// The certificate's serial number.
+    pub serial: SerialNumber,
+    /// When the certificate expires.
+    pub not_after: SystemTime,
+}
+
+/// A ClientFinish that verified; revocation is all that is left to ask.
+pub struct VerifiedFinish {
+    session_id: SessionId,
+    mode: Mode,
+    client: Option<ClientIdentity>,
+    traffic: TrafficKeys,
+}
+
+impl VerifiedFinish {
+    /// The client's identity, `None` for an anonymous handshake.
+    pub fn client(&self) -> Option<&ClientIdentity> {
+        self.client.as_ref()
+    }
+
+    /// Accepts the session unless the client's certificate is revoked: the session and the
+    /// Accept message to send.
+    pub fn accept(
+        self,
+        revocation: &dyn RevocationCheck,
+        params: SessionParams,
+        now: SystemTime,
+    ) -> Result<(ServerSession, Vec<u8>), ChannelError> {
+        if let Some(client) = &self.client
+            && revocation.is_revoked(&client.serial)
+        {
+            return Err(ChannelError::BadCertificate(CertError::Revoked));
+        }
+        let max_records = params.max_records.clamp(2, MAX_RECORDS_LIMIT);
+        let body = AcceptBody {
+            mode: self.mode,
+            idle_timeout_seconds: params.idle_timeout.as_secs().max(1),
+            max_records,
+        };
+        let aad = Record::aad(
+            MessageType::Accept,
+            &self.session_id,
+            Direction::ServerToClient,
+            0,
+        );
+        let accept = Accept {
+            session_id: self.session_id,
+            encrypted: self.traffic.server.seal(0, &aad, &body.encode()),
+        }
+        .encode();
+        Ok((
+            ServerSession {
+                id: self.session_id,
+                mode: self.mode,
+                client: self.client,
+                receive: self.traffic.client,
+                send: self.traffic.server,
+                next_client_seq: 0,
+                last_activity: now,
+                idle_timeout: Duration::from_secs(body.idle_timeout_seconds),
+                max_records,
+                closed: false,
+            },
+            accept,
+        ))
+    }
+}
+
+/// A request opened by [`ServerSession::open`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Application data; answer it with [`ServerSession::seal_reply`].
+    Data(Zeroizing<Vec<u8>>, ReplySlot),
+    /// The client closes the session; answer with [`ServerSession::seal_close`].
+    Close(ReplySlot),
+}
+
+/// The one sequence number a reply may use: the request's seq + 1. Not `Clone`, so each
+/// accepted request gets exactly one reply sealed under its nonce.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReplySlot {
+    seq: u64,
+}
+
+/// An established session, on the server.
+pub struct ServerSession {
+    id: SessionId,
+    mode: Mode,
+    client: Option<ClientIdentity>,
+    receive: DirectionKey,
+    send: DirectionKey,
+    next_client_seq: u64,
+    last_activity: SystemTime,
+    idle_timeout: Duration,
+    max_records: u64,
+    closed: bool,
+}
+
+impl ServerSession {
+    /// The session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Authenticated or anonymous: what the application may allow.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Who signed the handshake, for an authenticated session.
+    pub fn client(&self) -> Option<&ClientIdentity> {
+        self.client.as_ref()
+    }
+
+    /// The seq the next client record must carry.
+    pub fn next_client_seq(&self) -> u64 {
+        self.next_client_seq
+    }
+
+    /// When the last valid record arrived.
+    pub fn last_activity(&self) -> SystemTime {
+        self.last_activity
+    }
+
+    /// Whether the session was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the session is over: closed, or idle for longer than its timeout.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.closed
+            || now
+                .duration_since(self.last_activity)
+                .is_ok_and(|idle| idle > self.idle_timeout)
+    }
+
+    /// Opens a client record. Only the next seq in order is accepted; anything that fails
+    /// (decoding, session, seq, limit, authentication) leaves the session unchanged.
+    pub fn open(&mut self, frame: &[u8], now: SystemTime) -> Result<Request, ChannelError> {
+        if self.is_expired(now) {
+            return Err(ChannelError::UnknownSession);
+        }
+        let record = Record::decode(frame)?;
+        if record.session_id != self.id {
+            return Err(ChannelError::UnknownSession);
+        }
+        if record.seq != self.next_client_seq {
+            return Err(ChannelError::BadRecord("out of sequence"));
+        }
+        if record.seq + 1 >= self.max_records {
+            return Err(ChannelError::TooManyRecords);
+        }
+        let aad = Record::aad(
+            record_type(record.kind),
+            &self.id,
+            Direction::ClientToServer,
+            record.seq,
+        );
+        let plain = self
+            .receive
+            .open(record.seq, &aad, &record.ciphertext)
+            .ok_or(ChannelError::BadRecord("does not decrypt"))?;
+        if record.kind == RecordKind::Close && !plain.is_empty() {
+            return Err(ChannelError::Decode("close with a payload"));
+        }
+        self.next_client_seq += 1;
+        self.last_activity = now;
+        let slot = ReplySlot {
+            seq: record.seq + 1,
+        };
+        Ok(match record.kind {
+            RecordKind::Data => Request::Data(plain, slot),
+            RecordKind::Close => {
+                self.closed = true;
+                Request::Close(slot)
+            }
+        })
+    }
+
+    /// Seals the reply to a Data request, of at most [`MAX_PAYLOAD`] bytes.
+    pub fn seal_reply(&self, slot: ReplySlot, payload: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(ChannelError::Decode("payload too large"));
+        }
+        Ok(self.seal_record(RecordKind::Data, slot, payload))
+    }
+
+    /// Seals the reply to a Close request.
+    pub fn seal_close(&self, slot: ReplySlot) -> Vec<u8> {
+        self.seal_record(RecordKind::Close, slot, &[])
+    }
+
+    fn seal_record(&self, kind: RecordKind, slot: ReplySlot, payload: &[u8]) -> Vec<u8> {
+        let aad = Record::aad(
+            record_type(kind),
+            &self.id,
+            Direction::ServerToClient,
+            slot.seq,
+        );
+        Record {
+            kind,
+            session_id: self.id,
+            seq: slot.seq,
+            ciphertext: self.send.seal(slot.seq, &aad, payload),
+        }
+        .encode()
+    }
+}
+
+// Debug output names the session and never shows a key.
+impl core::fmt::Debug for PendingHandshake {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingHandshake")
+            .field("session_id", &self.session_id)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl core::fmt::Debug for VerifiedFinish {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VerifiedFinish")
+            .field("session_id", &self.session_id)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl core::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("id", &self.id)
+            .field("mode", &self.mode)
+            .field("client", &self.client)
+            .field("next_client_seq", &self.next_client_seq)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
