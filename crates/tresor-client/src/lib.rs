@@ -1,5 +1,7 @@
-//! The Tresor client library: everything that touches drives, files and (later) the network.
+//! The Tresor client library: everything that touches drives, files and the network.
 //!
+//! * [`connection`]: the secure channel to the bank over HTTPS (reqwest on rustls, TLS 1.3
+//!   only, trusting the bank CA).
 //! * [`media`]: which drives are plugged in, and which of them are removable.
 //! * [`drive_io`]: the file operations key storage needs, with atomic writes, behind a trait
 //!   so that tests can make any one of them fail.
@@ -11,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod drive_io;
 pub mod keystore;
 pub mod media;

@@ -146,8 +146,8 @@ impl PrivateKey {
     }
 
     /// The key as plain PKCS#8 DER (with its public key, which ring requires), for loading
-    /// into ring. It never leaves the process.
-    pub(crate) fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+    /// into ring or rustls on the server. A client key never leaves the process.
+    pub fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
         // Encoding a valid in-memory key into a Vec cannot fail.
         #[allow(clippy::expect_used)]
         let doc = self

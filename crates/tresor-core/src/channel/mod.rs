@@ -56,6 +56,9 @@ pub enum ChannelError {
     /// A message that does not fit the state.
     #[error("unexpected message: {0}")]
     UnexpectedMessage(&'static str),
+    /// The server is at capacity or rate-limits this client; try again later.
+    #[error("the server is busy")]
+    ServerBusy,
     /// The peer refused with an alert (unauthenticated: the exchange is over, nothing more).
     #[error("the server refused: {0}")]
     PeerAlert(AlertCode),
@@ -77,6 +80,7 @@ impl ChannelError {
             Self::BadRecord(_) => AlertCode::BadRecord,
             Self::TooManyRecords => AlertCode::TooManyRecords,
             Self::UnexpectedMessage(_) => AlertCode::UnexpectedMessage,
+            Self::ServerBusy => AlertCode::ServerBusy,
             Self::PeerAlert(code) => *code,
         }
     }

@@ -1,0 +1,153 @@
+//! The secure channel to the bank: the IO-free handshake and session of
+//! `tresor_core::channel`, carried over HTTPS by reqwest on rustls (TLS 1.3 only, ring,
+//! trusting the bank CA).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::CONTENT_TYPE;
+use rustls_pki_types::CertificateDer;
+use tresor_core::channel::ChannelError;
+use tresor_core::channel::client::{self, ClientAuthentication, ClientSession, Reply};
+use tresor_core::x509_cert::Certificate;
+use tresor_core::x509_cert::der::Encode as _;
+use zeroize::Zeroizing;
+
+/// Path of the handshake endpoint (docs/PROTOCOL.md §8).
+pub const HANDSHAKE_PATH: &str = "/tresor/v1/handshake";
+/// Path of the session endpoint.
+pub const SESSION_PATH: &str = "/tresor/v1/session";
+
+/// Why talking to the bank failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The server URL is not an `https://` URL.
+    #[error("the bank's address must be an https:// URL, not {0:?}")]
+    BadUrl(String),
+    /// The TLS configuration could not be built from the bank CA certificate.
+    #[error("the bank CA certificate cannot be used for TLS: {0}")]
+    Tls(String),
+    /// The network: unreachable, refused, timed out, or TLS failed (certificate included).
+    #[error("cannot reach the bank: {0}")]
+    Network(#[source] reqwest::Error),
+    /// The server answered with an HTTP error instead of a Tresor message.
+    #[error("the bank's server answered HTTP {0}")]
+    HttpStatus(u16),
+    /// The secure channel refused: the server's alert, or a check that failed here.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
+/// The bank at one address, trusted through its CA certificate.
+#[derive(Clone)]
+pub struct BankConnection {
+    http: reqwest::Client,
+    base: String,
+    bank_ca: Certificate,
+}
+
+impl BankConnection {
+    /// Prepares HTTPS to `server` (`https://host:port`), trusting only `bank_ca` for TLS
+    /// and for the channel.
+    pub fn new(server: &str, bank_ca: &Certificate) -> Result<Self, ConnectionError> {
+        let base = server.trim_end_matches('/').to_string();
+        if !base.starts_with("https://") {
+            return Err(ConnectionError::BadUrl(server.to_string()));
+        }
+        let ca_der = bank_ca
+            .to_der()
+            .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca_der))
+            .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ConnectionError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(ConnectionError::Network)?;
+        Ok(Self {
+            http,
+            base,
+            bank_ca: bank_ca.clone(),
+        })
+    }
+
+    /// Runs the handshake and returns the established session.
+    pub async fn open(&self, auth: ClientAuthentication) -> Result<Session, ConnectionError> {
+        let (await_hello, hello) = client::start(auth);
+        let server_hello = self.post(HANDSHAKE_PATH, hello).await?;
+        let (await_accept, finish) =
+            await_hello.receive(&server_hello, &self.bank_ca, SystemTime::now())?;
+        let accept = self.post(HANDSHAKE_PATH, finish).await?;
+        let inner = await_accept.receive(&accept)?;
+        Ok(Session {
+            connection: self.clone(),
+            inner,
+        })
+    }
+
+    async fn post(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, ConnectionError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .map_err(ConnectionError::Network)?;
+        if !response.status().is_success() {
+            return Err(ConnectionError::HttpStatus(response.status().as_u16()));
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(ConnectionError::Network)?
+            .to_vec())
+    }
+}
+
+/// An established session with the bank.
+pub struct Session {
+    connection: BankConnection,
+    inner: ClientSession,
+}
+
+impl Session {
+    /// The channel state: id, mode, server certificate.
+    pub fn channel(&self) -> &ClientSession {
+        &self.inner
+    }
+
+    /// Sends one request and returns the reply. After any error the session is unusable
+    /// (the request may or may not have been handled): open a new one.
+    pub async fn request(&mut self, payload: &[u8]) -> Result<Zeroizing<Vec<u8>>, ConnectionError> {
+        let record = self.inner.seal(payload)?;
+        let reply = self.connection.post(SESSION_PATH, record).await?;
+        match self.inner.open(&reply)? {
+            Reply::Data(data) => Ok(data),
+            Reply::Closed => {
+                Err(ChannelError::UnexpectedMessage("closed instead of a reply").into())
+            }
+        }
+    }
+
+    /// Closes the session on both sides.
+    pub async fn close(mut self) -> Result<(), ConnectionError> {
+        let record = self.inner.seal_close()?;
+        let reply = self.connection.post(SESSION_PATH, record).await?;
+        match self.inner.open(&reply)? {
+            Reply::Closed => Ok(()),
+            Reply::Data(_) => Err(ChannelError::UnexpectedMessage("data instead of close").into()),
+        }
+    }
+}
