@@ -78,7 +78,7 @@ fn expand_key(prk: &Hkdf<Sha256>, label: &str, context: &[u8]) -> DirectionKey {
     let mut iv = [0u8; 12];
     expand_label(prk, &format!("{label} key"), context, key.as_mut());
     expand_label(prk, &format!("{label} iv"), context, &mut iv);
-    DirectionKey { key, iv }
+    DirectionKey::new(&key, iv)
 }
 
 /// The handshake's keys (§5), derived once the shares are exchanged.
@@ -133,12 +133,22 @@ impl TrafficKeys {
 
 /// One direction's AES-256-GCM key and IV. The nonce of record `seq` is `iv XOR seq`
 /// (right-aligned), so a key never sees the same nonce twice while seq only grows.
+///
+/// The expanded key schedule is kept (and wiped on drop by the `aes` crate's zeroize
+/// feature) rather than the raw key, so that a record costs no key expansion.
 pub(crate) struct DirectionKey {
-    key: Zeroizing<[u8; 32]>,
+    cipher: Aes256Gcm,
     iv: [u8; 12],
 }
 
 impl DirectionKey {
+    pub(crate) fn new(key: &[u8; 32], iv: [u8; 12]) -> Self {
+        Self {
+            cipher: Aes256Gcm::new(key.into()),
+            iv,
+        }
+    }
+
     fn nonce(&self, seq: u64) -> Nonce<aes_gcm::aes::cipher::consts::U12> {
         let mut n = self.iv;
         for (b, s) in n[4..].iter_mut().zip(seq.to_be_bytes()) {
@@ -147,18 +157,13 @@ impl DirectionKey {
         n.into()
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        let key: &[u8; 32] = &self.key;
-        Aes256Gcm::new(key.into())
-    }
-
     pub(crate) fn seal(&self, seq: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
         buf.extend_from_slice(plaintext);
         // Encryption fails only for plaintexts over 64 GiB; records are at most 1 MiB.
         #[allow(clippy::expect_used)]
         let tag = self
-            .cipher()
+            .cipher
             .encrypt_inout_detached(&self.nonce(seq), aad, buf.as_mut_slice().into())
             .expect("record within AES-GCM's length limit");
         buf.extend_from_slice(&tag);
@@ -171,7 +176,7 @@ impl DirectionKey {
         let (ciphertext, tag) = sealed.split_at(split);
         let mut buf = Zeroizing::new(ciphertext.to_vec());
         let tag = Tag::<aes_gcm::aes::cipher::consts::U16>::try_from(tag).ok()?;
-        self.cipher()
+        self.cipher
             .decrypt_inout_detached(&self.nonce(seq), aad, buf.as_mut_slice().into(), &tag)
             .ok()?;
         Some(buf)
@@ -245,6 +250,13 @@ pub trait HandshakeSigner: Send + Sync {
     fn sign(&self, message: &[u8]) -> Vec<u8>;
 }
 
+/// A shared signer: one key unlocked once signs many handshakes.
+impl<T: HandshakeSigner + ?Sized> HandshakeSigner for std::sync::Arc<T> {
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        (**self).sign(message)
+    }
+}
+
 impl HandshakeSigner for PrivateKey {
     fn sign(&self, message: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::Signer as _;
@@ -310,10 +322,7 @@ mod tests {
 
     #[test]
     fn nonces_are_the_iv_xor_the_sequence_number() {
-        let k = DirectionKey {
-            key: Zeroizing::new([1; 32]),
-            iv: [0xff; 12],
-        };
+        let k = DirectionKey::new(&[1; 32], [0xff; 12]);
         let n: [u8; 12] = k.nonce(0x0102).into();
         assert_eq!(
             n,
@@ -325,10 +334,7 @@ mod tests {
 
     #[test]
     fn a_record_opens_only_with_its_seq_and_aad() {
-        let k = DirectionKey {
-            key: Zeroizing::new([1; 32]),
-            iv: [2; 12],
-        };
+        let k = DirectionKey::new(&[1; 32], [2; 12]);
         let sealed = k.seal(5, b"aad", b"hello");
         assert_eq!(sealed.len(), 5 + TAG_LEN);
         assert_eq!(k.open(5, b"aad", &sealed).unwrap().as_slice(), b"hello");
