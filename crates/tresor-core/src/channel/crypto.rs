@@ -12,7 +12,7 @@ use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
 use ring::rand::SystemRandom;
 use ring::{digest, hmac, signature};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::ChannelError;
 use super::wire::{FINISHED_LEN, SHARE_LEN, TAG_LEN};
@@ -100,9 +100,10 @@ impl HandshakeKeys {
         expand_label(&hs, "c finished", b"", client_finished.as_mut());
         let mut derived = Zeroizing::new([0u8; 32]);
         expand_label(&hs, "derived", b"", derived.as_mut());
-        let (ms, _) = Hkdf::<Sha256>::extract(Some(derived.as_ref()), &[0u8; 32]);
+        let (mut ms, _) = Hkdf::<Sha256>::extract(Some(derived.as_ref()), &[0u8; 32]);
         let mut master = Zeroizing::new([0u8; 32]);
         master.copy_from_slice(&ms);
+        ms.as_mut_slice().zeroize();
         Self {
             server: expand_key(&hs, "s hs", th1),
             client: expand_key(&hs, "c hs", th1),
