@@ -35,6 +35,18 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the operating system's random number generator failed");
 }
 
+/// Checks an ECDSA P-256 SHA-256 DER signature with ring, against an uncompressed SEC1 key.
+/// Certificate signatures and handshake signatures both go through here: ring is about five
+/// times faster than the p256 crate, and the server checks two of them per handshake.
+pub(crate) fn verify_p256_sha256(public_key_sec1: &[u8], message: &[u8], sig: &[u8]) -> bool {
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        public_key_sec1,
+    )
+    .verify(message, sig)
+    .is_ok()
+}
+
 /// The X.509 types this crate's API speaks, re-exported so that users need not pin the same
 /// version themselves.
 pub use x509_cert;

@@ -13,7 +13,7 @@ use super::crypto::{
 };
 use super::wire::{
     Accept, AcceptBody, ClientAuth, ClientFinish, ClientHello, Direction, MessageType, Mode,
-    Record, RecordKind, SUITE_V1, ServerAuth, ServerHello, SessionId, put_opaque16,
+    Record, RecordKind, SUITE_V1, ServerAuth, ServerHello, SessionId,
 };
 use super::{ChannelError, MAX_RECORDS_LIMIT};
 use crate::login::Login;
@@ -115,22 +115,17 @@ impl AwaitServerHello {
         let server_auth = ServerAuth::decode(&plain)?;
 
         // TH2: the server signs everything so far, its certificate included.
-        let mut cert_field = Vec::new();
-        super::wire::put_opaque24(&mut cert_field, &server_auth.certificate);
-        transcript.add(&cert_field);
+        transcript.add_opaque24(&server_auth.certificate);
         let server_cert = Certificate::from_der(&server_auth.certificate)
             .map_err(|e| ChannelError::BadCertificate(pki::CertError::Malformed(e.to_string())))?;
         pki::validate_server_certificate(&server_cert, bank_ca, now)
             .map_err(ChannelError::BadCertificate)?;
-        let server_key = sec1_of(&server_cert)?;
         crypto::verify_signature(
-            server_key,
+            &server_cert,
             &crypto::signed_content(SERVER_CONTEXT, &transcript.hash()),
             &server_auth.signature,
         )?;
-        let mut sig_field = Vec::new();
-        put_opaque16(&mut sig_field, &server_auth.signature);
-        transcript.add(&sig_field);
+        transcript.add_opaque16(&server_auth.signature);
         crypto::verify_finished(
             &keys.server_finished,
             &transcript.hash(),
@@ -159,9 +154,7 @@ impl AwaitServerHello {
             client_auth.signature =
                 signer.sign(&crypto::signed_content(CLIENT_CONTEXT, &transcript.hash()));
         }
-        let mut sig_field = Vec::new();
-        put_opaque16(&mut sig_field, &client_auth.signature);
-        transcript.add(&sig_field);
+        transcript.add_opaque16(&client_auth.signature);
         client_auth.finished = crypto::finished_mac(&keys.client_finished, &transcript.hash());
         transcript.add(&client_auth.finished);
 
@@ -322,7 +315,7 @@ impl ClientSession {
         if seq + 1 >= self.max_records {
             return Err(ChannelError::TooManyRecords);
         }
-        let msg_type = record_type(kind);
+        let msg_type = kind.message_type();
         let aad = Record::aad(msg_type, &self.id, Direction::ClientToServer, seq);
         let record = Record {
             kind,
@@ -352,7 +345,7 @@ impl ClientSession {
             return Err(ChannelError::UnexpectedMessage("reply of another kind"));
         }
         let aad = Record::aad(
-            record_type(record.kind),
+            record.kind.message_type(),
             &self.id,
             Direction::ServerToClient,
             record.seq,
@@ -374,24 +367,6 @@ impl ClientSession {
             }
         }
     }
-}
-
-pub(crate) fn record_type(kind: RecordKind) -> MessageType {
-    match kind {
-        RecordKind::Data => MessageType::Data,
-        RecordKind::Close => MessageType::Close,
-    }
-}
-
-/// The SEC1 point inside a certificate's SubjectPublicKeyInfo.
-pub(crate) fn sec1_of(cert: &Certificate) -> Result<&[u8], ChannelError> {
-    cert.tbs_certificate()
-        .subject_public_key_info()
-        .subject_public_key
-        .as_bytes()
-        .ok_or(ChannelError::BadCertificate(pki::CertError::Malformed(
-            "public key".into(),
-        )))
 }
 
 // Debug output names the session and never shows a key.

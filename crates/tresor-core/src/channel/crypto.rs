@@ -15,8 +15,10 @@ use sha2::Sha256;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use super::ChannelError;
-use super::wire::{FINISHED_LEN, SHARE_LEN, TAG_LEN};
+use super::wire::{FINISHED_LEN, SHARE_LEN, TAG_LEN, put_opaque16, put_opaque24};
 use crate::keyfile::PrivateKey;
+use crate::pki::CertError;
+use x509_cert::Certificate;
 
 /// Running SHA-256 of the handshake, fed the bytes exactly as sent.
 #[derive(Clone)]
@@ -29,6 +31,20 @@ impl Transcript {
 
     pub(crate) fn add(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
+    }
+
+    /// Adds a field taken from inside an encrypted part, with its two-byte length (§3).
+    pub(crate) fn add_opaque16(&mut self, bytes: &[u8]) {
+        let mut field = Vec::with_capacity(2 + bytes.len());
+        put_opaque16(&mut field, bytes);
+        self.add(&field);
+    }
+
+    /// Adds a field taken from inside an encrypted part, with its three-byte length (§3).
+    pub(crate) fn add_opaque24(&mut self, bytes: &[u8]) {
+        let mut field = Vec::with_capacity(3 + bytes.len());
+        put_opaque24(&mut field, bytes);
+        self.add(&field);
     }
 
     /// The hash of everything added so far; the transcript goes on.
@@ -299,15 +315,25 @@ impl HandshakeSigner for RingSigner {
     }
 }
 
-/// Checks an ECDSA P-256 SHA-256 DER signature with ring.
+/// Checks a handshake signature with the key of `cert`.
 pub(crate) fn verify_signature(
-    public_key_sec1: &[u8],
+    cert: &Certificate,
     message: &[u8],
     sig: &[u8],
 ) -> Result<(), ChannelError> {
-    signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, public_key_sec1)
-        .verify(message, sig)
-        .map_err(|_| ChannelError::BadSignature)
+    let key = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .as_bytes()
+        .ok_or(ChannelError::BadCertificate(CertError::Malformed(
+            "public key".into(),
+        )))?;
+    if crate::verify_p256_sha256(key, message, sig) {
+        Ok(())
+    } else {
+        Err(ChannelError::BadSignature)
+    }
 }
 
 /// Fresh bytes from the OS CSPRNG.

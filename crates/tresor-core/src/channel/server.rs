@@ -10,15 +10,13 @@ use x509_cert::Certificate;
 use x509_cert::serial_number::SerialNumber;
 use zeroize::Zeroizing;
 
-use super::client::{record_type, sec1_of};
 use super::crypto::{
     self, CLIENT_CONTEXT, DirectionKey, Ephemeral, HandshakeKeys, HandshakeSigner, SERVER_CONTEXT,
     TrafficKeys, Transcript,
 };
 use super::wire::{
     Accept, AcceptBody, ClientAuth, ClientFinish, ClientHello, Direction, MAX_PAYLOAD, MessageType,
-    Mode, Record, RecordKind, SUITE_V1, ServerAuth, ServerHello, SessionId, put_opaque16,
-    put_opaque24,
+    Mode, Record, RecordKind, SUITE_V1, ServerAuth, ServerHello, SessionId,
 };
 use super::{ChannelError, MAX_RECORDS_LIMIT};
 use crate::login::Login;
@@ -91,15 +89,11 @@ pub fn respond(
     let keys = HandshakeKeys::derive(&ecdh, &transcript.hash());
     drop(ecdh);
 
-    let mut field = Vec::new();
-    put_opaque24(&mut field, &identity.certificate);
-    transcript.add(&field);
+    transcript.add_opaque24(&identity.certificate);
     let signature = identity
         .signer
         .sign(&crypto::signed_content(SERVER_CONTEXT, &transcript.hash()));
-    let mut field = Vec::new();
-    put_opaque16(&mut field, &signature);
-    transcript.add(&field);
+    transcript.add_opaque16(&signature);
     let finished = crypto::finished_mac(&keys.server_finished, &transcript.hash());
     transcript.add(&finished);
 
@@ -226,7 +220,7 @@ impl PendingHandshake {
                 )
                 .map_err(ChannelError::BadCertificate)?;
                 crypto::verify_signature(
-                    sec1_of(&cert)?,
+                    &cert,
                     &crypto::signed_content(CLIENT_CONTEXT, &transcript.hash()),
                     &auth.signature,
                 )?;
@@ -237,9 +231,7 @@ impl PendingHandshake {
                 })
             }
         };
-        let mut field = Vec::new();
-        put_opaque16(&mut field, &auth.signature);
-        transcript.add(&field);
+        transcript.add_opaque16(&auth.signature);
         crypto::verify_finished(&self.client_finished, &transcript.hash(), &auth.finished)?;
         transcript.add(&auth.finished);
         Ok(VerifiedFinish {
@@ -427,7 +419,7 @@ impl ServerSession {
             return Err(ChannelError::TooManyRecords);
         }
         let aad = Record::aad(
-            record_type(record.kind),
+            record.kind.message_type(),
             &self.id,
             Direction::ClientToServer,
             record.seq,
@@ -468,7 +460,7 @@ impl ServerSession {
 
     fn seal_record(&self, kind: RecordKind, slot: ReplySlot, payload: &[u8]) -> Vec<u8> {
         let aad = Record::aad(
-            record_type(kind),
+            kind.message_type(),
             &self.id,
             Direction::ServerToClient,
             slot.seq,

@@ -438,7 +438,8 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    fn message_type(self) -> MessageType {
+    /// The header type of a record of this kind.
+    pub fn message_type(self) -> MessageType {
         match self {
             Self::Data => MessageType::Data,
             Self::Close => MessageType::Close,
