@@ -186,7 +186,8 @@ impl<H: Handler> Channel<H> {
         body: &[u8],
         peer: Option<SocketAddr>,
     ) -> Result<Vec<u8>, ChannelError> {
-        let id = Record::decode(body)?.session_id;
+        let record = Record::decode(body)?;
+        let id = record.session_id;
         let session = lock(&self.sessions)
             .get(&id)
             .cloned()
@@ -197,7 +198,7 @@ impl<H: Handler> Channel<H> {
             lock(&self.sessions).remove(&id);
             return Err(ChannelError::UnknownSession);
         }
-        match session.open(body, now)? {
+        match session.open_record(&record, now)? {
             Request::Data(payload, slot) => {
                 let info = SessionInfo {
                     id,

@@ -408,7 +408,18 @@ impl ServerSession {
         if self.is_expired(now) {
             return Err(ChannelError::UnknownSession);
         }
-        let record = Record::decode(frame)?;
+        self.open_record(&Record::decode(frame)?, now)
+    }
+
+    /// [`open`](Self::open) for a record the caller already decoded (to find its session).
+    pub fn open_record(
+        &mut self,
+        record: &Record,
+        now: SystemTime,
+    ) -> Result<Request, ChannelError> {
+        if self.is_expired(now) {
+            return Err(ChannelError::UnknownSession);
+        }
         if record.session_id != self.id {
             return Err(ChannelError::UnknownSession);
         }
