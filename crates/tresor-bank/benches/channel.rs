@@ -22,13 +22,13 @@ use axum::body::Bytes;
 use axum::routing::post;
 use ring::rand::SystemRandom;
 use ring::{agreement, signature};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tresor_bank::channel::{self, Channel, ChannelConfig, Handler, SessionInfo};
 use tresor_bank::tls;
-use tresor_client::connection::BankConnection;
+use tresor_client::connection::{self, BankConnection};
 use tresor_core::channel::RingSigner;
 use tresor_core::channel::client::ClientAuthentication;
 use tresor_core::pki::NoRevocationList;
@@ -355,10 +355,6 @@ fn p256_only() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(provider)
 }
 
-fn key_der(key: &tresor_core::PrivateKey) -> PrivateKeyDer<'static> {
-    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_pkcs8_der().to_vec()))
-}
-
 fn rustls_mtls_handshakes(bank: &TestBank, alice: &TestClient) -> Rate {
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -375,7 +371,7 @@ fn rustls_mtls_handshakes(bank: &TestBank, alice: &TestClient) -> Rate {
         .with_client_cert_verifier(verifier)
         .with_single_cert(
             vec![CertificateDer::from(bank.server_cert.to_der().unwrap())],
-            key_der(&bank.server_key),
+            tls::private_key_der(&bank.server_key),
         )
         .unwrap();
     server_config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
@@ -401,7 +397,7 @@ fn rustls_mtls_handshakes(bank: &TestBank, alice: &TestClient) -> Rate {
         .with_root_certificates(roots)
         .with_client_auth_cert(
             vec![CertificateDer::from(alice.cert.to_der().unwrap())],
-            key_der(&alice.key),
+            tls::private_key_der(&alice.key),
         )
         .unwrap();
     client_config.resumption = rustls::client::Resumption::disabled();
@@ -504,19 +500,8 @@ fn session_vs_plain(bank: &TestBank, alice: &TestClient) -> (Latency, Latency) {
 }
 
 fn plain_client(bank: &TestBank) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(bank.ca_cert().to_der().unwrap()))
-        .unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(connection::tls_config(bank.ca_cert()).unwrap())
         .build()
         .unwrap()
 }

@@ -38,14 +38,18 @@ pub enum TlsError {
 /// with `key`, offering HTTP/1.1.
 pub fn server_config(key: &PrivateKey, cert: &Certificate) -> Result<Arc<ServerConfig>, TlsError> {
     let cert_der = cert.to_der().map_err(|e| TlsError::Encode(e.to_string()))?;
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_pkcs8_der().to_vec()));
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
-            .with_single_cert(vec![CertificateDer::from(cert_der)], key_der)?;
+            .with_single_cert(vec![CertificateDer::from(cert_der)], private_key_der(key))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// `key` as rustls takes it.
+pub fn private_key_der(key: &PrivateKey) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_pkcs8_der().to_vec()))
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` completes. Each request carries the

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use tresor_bank::channel::{self, Channel, ChannelConfig, Handler, SessionInfo};
 use tresor_bank::tls;
-use tresor_client::connection::{BankConnection, ConnectionError};
+use tresor_client::connection::{self, BankConnection, ConnectionError};
 use tresor_core::channel::client::{self, ClientAuthentication, Reply};
 use tresor_core::channel::wire::Alert;
 use tresor_core::channel::{AlertCode, ChannelError, Mode};
@@ -54,23 +54,13 @@ async fn start(bank: &TestBank, revoked: Vec<SerialNumber>) -> Server {
     }
 }
 
-/// A plain reqwest client on the same TLS settings, to post whatever bytes a test likes.
+/// A plain reqwest client on the client library's TLS settings, to post whatever bytes a
+/// test likes.
 fn raw_client(bank: &TestBank) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            tresor_core::x509_cert::der::Encode::to_der(bank.ca_cert())
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    https(connection::tls_config(bank.ca_cert()).unwrap())
+}
+
+fn https(tls: rustls::ClientConfig) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .build()
@@ -241,17 +231,15 @@ async fn tls_is_1_3_only_and_trusts_only_the_bank_ca() {
                 .into(),
         )
         .unwrap();
-    let tls12 = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let old = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls12)
-        .build()
-        .unwrap();
+    let old = https(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
     let err = old
         .post(format!("{}{}", server.url, channel::HANDSHAKE_PATH))
         .send()

@@ -39,6 +39,24 @@ pub enum ConnectionError {
     Channel(#[from] ChannelError),
 }
 
+/// The client's TLS: 1.3 only, on ring, trusting only `bank_ca`.
+pub fn tls_config(bank_ca: &Certificate) -> Result<rustls::ClientConfig, ConnectionError> {
+    let ca_der = bank_ca
+        .to_der()
+        .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca_der))
+        .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| ConnectionError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 /// The bank at one address, trusted through its CA certificate.
 #[derive(Clone)]
 pub struct BankConnection {
@@ -55,22 +73,8 @@ impl BankConnection {
         if !base.starts_with("https://") {
             return Err(ConnectionError::BadUrl(server.to_string()));
         }
-        let ca_der = bank_ca
-            .to_der()
-            .map_err(|e| ConnectionError::Tls(e.to_string()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(ca_der))
-            .map_err(|e| ConnectionError::Tls(e.to_string()))?;
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ConnectionError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(tls_config(bank_ca)?)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build()
