@@ -12,44 +12,12 @@ use proptest::prelude::*;
 use tresor_core::channel::client::{self, ClientAuthentication};
 use tresor_core::channel::server::{self, ServerSession, SessionParams};
 use tresor_core::channel::wire::{
-    self, Accept, AcceptBody, Alert, ClientAuth, ClientFinish, ClientHello, Mode, Record,
-    RecordKind, ServerAuth, ServerHello, SessionId,
+    Accept, AcceptBody, Alert, ClientAuth, ClientFinish, ClientHello, Mode, Record, RecordKind,
+    ServerAuth, ServerHello, SessionId,
 };
 use tresor_core::channel::{AlertCode, ChannelError};
 use tresor_core::pki::NoRevocationList;
-use tresor_core::testkit::TestBank;
-
-/// Decodes `bytes` with every decoder; whatever decodes must encode back to `bytes`.
-fn every_decoder_is_canonical(bytes: &[u8]) {
-    let _ = wire::peek_type(bytes);
-    if let Ok(m) = ClientHello::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = ServerHello::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = ServerAuth::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = ClientFinish::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = ClientAuth::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = Accept::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = AcceptBody::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = Record::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-    if let Ok(m) = Alert::decode(bytes) {
-        assert_eq!(m.encode(), bytes);
-    }
-}
+use tresor_core::testkit::{TestBank, check_decoders_are_canonical};
 
 struct Fixture {
     bank: TestBank,
@@ -128,7 +96,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic_a_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        every_decoder_is_canonical(&bytes);
+        check_decoders_are_canonical(&bytes);
     }
 
     #[test]
@@ -136,7 +104,7 @@ proptest! {
         kind in 0u8..9,
         rest in proptest::collection::vec(any::<u8>(), 0..600),
     ) {
-        every_decoder_is_canonical(&header_then(kind, &rest));
+        check_decoders_are_canonical(&header_then(kind, &rest));
     }
 
     #[test]
@@ -145,7 +113,7 @@ proptest! {
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
         cut in proptest::option::of(any::<usize>()),
     ) {
-        every_decoder_is_canonical(&edited(which, &edits, cut));
+        check_decoders_are_canonical(&edited(which, &edits, cut));
     }
 
     #[test]

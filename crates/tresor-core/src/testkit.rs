@@ -103,3 +103,32 @@ impl TestClient {
         }
     }
 }
+
+/// Runs `bytes` through every decoder of the channel's wire format, and panics if one that
+/// accepts them would encode them differently: each message has exactly one encoding, as
+/// the transcript requires. Shared by the property tests and the fuzz targets.
+pub fn check_decoders_are_canonical(bytes: &[u8]) {
+    use crate::channel::wire::{
+        self, Accept, AcceptBody, Alert, ClientAuth, ClientFinish, ClientHello, Record, ServerAuth,
+        ServerHello,
+    };
+    macro_rules! canonical {
+        ($($t:ty),*) => {
+            $(if let Ok(m) = <$t>::decode(bytes) {
+                assert_eq!(m.encode(), bytes, "{} decodes to another encoding", stringify!($t));
+            })*
+        };
+    }
+    let _ = wire::peek_type(bytes);
+    canonical!(
+        ClientHello,
+        ServerHello,
+        ServerAuth,
+        ClientFinish,
+        ClientAuth,
+        Accept,
+        AcceptBody,
+        Record,
+        Alert
+    );
+}
