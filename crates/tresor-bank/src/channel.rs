@@ -126,12 +126,7 @@ impl<H: Handler> Channel<H> {
     }
 
     fn client_hello(&self, body: &[u8], now: SystemTime) -> Result<Vec<u8>, ChannelError> {
-        if lock(&self.pending).len() >= self.config.max_pending {
-            self.sweep(now);
-            if lock(&self.pending).len() >= self.config.max_pending {
-                return Err(ChannelError::ServerBusy);
-            }
-        }
+        self.room(Self::pending_count, self.config.max_pending, now)?;
         let (pending, server_hello) = server::respond(body, &self.identity, now)?;
         lock(&self.pending).insert(pending.session_id(), pending);
         Ok(server_hello)
@@ -139,6 +134,8 @@ impl<H: Handler> Channel<H> {
 
     fn client_finish(&self, body: &[u8], now: SystemTime) -> Result<Vec<u8>, ChannelError> {
         let id = ClientFinish::decode(body)?.session_id;
+        // Before any signature is checked: a full server refuses cheaply.
+        self.room(Self::session_count, self.config.max_sessions, now)?;
         // Taken out, so that a second ClientFinish for this handshake finds nothing; put
         // back if this one is refused, so that a forged one cannot spoil the genuine one.
         let pending = lock(&self.pending)
@@ -153,12 +150,6 @@ impl<H: Handler> Channel<H> {
                 return Err(refused.error);
             }
         };
-        if lock(&self.sessions).len() >= self.config.max_sessions {
-            self.sweep(now);
-            if lock(&self.sessions).len() >= self.config.max_sessions {
-                return Err(ChannelError::ServerBusy);
-            }
-        }
         let (session, accept) = verified.accept(&*self.revocation, self.config.params, now)?;
         tracing::info!(
             session = ?id,
@@ -168,6 +159,22 @@ impl<H: Handler> Channel<H> {
         );
         lock(&self.sessions).insert(id, Arc::new(tokio::sync::Mutex::new(session)));
         Ok(accept)
+    }
+
+    /// `ServerBusy` if `count` is at `max` even after expired state is swept.
+    fn room(
+        &self,
+        count: fn(&Self) -> usize,
+        max: usize,
+        now: SystemTime,
+    ) -> Result<(), ChannelError> {
+        if count(self) >= max {
+            self.sweep(now);
+            if count(self) >= max {
+                return Err(ChannelError::ServerBusy);
+            }
+        }
+        Ok(())
     }
 
     /// Answers a session record: the sealed reply, or an Alert.

@@ -35,13 +35,17 @@ struct Server {
 }
 
 async fn start(bank: &TestBank, revoked: Vec<SerialNumber>) -> Server {
+    start_with(bank, revoked, ChannelConfig::default()).await
+}
+
+async fn start_with(bank: &TestBank, revoked: Vec<SerialNumber>, config: ChannelConfig) -> Server {
     let revocation = move |s: &SerialNumber| revoked.contains(s);
     let channel = Channel::new(
         bank.server_identity(),
         bank.ca_cert().clone(),
         Arc::new(revocation),
         Echo,
-        ChannelConfig::default(),
+        config,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -262,4 +266,38 @@ async fn tls_is_1_3_only_and_trusts_only_the_bank_ca() {
         .err()
         .unwrap();
     assert!(matches!(err, ConnectionError::BadUrl(_)));
+}
+
+#[tokio::test]
+async fn a_full_server_answers_busy_before_doing_the_work() {
+    let bank = TestBank::new("Bank");
+    let config = ChannelConfig {
+        max_pending: 1,
+        max_sessions: 1,
+        ..ChannelConfig::default()
+    };
+    let server = start_with(&bank, vec![], config).await;
+    let http = raw_client(&bank);
+    let url = format!("{}{}", server.url, channel::HANDSHAKE_PATH);
+    let conn = BankConnection::new(&server.url, bank.ca_cert()).unwrap();
+    let _first = conn.open(ClientAuthentication::Anonymous).await.unwrap();
+
+    // The one pending slot is taken by this handshake; a second ClientHello is turned away.
+    let (await_hello, hello) = client::start(ClientAuthentication::Anonymous);
+    let (_, server_hello) = post(&http, &url, hello).await;
+    let (_, busy) = post(
+        &http,
+        &url,
+        client::start(ClientAuthentication::Anonymous).1,
+    )
+    .await;
+    assert_eq!(alert(&busy), AlertCode::ServerBusy);
+    // Its ClientFinish finds the one session slot taken, and the handshake stays pending.
+    let (_, finish) = await_hello
+        .receive(&server_hello, bank.ca_cert(), SystemTime::now())
+        .unwrap();
+    let (_, busy) = post(&http, &url, finish).await;
+    assert_eq!(alert(&busy), AlertCode::ServerBusy);
+    assert_eq!(server.channel.pending_count(), 1);
+    assert_eq!(server.channel.session_count(), 1);
 }
