@@ -46,3 +46,39 @@ no_aws_lc() {
   fi
   echo "ok: aws-lc-rs is not a dependency"
 }
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+# A real PostgreSQL on loopback for the storage tests: installed and started if needed, with a
+# `tresor` role; exports TRESOR_TEST_POSTGRES unless it is already set.
+need_postgres() {
+  if [ -n "${TRESOR_TEST_POSTGRES:-}" ]; then return 0; fi
+  need_apt_packages postgresql postgresql-client
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  local version
+  version=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')
+  if [ -z "$version" ]; then
+    version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+    $sudo pg_createcluster "$version" main
+  fi
+  $sudo pg_ctlcluster "$version" main start 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    as_postgres psql -qAtc "SELECT 1" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  as_postgres psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname = 'tresor'" | grep -q 1 ||
+    as_postgres psql -qc "CREATE ROLE tresor LOGIN CREATEDB PASSWORD 'tresor'"
+  export TRESOR_TEST_POSTGRES="postgres://tresor:tresor@127.0.0.1:5432"
+  echo "ok: PostgreSQL $version at $TRESOR_TEST_POSTGRES"
+}
+
+# pyotp, the independent TOTP implementation the interop test compares against.
+need_pyotp() {
+  python3 -c "import pyotp" 2>/dev/null && return 0
+  need_apt_packages python3-pip
+  python3 -m pip install --quiet pyotp 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages pyotp
+}

@@ -26,14 +26,16 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tresor_bank::channel::{self, Channel, ChannelConfig, Handler, SessionInfo};
+use tresor_bank::channel::{
+    self, Channel, ChannelConfig, Handler, MemorySessions, SessionInfo, StoreError,
+};
 use tresor_bank::tls;
 use tresor_client::connection::{self, BankConnection};
 use tresor_core::channel::RingSigner;
 use tresor_core::channel::client::ClientAuthentication;
-use tresor_core::pki::NoRevocationList;
 use tresor_core::testkit::{TestBank, TestClient};
 use tresor_core::x509_cert::der::Encode as _;
+use tresor_core::x509_cert::serial_number::SerialNumber;
 use zeroize::Zeroizing;
 
 const WINDOW: Duration = Duration::from_secs(3);
@@ -292,6 +294,10 @@ impl Handler for Echo {
     async fn handle(&self, _: &SessionInfo, request: Zeroizing<Vec<u8>>) -> Vec<u8> {
         request.to_vec()
     }
+
+    async fn is_revoked(&self, _: &SerialNumber) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 fn start_bank_server(bank: &TestBank) -> OneCoreServer {
@@ -302,8 +308,8 @@ fn start_bank_server(bank: &TestBank) -> OneCoreServer {
         let channel = Channel::new(
             identity,
             ca,
-            Arc::new(NoRevocationList),
             Echo,
+            MemorySessions::default(),
             ChannelConfig::default(),
         );
         channel::spawn_sweeper(&channel, Duration::from_secs(1));

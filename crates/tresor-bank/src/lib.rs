@@ -1,13 +1,33 @@
-//! Tresor's bank server.
+//! Tresor's bank server, as a library: the binary (`src/bin/tresor-bank.rs`) and the tests
+//! drive it through the same types.
 //!
 //! * [`tls`]: the outer HTTPS: rustls, TLS 1.3 only, on ring; the accept loop with its
 //!   timeouts.
 //! * [`channel`]: the secure channel's HTTP endpoints over the IO-free state machines in
-//!   `tresor_core::channel`: pending handshakes and sessions in memory, bounded request
-//!   sizes, and an application [`channel::Handler`] that sees only opened requests.
+//!   `tresor_core::channel`, with sessions in a [`channel::SessionStore`].
+//! * [`store`]: the database (SQLite embedded, or PostgreSQL), one schema and one set of
+//!   queries; [`sessions`]: channel sessions kept there, so that instances share them.
+//! * [`bank`]: the application: logins, lockout, IP penalties, passwords, TOTP,
+//!   certificates; [`orders`]: accounts and payment orders with rights on every request.
+//! * [`admin`]: what the admin CLI does, on the same database and rules.
+//! * [`audit`]: the hash-chained, anchored audit log.
+//! * [`data`]: the data folder (bank CA, server certificate, secrets); [`config`]: the
+//!   file and its defaults; [`clock`]: injectable time; [`passwords`]: Argon2id.
+//! * [`server`]: assembling it all.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod audit;
+pub mod bank;
 pub mod channel;
+pub mod clock;
+pub mod config;
+pub mod data;
+pub mod orders;
+pub mod passwords;
+pub mod server;
+pub mod sessions;
+pub mod store;
 pub mod tls;

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tresor_bank::channel::{self, Channel, ChannelConfig, Handler, SessionInfo};
+use tresor_bank::channel::{
+    self, Channel, ChannelConfig, Handler, MemorySessions, SessionInfo, StoreError,
+};
 use tresor_bank::tls;
 use tresor_client::connection::{self, BankConnection, ConnectionError};
 use tresor_core::channel::client::{self, ClientAuthentication, Reply};
@@ -15,10 +17,14 @@ use tresor_core::testkit::TestBank;
 use tresor_core::x509_cert::serial_number::SerialNumber;
 use zeroize::Zeroizing;
 
-/// Answers "<who>@<peer ip>: <request>".
-struct Echo;
+/// Answers "<who>@<peer ip>: <request>"; the certificates in its list are revoked.
+struct Echo(Vec<SerialNumber>);
 
 impl Handler for Echo {
+    async fn is_revoked(&self, serial: &SerialNumber) -> Result<bool, StoreError> {
+        Ok(self.0.contains(serial))
+    }
+
     async fn handle(&self, session: &SessionInfo, request: Zeroizing<Vec<u8>>) -> Vec<u8> {
         let who = match (&session.mode, &session.client) {
             (Mode::Authenticated, Some(c)) => c.login.to_string(),
@@ -39,12 +45,11 @@ async fn start(bank: &TestBank, revoked: Vec<SerialNumber>) -> Server {
 }
 
 async fn start_with(bank: &TestBank, revoked: Vec<SerialNumber>, config: ChannelConfig) -> Server {
-    let revocation = move |s: &SerialNumber| revoked.contains(s);
     let channel = Channel::new(
         bank.server_identity(),
         bank.ca_cert().clone(),
-        Arc::new(revocation),
-        Echo,
+        Echo(revoked),
+        MemorySessions::default(),
         config,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -94,9 +99,9 @@ async fn sessions_over_https_reach_the_handler_and_close() {
     let big = vec![b'x'; 200_000];
     let reply = session.request(&big).await.unwrap();
     assert_eq!(reply.len(), "alice@127.0.0.1: ".len() + big.len());
-    assert_eq!(server.channel.session_count(), 1);
+    assert_eq!(server.channel.session_count().await.unwrap(), 1);
     session.close().await.unwrap();
-    assert_eq!(server.channel.session_count(), 0);
+    assert_eq!(server.channel.session_count().await.unwrap(), 0);
 
     let mut anonymous = conn.open(ClientAuthentication::Anonymous).await.unwrap();
     let reply = anonymous.request(b"login").await.unwrap();
@@ -126,7 +131,7 @@ async fn a_replayed_handshake_message_is_refused_over_https() {
     // The same ClientFinish again: that handshake is used up.
     let (status, again) = post(&http, &url, finish).await;
     assert_eq!((status, alert(&again)), (200, AlertCode::UnknownSession));
-    assert_eq!(server.channel.session_count(), 1);
+    assert_eq!(server.channel.session_count().await.unwrap(), 1);
 
     // The session is unharmed.
     let record = session.seal(b"still here").unwrap();
@@ -190,7 +195,7 @@ async fn a_revoked_certificate_is_refused_over_https() {
         ),
         "{err:?}"
     );
-    assert_eq!(server.channel.session_count(), 0);
+    assert_eq!(server.channel.session_count().await.unwrap(), 0);
     // Another user of the same bank is unaffected.
     conn.open(bank.client("bob").auth()).await.unwrap();
 }
@@ -218,7 +223,7 @@ async fn garbage_wrong_endpoints_and_oversized_bodies_are_refused() {
     assert_eq!(status, 413);
     // Nothing was kept.
     assert_eq!(server.channel.pending_count(), 0);
-    assert_eq!(server.channel.session_count(), 0);
+    assert_eq!(server.channel.session_count().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -299,5 +304,5 @@ async fn a_full_server_answers_busy_before_doing_the_work() {
     let (_, busy) = post(&http, &url, finish).await;
     assert_eq!(alert(&busy), AlertCode::ServerBusy);
     assert_eq!(server.channel.pending_count(), 1);
-    assert_eq!(server.channel.session_count(), 1);
+    assert_eq!(server.channel.session_count().await.unwrap(), 1);
 }

@@ -157,6 +157,15 @@ impl PrivateKey {
         Zeroizing::new(doc.as_bytes().to_vec())
     }
 
+    /// The inverse of [`to_pkcs8_der`](Self::to_pkcs8_der): a plain PKCS#8 P-256 key. Only
+    /// for the bank server's own keys, which live in its data folder (a client key file is
+    /// always encrypted: [`from_encrypted_pem`](Self::from_encrypted_pem)).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyFileError> {
+        SecretKey::from_pkcs8_der(der)
+            .map(|secret| Self { secret })
+            .map_err(|e| KeyFileError::NotAKeyFile(e.to_string()))
+    }
+
     /// The public key's fingerprint: `SHA256:` and the hex SHA-256 of its DER
     /// SubjectPublicKeyInfo, which `openssl pkey -pubout -outform DER | sha256sum` also gives.
     pub fn fingerprint(&self) -> String {

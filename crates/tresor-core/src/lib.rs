@@ -14,13 +14,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod channel;
 pub mod keyfile;
 pub mod login;
+pub mod payment;
 pub mod pki;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod totp;
 
 pub use keyfile::{KdfLimits, KeyFileError, PrivateKey};
 pub use login::{Login, LoginError};

@@ -218,6 +218,7 @@ pub fn verify_csr_pem(pem: &[u8]) -> Result<VerifiedCsr, PkiError> {
 // The CA.
 
 /// The bank's certificate authority: its self-signed certificate and its signing key.
+#[derive(Clone)]
 pub struct BankCa {
     cert: Certificate,
     key: PrivateKey,

@@ -152,9 +152,11 @@ impl TrafficKeys {
 /// (right-aligned), so a key never sees the same nonce twice while seq only grows.
 ///
 /// The expanded key schedule is kept (and wiped on drop by the `aes` crate's zeroize
-/// feature) rather than the raw key, so that a record costs no key expansion.
+/// feature), so that a record costs no key expansion; the raw key too, so that a server
+/// can hand a session to another instance ([`super::server::ServerSession::export`]).
 pub(crate) struct DirectionKey {
     cipher: Aes256Gcm,
+    key: Zeroizing<[u8; 32]>,
     iv: [u8; 12],
 }
 
@@ -162,8 +164,24 @@ impl DirectionKey {
     pub(crate) fn new(key: &[u8; 32], iv: [u8; 12]) -> Self {
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            key: Zeroizing::new(*key),
             iv,
         }
+    }
+
+    /// Key then IV: 44 bytes, for [`super::server::ServerSession::export`].
+    pub(crate) fn export(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&*self.key);
+        out.extend_from_slice(&self.iv);
+    }
+
+    /// The inverse of [`export`](Self::export).
+    pub(crate) fn import(bytes: &[u8; 44]) -> Self {
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&bytes[..32]);
+        let mut iv = [0u8; 12];
+        iv.copy_from_slice(&bytes[32..]);
+        Self::new(&key, iv)
     }
 
     fn nonce(&self, seq: u64) -> Nonce<aes_gcm::aes::cipher::consts::U12> {

@@ -22,6 +22,9 @@ use super::{ChannelError, MAX_RECORDS_LIMIT};
 use crate::login::Login;
 use crate::pki::{self, CertError, RevocationCheck};
 
+/// Version byte of [`ServerSession::export`]'s format.
+const EXPORT_VERSION: u8 = 1;
+
 /// How long the server waits for ClientFinish after sending ServerHello.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -389,6 +392,11 @@ impl ServerSession {
         self.last_activity
     }
 
+    /// How long the session may stay idle.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
     /// Whether the session was closed.
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -400,6 +408,108 @@ impl ServerSession {
             || now
                 .duration_since(self.last_activity)
                 .is_ok_and(|idle| idle > self.idle_timeout)
+    }
+
+    /// The session's fixed state (id, mode, client, keys, limits) as bytes, so that another
+    /// server instance can go on with it: what changes per record (the next seq, the time of
+    /// the last one) is kept beside it by the caller, who must compare-and-set the seq so
+    /// that each record is accepted once across instances. The bytes hold the traffic keys:
+    /// store them encrypted.
+    pub fn export(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(160));
+        out.push(EXPORT_VERSION);
+        out.extend_from_slice(&self.id.0);
+        out.push(match self.mode {
+            Mode::Anonymous => 0,
+            Mode::Authenticated => 1,
+        });
+        self.receive.export(&mut out);
+        self.send.export(&mut out);
+        out.extend_from_slice(&self.idle_timeout.as_secs().to_be_bytes());
+        out.extend_from_slice(&self.max_records.to_be_bytes());
+        if let Some(client) = &self.client {
+            let login = client.login.as_str().as_bytes();
+            let serial = client.serial.as_bytes();
+            let not_after = client
+                .not_after
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            // A login is at most 64 bytes and a serial at most 20 (RFC 5280).
+            out.push(login.len() as u8);
+            out.extend_from_slice(login);
+            out.push(serial.len() as u8);
+            out.extend_from_slice(serial);
+            out.extend_from_slice(&not_after.to_be_bytes());
+        }
+        out
+    }
+
+    /// The inverse of [`export`](Self::export), with the seq the next client record must
+    /// carry and the time of the last valid one.
+    pub fn restore(
+        state: &[u8],
+        next_client_seq: u64,
+        last_activity: SystemTime,
+    ) -> Result<Self, ChannelError> {
+        const BAD: ChannelError = ChannelError::Decode("exported session state");
+        let mut r = state;
+        let mut take = |n: usize| -> Result<&[u8], ChannelError> {
+            if r.len() < n {
+                return Err(BAD);
+            }
+            let (head, rest) = r.split_at(n);
+            r = rest;
+            Ok(head)
+        };
+        if take(1)? != [EXPORT_VERSION] {
+            return Err(BAD);
+        }
+        let id = SessionId(take(16)?.try_into().map_err(|_| BAD)?);
+        let mode = match take(1)?[0] {
+            0 => Mode::Anonymous,
+            1 => Mode::Authenticated,
+            _ => return Err(BAD),
+        };
+        let receive = DirectionKey::import(take(44)?.try_into().map_err(|_| BAD)?);
+        let send = DirectionKey::import(take(44)?.try_into().map_err(|_| BAD)?);
+        let u64_of = |b: &[u8]| -> Result<u64, ChannelError> {
+            Ok(u64::from_be_bytes(b.try_into().map_err(|_| BAD)?))
+        };
+        let idle_timeout = Duration::from_secs(u64_of(take(8)?)?);
+        let max_records = u64_of(take(8)?)?;
+        let client = match mode {
+            Mode::Anonymous => None,
+            Mode::Authenticated => {
+                let n = usize::from(take(1)?[0]);
+                let login = core::str::from_utf8(take(n)?)
+                    .ok()
+                    .and_then(|l| Login::new(l).ok())
+                    .ok_or(BAD)?;
+                let n = usize::from(take(1)?[0]);
+                let serial = SerialNumber::new(take(n)?).map_err(|_| BAD)?;
+                let not_after = SystemTime::UNIX_EPOCH + Duration::from_secs(u64_of(take(8)?)?);
+                Some(ClientIdentity {
+                    login,
+                    serial,
+                    not_after,
+                })
+            }
+        };
+        if !r.is_empty() {
+            return Err(BAD);
+        }
+        Ok(Self {
+            id,
+            mode,
+            client,
+            receive,
+            send,
+            next_client_seq,
+            last_activity,
+            idle_timeout,
+            max_records,
+            closed: false,
+        })
     }
 
     /// Opens a client record. Only the next seq in order is accepted; anything that fails

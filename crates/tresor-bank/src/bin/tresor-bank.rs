@@ -1,0 +1,424 @@
+//! `tresor-bank`: the bank server and the admin CLI, on one data folder and database.
+//!
+//! Secrets the admin hands out (initial, temporary and emergency passwords) are printed once,
+//! as the last line of the command's output, and nowhere else: not in logs, not in the audit
+//! log.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use tresor_bank::admin::{self, format_time, parse_rights, rights_text};
+use tresor_bank::clock::SystemClock;
+use tresor_bank::config::Config;
+use tresor_bank::{server, tls};
+use tresor_core::api::Menus;
+use tresor_core::payment;
+
+#[derive(Parser)]
+#[command(
+    name = "tresor-bank",
+    version,
+    about = "Tresor's bank server and admin CLI"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "TRESOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder: bank CA, server certificate, secrets, embedded database.
+    #[arg(long, global = true, env = "TRESOR_DATA")]
+    data: Option<PathBuf>,
+    /// PostgreSQL URL instead of the embedded database. Prefer the environment variable
+    /// when it holds a password: command lines are visible to other users.
+    #[arg(
+        long,
+        global = true,
+        env = "TRESOR_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the bank server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TRESOR_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Seeds a demo company and prints its login and initial password.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Rights of users on accounts.
+    Rights {
+        /// grant or revoke.
+        action: GrantOrRevoke,
+        /// The user.
+        login: String,
+        /// The account.
+        iban: String,
+        /// Comma-separated: view,prepare,sign,send (or all).
+        rights: String,
+    },
+    /// Client certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GrantOrRevoke {
+    Grant,
+    Revoke,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MenusArg {
+    Full,
+    Limited,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates a user; prints the one-time initial password as the last line.
+    Add {
+        login: String,
+        /// The user's full name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Lists users and their status.
+    List,
+    /// Shows a user's status, certificates and rights.
+    Show { login: String },
+    /// Locks an account.
+    Lock { login: String },
+    /// Unlocks an account.
+    Unlock { login: String },
+    /// Issues a temporary password (unlocks; must be changed at login); prints it last.
+    TempPassword { login: String },
+    /// Issues an emergency password for certificate recovery; prints it last.
+    EmergencyPassword { login: String },
+    /// Full or limited menus.
+    Menus { login: String, menus: MenusArg },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Opens an account.
+    Add {
+        iban: String,
+        /// The holder's name.
+        #[arg(long)]
+        holder: String,
+        /// Currency code.
+        #[arg(long, default_value = "UAH")]
+        currency: String,
+        /// Opening balance, e.g. 1000.00.
+        #[arg(long, default_value = "0")]
+        balance: String,
+    },
+    /// Lists accounts.
+    List,
+    /// Sets the signatures an order needs before it is sent (1, or 2 for first and second).
+    Signatures { iban: String, count: u8 },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Lists certificates, of one user or all.
+    List { login: Option<String> },
+    /// Revokes a certificate.
+    Revoke { serial: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Lists records, newest first.
+    List {
+        #[arg(long)]
+        login: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Checks the chain and its anchor; reports the first altered, inserted or deleted record.
+    Verify,
+    /// Prints the anchored head (seq and hash), to keep with an outside witness.
+    Head,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRESOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("TRESOR_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn config_of(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = match &cli.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(data) = &cli.data {
+        config.data = data.clone();
+    }
+    if let Some(url) = &cli.database_url {
+        config.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+fn actor() -> String {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("admin:{who}")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = config_of(&cli)?;
+    if let Command::Serve {
+        listen: Some(listen),
+        ..
+    } = &cli.command
+    {
+        config.listen = *listen;
+    }
+    let opened = server::open(&config, Arc::new(SystemClock))
+        .await
+        .context("opening the bank")?;
+    let actor = actor();
+    if let Command::Serve { demo, .. } = cli.command {
+        let bank = &opened.bank;
+        let demo_user = if demo {
+            bank.seed_demo(&actor).await?
+        } else {
+            None
+        };
+        let tls = tls::server_config(&opened.files.server_key, &opened.files.server_cert)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        println!("Tresor bank server: {}", server::url_of(addr));
+        println!(
+            "Clients trust the bank CA certificate: {}",
+            opened.files.ca_cert_path.display()
+        );
+        if demo {
+            match &demo_user {
+                Some((login, password)) => {
+                    println!("Demo login: {login}");
+                    println!("Demo initial password (shown once): {}", password.expose());
+                }
+                None => println!("Demo data already present (login demo.director)."),
+            }
+        }
+        let channel = server::channel(opened)?;
+        server::serve(listener, channel, tls, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+        return Ok(());
+    }
+    let bank = &opened.bank;
+    match cli.command {
+        Command::Serve { .. } => {}
+        Command::User(cmd) => match cmd {
+            UserCommand::Add { login, name } => {
+                let password = bank.add_user(&actor, &login, &name).await?;
+                println!(
+                    "User {login} created; the initial password must be changed at first login."
+                );
+                println!("{}", password.expose());
+            }
+            UserCommand::List => {
+                for u in bank.list_users().await? {
+                    println!("{:<24} {:<32} {}", u.login, u.name, u.status.join(", "));
+                }
+            }
+            UserCommand::Show { login } => {
+                let d = bank.show_user(&login).await?;
+                println!("login:    {}", d.summary.login);
+                println!("name:     {}", d.summary.name);
+                println!("status:   {}", d.summary.status.join(", "));
+                println!(
+                    "menus:    {}",
+                    match d.menus {
+                        Menus::Full => "full",
+                        Menus::Limited => "limited",
+                    }
+                );
+                println!("failed logins: {}", d.failed_logins);
+                println!(
+                    "totp:     {}",
+                    if d.totp { "enrolled" } else { "not enrolled" }
+                );
+                println!("certificates:");
+                for c in &d.certificates {
+                    println!("  {}", cert_line(c));
+                }
+                println!("rights:");
+                for (iban, r) in &d.rights {
+                    println!("  {iban} {}", rights_text(*r));
+                }
+            }
+            UserCommand::Lock { login } => {
+                bank.lock_user(&actor, &login).await?;
+                println!("{login} locked.");
+            }
+            UserCommand::Unlock { login } => {
+                bank.unlock_user(&actor, &login).await?;
+                println!("{login} unlocked.");
+            }
+            UserCommand::TempPassword { login } => {
+                let p = bank.temporary_password(&actor, &login).await?;
+                println!(
+                    "Temporary password for {login}: single use, valid {} hours, must be changed at login.",
+                    bank.policy().temporary_password_seconds / 3600
+                );
+                println!("{}", p.expose());
+            }
+            UserCommand::EmergencyPassword { login } => {
+                let p = bank.emergency_password(&actor, &login).await?;
+                println!(
+                    "Emergency password for {login}: single use, valid {} hours; rights are view-only until recovery.",
+                    bank.policy().emergency_password_seconds / 3600
+                );
+                println!("{}", p.expose());
+            }
+            UserCommand::Menus { login, menus } => {
+                let menus = match menus {
+                    MenusArg::Full => Menus::Full,
+                    MenusArg::Limited => Menus::Limited,
+                };
+                bank.set_menus(&actor, &login, menus).await?;
+                println!("{login}: menus updated.");
+            }
+        },
+        Command::Account(cmd) => match cmd {
+            AccountCommand::Add {
+                iban,
+                holder,
+                currency,
+                balance,
+            } => {
+                let balance = payment::parse_amount(&balance)?;
+                let iban = bank
+                    .add_account(&actor, &iban, &holder, &currency, balance)
+                    .await?;
+                println!("Account {iban} opened.");
+            }
+            AccountCommand::List => {
+                for a in bank.list_accounts().await? {
+                    println!(
+                        "{} {:>16} {} {} signature(s) {}",
+                        a.iban,
+                        payment::format_amount(u64::try_from(a.balance).unwrap_or(0)),
+                        a.currency,
+                        a.signatures_required,
+                        a.holder
+                    );
+                }
+            }
+            AccountCommand::Signatures { iban, count } => {
+                bank.set_signatures_required(&actor, &iban, count).await?;
+                println!("{iban}: orders need {count} signature(s).");
+            }
+        },
+        Command::Rights {
+            action,
+            login,
+            iban,
+            rights,
+        } => {
+            let r = parse_rights(&rights)?;
+            let grant = matches!(action, GrantOrRevoke::Grant);
+            let now = bank.change_rights(&actor, &login, &iban, r, grant).await?;
+            println!("{login} on {iban}: {}", rights_text(now));
+        }
+        Command::Cert(cmd) => match cmd {
+            CertCommand::List { login } => {
+                for c in bank.list_certificates(login.as_deref()).await? {
+                    println!("{}", cert_line(&c));
+                }
+            }
+            CertCommand::Revoke { serial } => {
+                bank.revoke_certificate(&actor, &serial).await?;
+                println!("Certificate {serial} revoked.");
+            }
+        },
+        Command::Audit(cmd) => match cmd {
+            AuditCommand::List { login, limit } => {
+                for r in bank.audit_list(login.as_deref(), limit).await? {
+                    let t = tresor_bank::store::unix(r.at);
+                    println!(
+                        "{:>6} {} {:<12} {:<16} {:<18} {:<10} {} {}",
+                        r.seq,
+                        format_time(t),
+                        r.login,
+                        r.ip,
+                        r.event,
+                        r.actor,
+                        r.outcome,
+                        r.detail
+                    );
+                }
+            }
+            AuditCommand::Verify => match bank.audit_verify().await? {
+                Ok(n) => println!("audit log intact: {n} records, chain and anchor verified"),
+                Err(tampering) => bail!("audit log tampered: {tampering}"),
+            },
+            AuditCommand::Head => {
+                let (seq, hash) = tresor_bank::audit::head(bank.store()).await?;
+                println!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
+            }
+        },
+    }
+    bank.store().close().await;
+    Ok(())
+}
+
+fn cert_line(c: &admin::CertificateRow) -> String {
+    let state = match &c.revoked {
+        Some((at, why)) => format!("revoked {} ({why})", format_time(*at)),
+        None => "valid".to_string(),
+    };
+    format!(
+        "{} {:<16} {:<8} {} → {} {state}",
+        c.serial,
+        c.login,
+        c.purpose,
+        format_time(c.not_before),
+        format_time(c.not_after)
+    )
+}

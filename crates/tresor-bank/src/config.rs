@@ -1,0 +1,200 @@
+//! The bank's configuration: a TOML file and `TRESOR_*` environment variables (read by the
+//! binary), with the bank's figures as defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What the server needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where to listen for HTTPS.
+    pub listen: SocketAddr,
+    /// The data folder: bank CA, server certificate, secrets, and the embedded database.
+    pub data: PathBuf,
+    /// A PostgreSQL URL; the embedded SQLite database in `data` if absent. May hold a
+    /// password: give it in the file or the environment rather than on the command line.
+    pub database_url: Option<String>,
+    /// Host names in the server's certificate, besides `localhost` and the listen address.
+    pub hostnames: Vec<String>,
+    /// The bank's name, in certificates and TOTP enrollment.
+    pub bank_name: String,
+    /// The rules.
+    pub policy: Policy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data: PathBuf::from("tresor-data"),
+            database_url: None,
+            hostnames: Vec::new(),
+            bank_name: "Tresor Bank".to_string(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// The bank's rules. Each has the bank's figure as default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Consecutive wrong passwords that lock an account.
+    pub lockout_threshold: u32,
+    /// Consecutive wrong OTP codes that stop OTP logins until an admin unlocks.
+    pub otp_lockout_threshold: u32,
+    /// An address with more valid penalty points than this is refused.
+    pub ip_max_points: u32,
+    /// How long a penalty point stays valid, seconds.
+    pub ip_point_seconds: u64,
+    /// How long a penalized address is refused, seconds.
+    pub ip_block_seconds: u64,
+    /// Validity of an initial password, seconds.
+    pub initial_password_seconds: u64,
+    /// Validity of a temporary password, seconds.
+    pub temporary_password_seconds: u64,
+    /// Validity of an emergency password, seconds.
+    pub emergency_password_seconds: u64,
+    /// Validity of a client certificate, days.
+    pub certificate_days: u64,
+    /// Renewal is accepted this many days before expiry.
+    pub renewal_window_days: u64,
+    /// A session ends after this long without a request, seconds.
+    pub session_idle_seconds: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            lockout_threshold: 5,
+            otp_lockout_threshold: 5,
+            ip_max_points: 5,
+            ip_point_seconds: 10 * 60,
+            ip_block_seconds: 15 * 60,
+            initial_password_seconds: 7 * 24 * 3600,
+            temporary_password_seconds: 3 * 24 * 3600,
+            emergency_password_seconds: 24 * 3600,
+            certificate_days: 365,
+            renewal_window_days: 30,
+            session_idle_seconds: 5 * 60,
+        }
+    }
+}
+
+impl Policy {
+    /// Validity of a client certificate.
+    pub fn certificate_validity(&self) -> Duration {
+        Duration::from_secs(self.certificate_days * 24 * 3600)
+    }
+
+    /// How long before expiry renewal opens.
+    pub fn renewal_window(&self) -> Duration {
+        Duration::from_secs(self.renewal_window_days * 24 * 3600)
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its line.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(&'static str),
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys take their defaults, unknown keys are errors.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks the ranges a typo could break.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let p = &self.policy;
+        if p.lockout_threshold == 0 || p.otp_lockout_threshold == 0 {
+            return Err(ConfigError::Invalid(
+                "lockout thresholds must be at least 1",
+            ));
+        }
+        if p.certificate_days == 0 || p.renewal_window_days >= p.certificate_days {
+            return Err(ConfigError::Invalid(
+                "certificate_days must be positive and longer than renewal_window_days",
+            ));
+        }
+        if p.session_idle_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "session_idle_seconds must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_banks_figures_and_files_override_them() {
+        let p = Policy::default();
+        assert_eq!(p.lockout_threshold, 5);
+        assert_eq!(
+            (p.ip_max_points, p.ip_point_seconds, p.ip_block_seconds),
+            (5, 600, 900)
+        );
+        assert_eq!(p.emergency_password_seconds, 24 * 3600);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bank.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9443\"\n[policy]\nlockout_threshold = 3\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&path).unwrap();
+        assert_eq!(c.listen.port(), 9443);
+        assert_eq!(c.policy.lockout_threshold, 3);
+        assert_eq!(c.policy.ip_max_points, 5);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bank.toml");
+        std::fs::write(&path, "[policy]\nlockout_treshold = 3\n").unwrap();
+        let e = Config::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("lockout_treshold"), "{e}");
+        std::fs::write(&path, "[policy]\nlockout_threshold = 0\n").unwrap();
+        assert!(matches!(
+            Config::from_file(&path),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

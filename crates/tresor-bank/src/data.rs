@@ -1,0 +1,324 @@
+//! The data folder: the bank CA, the server's certificate and key, and the bank's secrets
+//! (which seal stored sessions and anchor the audit chain). Created on first start; every
+//! instance of one bank, and the admin CLI, read the same files.
+//!
+//! The keys are stored as plain PKCS#8 PEM, readable by the owner only: the folder is the
+//! bank's trust anchor. A production bank keeps the CA key offline or in an HSM; the server
+//! only needs it to issue client certificates.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use ring::hkdf;
+use tresor_core::PrivateKey;
+use tresor_core::pki::{self, BankCa};
+use tresor_core::x509_cert::Certificate;
+use tresor_core::x509_cert::der::pem::{self, LineEnding};
+use zeroize::Zeroizing;
+
+/// The CA certificate clients must trust.
+pub const CA_CERT: &str = "bank-ca.pem";
+const CA_KEY: &str = "bank-ca-key.pem";
+const SERVER_CERT: &str = "server.pem";
+const SERVER_KEY: &str = "server-key.pem";
+const SECRETS: &str = "secrets.key";
+
+/// Validity of the server's TLS and channel certificate.
+const SERVER_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
+
+/// Why the data folder could not be read or created.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file holds something else than expected.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Some files are there and some are missing: refuse to make a second CA.
+    #[error(
+        "the data folder {0} is incomplete: {1} is missing; restore it from a backup rather than \
+         creating a new bank CA"
+    )]
+    Incomplete(PathBuf, &'static str),
+}
+
+/// The bank's keys and certificates.
+pub struct BankFiles {
+    /// The bank CA.
+    pub ca: BankCa,
+    /// The server's key (TLS and handshake signatures).
+    pub server_key: PrivateKey,
+    /// The server's certificate, from the bank CA, for serverAuth.
+    pub server_cert: Certificate,
+    /// Keys derived from the bank's secret.
+    pub secrets: BankSecrets,
+    /// Where the CA certificate is, for clients.
+    pub ca_cert_path: PathBuf,
+}
+
+/// Keys derived from the 32-byte secret in the data folder.
+pub struct BankSecrets {
+    /// Seals stored session state (AES-256-GCM).
+    pub session_key: Zeroizing<[u8; 32]>,
+    /// Authenticates the audit chain's head (HMAC-SHA256).
+    pub audit_key: Zeroizing<[u8; 32]>,
+}
+
+impl BankSecrets {
+    /// Derives the keys from the bank's secret.
+    pub fn derive(secret: &[u8; 32]) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tresor bank secrets v1").extract(secret);
+        let expand = |label: &'static [u8]| {
+            let mut out = Zeroizing::new([0u8; 32]);
+            let info = [label];
+            // 32 bytes is within HKDF-SHA256's output limit.
+            #[allow(clippy::expect_used)]
+            prk.expand(&info, hkdf::HKDF_SHA256)
+                .and_then(|okm| okm.fill(&mut *out))
+                .expect("HKDF expand of 32 bytes");
+            out
+        };
+        Self {
+            session_key: expand(b"session state"),
+            audit_key: expand(b"audit head"),
+        }
+    }
+}
+
+/// Opens the data folder, creating the bank CA, the server certificate and the secret if
+/// the folder is new. `hostnames` and `ips` go into a new server certificate.
+pub fn open_or_create(
+    dir: &Path,
+    bank_name: &str,
+    hostnames: &[String],
+    ips: &[IpAddr],
+    now: SystemTime,
+) -> Result<BankFiles, DataError> {
+    let files = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, SECRETS];
+    let present = files.iter().filter(|f| dir.join(f).exists()).count();
+    if present == 0 {
+        create(dir, bank_name, hostnames, ips, now)?;
+    } else if let Some(missing) = files.iter().find(|f| !dir.join(f).exists()) {
+        return Err(DataError::Incomplete(dir.to_owned(), missing));
+    }
+    open(dir)
+}
+
+/// Opens an existing data folder.
+pub fn open(dir: &Path) -> Result<BankFiles, DataError> {
+    let ca_cert = read_cert(&dir.join(CA_CERT))?;
+    let ca_key = read_key(&dir.join(CA_KEY))?;
+    let ca = BankCa::from_parts(ca_cert, ca_key).map_err(|e| DataError::Invalid {
+        path: dir.join(CA_KEY),
+        message: e.to_string(),
+    })?;
+    let server_cert = read_cert(&dir.join(SERVER_CERT))?;
+    let server_key = read_key(&dir.join(SERVER_KEY))?;
+    server_key
+        .check_matches(&server_cert)
+        .map_err(|e| DataError::Invalid {
+            path: dir.join(SERVER_KEY),
+            message: e.to_string(),
+        })?;
+    pki::verify_signed_by(&server_cert, ca.certificate()).map_err(|e| DataError::Invalid {
+        path: dir.join(SERVER_CERT),
+        message: format!("not issued by the bank CA: {e}"),
+    })?;
+    let path = dir.join(SECRETS);
+    let text = Zeroizing::new(read(&path)?);
+    let mut secret = Zeroizing::new([0u8; 32]);
+    let decoded = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.trim_ascii().as_bytes())
+        .ok()
+        .filter(|d| d.len() == 32)
+        .ok_or_else(|| DataError::Invalid {
+            path: path.clone(),
+            message: "expected 64 hex digits".into(),
+        })?;
+    secret.copy_from_slice(&decoded);
+    Ok(BankFiles {
+        ca,
+        server_key,
+        server_cert,
+        secrets: BankSecrets::derive(&secret),
+        ca_cert_path: dir.join(CA_CERT),
+    })
+}
+
+fn create(
+    dir: &Path,
+    bank_name: &str,
+    hostnames: &[String],
+    ips: &[IpAddr],
+    now: SystemTime,
+) -> Result<(), DataError> {
+    std::fs::create_dir_all(dir).map_err(|source| DataError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let invalid = |path: &str, e: String| DataError::Invalid {
+        path: dir.join(path),
+        message: e,
+    };
+    let ca = BankCa::generate(
+        &format!("{bank_name} Client CA"),
+        bank_name,
+        "UA",
+        now,
+        pki::DEFAULT_CA_VALIDITY,
+    )
+    .map_err(|e| invalid(CA_CERT, e.to_string()))?;
+    let server_key = PrivateKey::generate();
+    let mut names = vec!["localhost".to_string()];
+    names.extend(hostnames.iter().cloned());
+    let server_cert = ca
+        .issue_server_certificate(&server_key.public_key(), &names, ips, now, SERVER_VALIDITY)
+        .map_err(|e| invalid(SERVER_CERT, e.to_string()))?;
+    let mut secret = Zeroizing::new([0u8; 32]);
+    {
+        use ring::rand::SecureRandom as _;
+        ring::rand::SystemRandom::new()
+            .fill(&mut *secret)
+            .map_err(|_| invalid(SECRETS, "no randomness".into()))?;
+    }
+    // The secret and the keys first, the CA certificate last: a crash in between leaves an
+    // incomplete folder, which is refused, never a CA certificate without its key.
+    let hex = Zeroizing::new(data_encoding::HEXLOWER.encode(&*secret));
+    write_private(&dir.join(SECRETS), hex.as_bytes())?;
+    write_private(&dir.join(CA_KEY), key_pem(ca.private_key()).as_bytes())?;
+    write_private(&dir.join(SERVER_KEY), key_pem(&server_key).as_bytes())?;
+    let cert_pem = |c: &Certificate, name: &str| {
+        pki::certificate_to_pem(c).map_err(|e| invalid(name, e.to_string()))
+    };
+    write_public(
+        &dir.join(SERVER_CERT),
+        cert_pem(&server_cert, SERVER_CERT)?.as_bytes(),
+    )?;
+    write_public(
+        &dir.join(CA_CERT),
+        cert_pem(ca.certificate(), CA_CERT)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn key_pem(key: &PrivateKey) -> Zeroizing<String> {
+    // Encoding DER we produced as PEM cannot fail.
+    #[allow(clippy::expect_used)]
+    Zeroizing::new(
+        pem::encode_string("PRIVATE KEY", LineEnding::LF, &key.to_pkcs8_der())
+            .expect("PEM encoding"),
+    )
+}
+
+fn read(path: &Path) -> Result<String, DataError> {
+    std::fs::read_to_string(path).map_err(|source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_cert(path: &Path) -> Result<Certificate, DataError> {
+    pki::certificate_from_pem(read(path)?.as_bytes()).map_err(|e| DataError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn read_key(path: &Path) -> Result<PrivateKey, DataError> {
+    let text = Zeroizing::new(read(path)?);
+    let invalid = |message: String| DataError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let (label, der) = pem::decode_vec(text.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+    let der = Zeroizing::new(der);
+    if label != "PRIVATE KEY" {
+        return Err(invalid(format!("expected a PRIVATE KEY, found {label}")));
+    }
+    PrivateKey::from_pkcs8_der(&der).map_err(|e| invalid(e.to_string()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    write_atomic(path, bytes, true)
+}
+
+fn write_public(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    write_atomic(path, bytes, false)
+}
+
+/// Writes a new file next to `path`, fsyncs it, renames it into place and fsyncs the folder.
+fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    #[cfg(unix)]
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_folder_gets_a_bank_and_reopens_to_the_same_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let a = open_or_create(dir.path(), "Test Bank", &[], &[], now).unwrap();
+        let b = open_or_create(dir.path(), "Test Bank", &[], &[], now).unwrap();
+        assert_eq!(a.ca.certificate(), b.ca.certificate());
+        assert_eq!(*a.secrets.audit_key, *b.secrets.audit_key);
+        assert_ne!(*a.secrets.audit_key, *a.secrets.session_key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join(CA_KEY))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "CA key readable by others: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn an_incomplete_folder_is_refused_rather_than_given_a_second_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        open_or_create(dir.path(), "Test Bank", &[], &[], SystemTime::now()).unwrap();
+        std::fs::remove_file(dir.path().join(CA_KEY)).unwrap();
+        let e = open_or_create(dir.path(), "Test Bank", &[], &[], SystemTime::now());
+        assert!(matches!(e, Err(DataError::Incomplete(_, CA_KEY))));
+    }
+}

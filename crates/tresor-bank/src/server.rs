@@ -1,0 +1,124 @@
+//! Putting the bank together: data folder, database, bank, channel, HTTPS.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tresor_core::channel::RingSigner;
+use tresor_core::channel::server::{ServerIdentity, SessionParams};
+use tresor_core::x509_cert::der::Encode as _;
+
+use crate::bank::{Bank, BankError};
+use crate::channel::{self, Channel, ChannelConfig};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::data::{self, BankFiles, DataError};
+use crate::sessions::DbSessions;
+use crate::store::{StorageError, Store};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data folder.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The database.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The bank.
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    /// TLS or the listener.
+    #[error("{0}")]
+    Listen(String),
+}
+
+/// A bank opened on its data folder and database.
+pub struct Opened {
+    /// The bank.
+    pub bank: Bank,
+    /// Its keys and certificates.
+    pub files: BankFiles,
+}
+
+/// Opens (creating on first start) the data folder and the database named by `config`.
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, StartError> {
+    let ips: Vec<IpAddr> = if config.listen.ip().is_unspecified() {
+        vec![IpAddr::from([127, 0, 0, 1])]
+    } else {
+        vec![config.listen.ip()]
+    };
+    let files = data::open_or_create(
+        &config.data,
+        &config.bank_name,
+        &config.hostnames,
+        &ips,
+        clock.now(),
+    )?;
+    let store = match &config.database_url {
+        Some(url) => Store::connect(url).await?,
+        None => Store::open_sqlite(&config.data).await?,
+    };
+    let bank = Bank::new(
+        store,
+        files.ca.clone(),
+        &files.secrets,
+        config.policy.clone(),
+        clock,
+        &config.bank_name,
+    )
+    .await?;
+    Ok(Opened { bank, files })
+}
+
+/// The bank's channel over its database.
+pub type BankChannel = Channel<Bank, DbSessions>;
+
+/// The channel for an opened bank.
+pub fn channel(opened: Opened) -> Result<Arc<BankChannel>, StartError> {
+    let Opened { bank, files } = opened;
+    let signer =
+        RingSigner::new(&files.server_key).map_err(|e| StartError::Listen(e.to_string()))?;
+    let cert = files
+        .server_cert
+        .to_der()
+        .map_err(|e| StartError::Listen(e.to_string()))?;
+    let sessions = DbSessions::new(bank.store().clone(), &files.secrets.session_key);
+    let config = ChannelConfig {
+        params: SessionParams {
+            idle_timeout: Duration::from_secs(bank.policy().session_idle_seconds),
+            ..SessionParams::default()
+        },
+        ..ChannelConfig::default()
+    };
+    Ok(Channel::new(
+        ServerIdentity::new(cert, Box::new(signer)),
+        files.ca.certificate().clone(),
+        bank,
+        sessions,
+        config,
+    ))
+}
+
+/// Serves `channel` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    channel: Arc<BankChannel>,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    channel::spawn_sweeper(&channel, Duration::from_secs(30));
+    let app = channel::router(channel);
+    crate::tls::serve(listener, tls, app, shutdown)
+        .await
+        .map_err(|e| StartError::Listen(e.to_string()))
+}
+
+/// The address a listener actually bound.
+pub fn url_of(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        format!("https://{addr}")
+    }
+}

@@ -1,0 +1,371 @@
+//! A bank on a fresh database, SQLite or PostgreSQL, driven in process through the real
+//! channel (handshake and records as bytes, no HTTP): every storage test runs on both.
+//!
+//! PostgreSQL comes from `TRESOR_TEST_POSTGRES` (a server URL without a database, e.g.
+//! `postgres://tresor:tresor@127.0.0.1:5432`); each test gets a database of its own. The
+//! variable is required: a storage test that silently skipped PostgreSQL would prove nothing.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tresor_bank::bank::Bank;
+use tresor_bank::clock::ManualClock;
+use tresor_bank::config::Policy;
+use tresor_bank::data::{self, BankFiles};
+use tresor_bank::server::{self, BankChannel, Opened};
+use tresor_bank::store::Store;
+use tresor_core::api::{ApiError, ErrorCode, Reply, Request, Response, Rights, Stage};
+use tresor_core::channel::client::{self, ClientAuthentication, ClientSession};
+use tresor_core::channel::wire::Alert;
+use tresor_core::channel::{AlertCode, ChannelError};
+use tresor_core::x509_cert::Certificate;
+use tresor_core::x509_cert::der::{Decode as _, Encode as _};
+use tresor_core::{Login, Password, PrivateKey, pki};
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one scenario as two tests, on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let f = $body;
+                f(support::Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let f = $body;
+                f(support::Db::Postgres).await;
+            }
+        }
+    };
+}
+
+/// A database URL for a fresh database.
+pub async fn fresh_database(db: Db, dir: &std::path::Path) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("tresor.db").display()),
+        Db::Postgres => {
+            let server = std::env::var("TRESOR_TEST_POSTGRES").expect(
+                "TRESOR_TEST_POSTGRES must name a PostgreSQL server for the storage tests \
+                 (e.g. postgres://tresor:tresor@127.0.0.1:5432); .ci/run sets it",
+            );
+            let server = server.trim_end_matches('/').to_owned();
+            let mut name = [0u8; 8];
+            getrandom(&mut name);
+            let name = format!("tresor_test_{}", data_encoding::HEXLOWER.encode(&name));
+            sqlx::any::install_default_drivers();
+            let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+                .await
+                .expect("connecting to TRESOR_TEST_POSTGRES");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .expect("CREATE DATABASE");
+            admin.close().await;
+            format!("{server}/{name}")
+        }
+    }
+}
+
+fn getrandom(buf: &mut [u8]) {
+    use ring::rand::SecureRandom as _;
+    ring::rand::SystemRandom::new().fill(buf).unwrap();
+}
+
+/// A bank with its data folder, database, clock, and channel.
+pub struct TestBank {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub clock: Arc<ManualClock>,
+    pub channel: Arc<BankChannel>,
+    pub ca: Certificate,
+    pub db: Db,
+}
+
+impl TestBank {
+    pub async fn new(db: Db) -> Self {
+        Self::with_policy(db, Policy::default()).await
+    }
+
+    pub async fn with_policy(db: Db, policy: Policy) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_database(db, dir.path()).await;
+        let clock = Arc::new(ManualClock::new(SystemTime::now()));
+        let channel = instance(dir.path(), &url, clock.clone(), policy).await;
+        let ca = data::open(dir.path()).unwrap().ca.certificate().clone();
+        Self {
+            dir,
+            url,
+            clock,
+            channel,
+            ca,
+            db,
+        }
+    }
+
+    /// Another server instance on the same data folder and database.
+    pub async fn second_instance(&self) -> Arc<BankChannel> {
+        instance(
+            self.dir.path(),
+            &self.url,
+            self.clock.clone(),
+            self.bank().policy().clone(),
+        )
+        .await
+    }
+
+    pub fn clock_now(&self) -> SystemTime {
+        use tresor_bank::clock::Clock as _;
+        self.clock.now()
+    }
+
+    pub fn bank(&self) -> &Bank {
+        self.channel.handler()
+    }
+
+    pub fn store(&self) -> &Store {
+        self.bank().store()
+    }
+
+    /// An anonymous session from `ip`.
+    pub async fn anonymous(&self, ip: &str) -> Client {
+        self.connect(ClientAuthentication::Anonymous, ip)
+            .await
+            .unwrap()
+    }
+
+    /// A session signed by `key` for `login` with `cert`, from `ip`.
+    pub async fn with_key(&self, who: &Holder, ip: &str) -> Result<Client, ChannelError> {
+        let auth = ClientAuthentication::Key {
+            login: Login::new(&who.login).unwrap(),
+            certificate: who.cert.to_der().unwrap(),
+            signer: Box::new(who.key.clone()),
+        };
+        self.connect(auth, ip).await
+    }
+
+    pub async fn connect(
+        &self,
+        auth: ClientAuthentication,
+        ip: &str,
+    ) -> Result<Client, ChannelError> {
+        let (await_hello, hello) = client::start(auth);
+        let server_hello = self.channel.handshake(&hello, self.clock_now()).await;
+        let (await_accept, finish) =
+            await_hello.receive(&server_hello, &self.ca, SystemTime::now())?;
+        let accept = self.channel.handshake(&finish, self.clock_now()).await;
+        let session = await_accept.receive(&accept)?;
+        Ok(Client {
+            session,
+            channel: self.channel.clone(),
+            peer: SocketAddr::new(ip.parse::<IpAddr>().unwrap(), 40000),
+        })
+    }
+
+    /// Creates a user with `rights` on `accounts`, takes them through the first login
+    /// (password change, key, certificate), and returns their key and certificate.
+    pub async fn enrolled_user(&self, login: &str, accounts: &[(&str, Rights)]) -> Holder {
+        let initial = self
+            .bank()
+            .add_user("admin:test", login, "Test User")
+            .await
+            .unwrap();
+        for (iban, rights) in accounts {
+            self.bank()
+                .change_rights("admin:test", login, iban, *rights, true)
+                .await
+                .unwrap();
+        }
+        let password = format!("{login} correct horse battery");
+        let password = password.replace(login, "Ptah");
+        let mut c = self.anonymous("10.0.0.1").await;
+        let r = c.login(login, initial.expose(), None, None).await.unwrap();
+        assert!(
+            matches!(r, Reply::LoggedIn(ref i) if i.stage == Stage::ChangePassword),
+            "{r:?}"
+        );
+        let r = c
+            .call(Request::ChangePassword {
+                current: initial.clone(),
+                new: Password::from(password.as_str()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            Reply::PasswordChanged {
+                next: Stage::Enroll
+            }
+        );
+        let key = PrivateKey::generate();
+        let cert = c.request_certificate(&key, login).await.unwrap();
+        Holder {
+            login: login.to_owned(),
+            password,
+            key,
+            cert,
+        }
+    }
+
+    /// Opens an account with a balance.
+    pub async fn account(&self, n: u32, balance: u64) -> String {
+        let iban =
+            tresor_core::payment::Iban::ua_from_parts("300001", &format!("2600000000{n:04}"))
+                .unwrap()
+                .to_string();
+        self.bank()
+            .add_account("admin:test", &iban, "Test LLC", "UAH", balance)
+            .await
+            .unwrap()
+    }
+
+    /// A key session logged in.
+    pub async fn key_login(&self, who: &Holder, ip: &str) -> Client {
+        let mut c = self.with_key(who, ip).await.unwrap();
+        let r = c
+            .login(&who.login, &who.password, None, None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, Reply::LoggedIn(ref i) if i.stage == Stage::Key),
+            "{r:?}"
+        );
+        c
+    }
+}
+
+async fn instance(
+    dir: &std::path::Path,
+    url: &str,
+    clock: Arc<ManualClock>,
+    policy: Policy,
+) -> Arc<BankChannel> {
+    let files: BankFiles =
+        data::open_or_create(dir, "Test Bank", &[], &[], SystemTime::now()).unwrap();
+    let store = Store::connect(url).await.unwrap();
+    let bank = Bank::new(
+        store,
+        files.ca.clone(),
+        &files.secrets,
+        policy,
+        clock,
+        "Test Bank",
+    )
+    .await
+    .unwrap();
+    server::channel(Opened { bank, files }).unwrap()
+}
+
+/// A user's login, password, key and certificate.
+#[derive(Clone)]
+pub struct Holder {
+    pub login: String,
+    pub password: String,
+    pub key: PrivateKey,
+    pub cert: Certificate,
+}
+
+/// A client session, in process.
+pub struct Client {
+    pub session: ClientSession,
+    pub channel: Arc<BankChannel>,
+    pub peer: SocketAddr,
+}
+
+impl Client {
+    /// Sends a record; the raw reply bytes, for tests that replay them.
+    pub async fn raw(&mut self, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let record = self.session.seal(payload).unwrap();
+        let reply = self.channel.record(&record, Some(self.peer)).await;
+        (record, reply)
+    }
+
+    pub async fn call(&mut self, request: Request) -> Response {
+        let payload = serde_json::to_vec(&request).unwrap();
+        let (_, reply) = self.raw(&payload).await;
+        match self.session.open(&reply) {
+            Ok(client::Reply::Data(bytes)) => serde_json::from_slice(&bytes).unwrap(),
+            other => panic!("no reply: {other:?} ({:?})", Alert::decode(&reply)),
+        }
+    }
+
+    pub async fn login(
+        &mut self,
+        login: &str,
+        password: &str,
+        otp: Option<&str>,
+        emergency: Option<&str>,
+    ) -> Response {
+        self.call(Request::Login {
+            login: login.into(),
+            password: Password::from(password),
+            otp: otp.map(str::to_owned),
+            emergency_password: emergency.map(Password::from),
+        })
+        .await
+    }
+
+    pub async fn request_certificate(
+        &mut self,
+        key: &PrivateKey,
+        login: &str,
+    ) -> Result<Certificate, ApiError> {
+        let csr = pki::build_csr(key, &Login::new(login).unwrap()).unwrap();
+        match self
+            .call(Request::RequestCertificate {
+                csr: csr.to_der().unwrap(),
+            })
+            .await?
+        {
+            Reply::Certificate { certificate, .. } => {
+                Ok(Certificate::from_der(&certificate).unwrap())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The error code of a refused request.
+pub fn code(r: &Response) -> ErrorCode {
+    match r {
+        Err(e) => e.code,
+        Ok(reply) => panic!("expected a refusal, got {reply:?}"),
+    }
+}
+
+/// The alert code of a refused handshake.
+pub fn alert_of(e: &ChannelError) -> AlertCode {
+    e.alert()
+}
+
+pub const ALL: Rights = Rights {
+    view: true,
+    prepare: true,
+    sign: true,
+    send: true,
+};
+
+pub fn rights(view: bool, prepare: bool, sign: bool, send: bool) -> Rights {
+    Rights {
+        view,
+        prepare,
+        sign,
+        send,
+    }
+}
+
+/// Moves the bank's clock.
+pub fn advance(bank: &TestBank, by: Duration) {
+    bank.clock.advance(by);
+}

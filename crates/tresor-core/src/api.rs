@@ -1,0 +1,474 @@
+//! The bank's application protocol: what travels inside the secure channel's records, once
+//! the handshake is done. One JSON [`Request`] per record; one JSON [`Response`] back.
+//!
+//! JSON rather than a binary format: the channel already authenticates and encrypts every
+//! byte, the messages are small, and the client CLI prints the same types for automation.
+//! Every field is named and unknown fields are refused, so a typo is an error, not a default.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Password;
+use crate::payment::PaymentOrder;
+
+/// What a client asks of the bank.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Logs in on this session. On a session signed by the client's key, the password
+    /// alone; on an anonymous session, the password with an OTP code, with an emergency
+    /// password (certificate recovery), or alone when it is an initial or temporary password
+    /// that must be changed now.
+    Login {
+        /// The login.
+        login: String,
+        /// The password.
+        #[serde(with = "password")]
+        password: Password,
+        /// A TOTP code, for a login without the key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otp: Option<String>,
+        /// The emergency password the bank issued, for certificate recovery.
+        #[serde(
+            default,
+            with = "opt_password",
+            skip_serializing_if = "Option::is_none"
+        )]
+        emergency_password: Option<Password>,
+    },
+    /// Changes the password: the current one and the new one.
+    ChangePassword {
+        /// The current password.
+        #[serde(with = "password")]
+        current: Password,
+        /// The new password.
+        #[serde(with = "password")]
+        new: Password,
+    },
+    /// Asks for a client certificate for a new key: at the first login, for renewal, or for
+    /// recovery, as the session allows.
+    RequestCertificate {
+        /// The PKCS#10 request, DER.
+        #[serde(with = "base64")]
+        csr: Vec<u8>,
+    },
+    /// Who is logged in, with what rights, on which accounts.
+    Overview,
+    /// Starts TOTP enrollment: the bank answers with an otpauth:// URI.
+    TotpEnroll,
+    /// Confirms TOTP enrollment with a first code.
+    TotpConfirm {
+        /// A code from the authenticator app.
+        code: String,
+    },
+    /// The payment orders of the accounts the user may view.
+    ListOrders {
+        /// Only this payer account.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+    },
+    /// One payment order.
+    GetOrder {
+        /// Its id.
+        id: u64,
+    },
+    /// Prepares a new payment order (a draft).
+    PrepareOrder {
+        /// What to pay.
+        order: PaymentOrder,
+    },
+    /// Edits a draft; its signatures are dropped.
+    EditOrder {
+        /// Its id.
+        id: u64,
+        /// The version being edited, so that two editors do not overwrite each other.
+        version: u32,
+        /// The new content.
+        order: PaymentOrder,
+    },
+    /// Signs a version of an order with the key that signed this session's handshake.
+    SignOrder {
+        /// Its id.
+        id: u64,
+        /// The version signed.
+        version: u32,
+        /// ECDSA P-256 SHA-256 over [`crate::payment::canonical_encoding`], DER.
+        #[serde(with = "base64")]
+        signature: Vec<u8>,
+    },
+    /// Sends a fully signed order to the bank. Sending twice sends once.
+    SendOrder {
+        /// Its id.
+        id: u64,
+    },
+    /// Ends the login; the channel session stays until closed.
+    Logout,
+}
+
+/// The bank's answer to one request.
+pub type Response = Result<Reply, ApiError>;
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reply {
+    /// Logged in.
+    LoggedIn(LoginInfo),
+    /// The password was changed; `next` says what the session may do now.
+    PasswordChanged {
+        /// What is allowed next.
+        next: Stage,
+    },
+    /// A certificate was issued.
+    Certificate {
+        /// The certificate, DER.
+        #[serde(with = "base64")]
+        certificate: Vec<u8>,
+        /// Its serial number, hex.
+        serial: String,
+    },
+    /// The user, accounts and rights.
+    Overview(Overview),
+    /// TOTP enrollment: an otpauth:// URI to show as a QR code.
+    TotpEnrollment {
+        /// The URI, holding the secret.
+        uri: String,
+    },
+    /// One order.
+    Order(OrderView),
+    /// Several orders.
+    Orders {
+        /// The orders, newest first.
+        orders: Vec<OrderView>,
+    },
+    /// Done, nothing to report.
+    Done,
+}
+
+/// What a logged-in session may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Only change the password (initial or temporary password).
+    ChangePassword,
+    /// Only request the first certificate.
+    Enroll,
+    /// Only request a recovery certificate (emergency password).
+    Recovery,
+    /// Everything the user's rights allow, with the key: view, prepare, sign, send.
+    Key,
+    /// Logged in with an OTP code: view and prepare, never sign.
+    Otp,
+    /// Nothing more on this session: log in again with the key.
+    Reconnect,
+}
+
+/// Answer to a login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInfo {
+    /// The login.
+    pub login: String,
+    /// The user's name.
+    pub name: String,
+    /// What the session may do.
+    pub stage: Stage,
+    /// The certificate that signed this session, if any.
+    pub certificate: Option<CertificateStatus>,
+}
+
+/// A certificate's dates, for renewal reminders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateStatus {
+    /// Serial number, hex.
+    pub serial: String,
+    /// Expiry, Unix seconds.
+    pub not_after: u64,
+    /// Whether the bank accepts a renewal now.
+    pub renewal_open: bool,
+}
+
+/// The user's view of the bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overview {
+    /// The login.
+    pub login: String,
+    /// The user's name.
+    pub name: String,
+    /// What the session may do.
+    pub stage: Stage,
+    /// Full or limited menus.
+    pub menus: Menus,
+    /// Whether an emergency password is pending, which restricts rights to viewing.
+    pub restricted: bool,
+    /// Whether TOTP is enrolled.
+    pub totp_enrolled: bool,
+    /// The accounts the user may see, with the rights the session has on each.
+    pub accounts: Vec<AccountView>,
+}
+
+/// Full menus, or limited to viewing accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Menus {
+    /// Every menu the account rights allow.
+    Full,
+    /// Accounts and orders may be viewed; payments cannot be prepared, signed or sent.
+    Limited,
+}
+
+/// One account, as a user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountView {
+    /// IBAN.
+    pub iban: String,
+    /// Holder's name.
+    pub holder: String,
+    /// Currency code.
+    pub currency: String,
+    /// Balance, minor units.
+    pub balance: u64,
+    /// Signatures an order needs before it may be sent: 1 or 2.
+    pub signatures_required: u8,
+    /// What this session may do on it.
+    pub rights: Rights,
+}
+
+/// Rights on one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rights {
+    /// See the balance and the orders.
+    pub view: bool,
+    /// Prepare and edit orders.
+    pub prepare: bool,
+    /// Sign orders.
+    pub sign: bool,
+    /// Send signed orders.
+    pub send: bool,
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Prepared, not signed.
+    Draft,
+    /// Has the first of two signatures.
+    PartlySigned,
+    /// Has all its signatures.
+    Signed,
+    /// Sent, being processed.
+    Sent,
+    /// Accepted and executed by the bank.
+    Accepted,
+    /// Refused by the bank; see the reason.
+    Rejected,
+}
+
+impl OrderStatus {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::PartlySigned => "partly_signed",
+            Self::Signed => "signed",
+            Self::Sent => "sent",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// The inverse of [`as_str`](Self::as_str).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "draft" => Self::Draft,
+            "partly_signed" => Self::PartlySigned,
+            "signed" => Self::Signed,
+            "sent" => Self::Sent,
+            "accepted" => Self::Accepted,
+            "rejected" => Self::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// A payment order, as the bank holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderView {
+    /// Its id.
+    pub id: u64,
+    /// Its version: each edit adds one, and signatures bind it.
+    pub version: u32,
+    /// Its content.
+    pub order: PaymentOrder,
+    /// Where it is.
+    pub status: OrderStatus,
+    /// Who signed it, in order.
+    pub signatures: Vec<SignatureView>,
+    /// Signatures needed before it may be sent.
+    pub signatures_required: u8,
+    /// The digest shown before signing ([`crate::payment::short_digest`]).
+    pub short_digest: String,
+    /// Why it was rejected.
+    pub reject_reason: Option<String>,
+}
+
+/// One signature on an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureView {
+    /// Who signed.
+    pub login: String,
+    /// With which certificate, serial hex.
+    pub certificate: String,
+    /// When, Unix seconds.
+    pub signed_at: u64,
+}
+
+/// A refused request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(deny_unknown_fields)]
+#[error("{message}")]
+pub struct ApiError {
+    /// What kind of refusal, for programs.
+    pub code: ErrorCode,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with its message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Kinds of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Login refused. Deliberately says nothing of which factor was wrong, or whether the
+    /// account exists or is locked.
+    LoginFailed,
+    /// Too many failed logins from this address: refused for a while.
+    AddressBlocked,
+    /// Not logged in on this session, or the session's stage does not allow this.
+    NotAllowed,
+    /// The user's rights do not allow this.
+    Forbidden,
+    /// The new password breaks the password policy.
+    PasswordPolicy,
+    /// The request is malformed or its content invalid.
+    Invalid,
+    /// No such thing, or not visible to this user.
+    NotFound,
+    /// The order changed since the version named.
+    Conflict,
+    /// Something failed on the bank's side; nothing was changed.
+    Internal,
+}
+
+mod base64 {
+    use data_encoding::BASE64;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        BASE64
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod password {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    use crate::Password;
+
+    pub fn serialize<S: Serializer>(p: &Password, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Password, D::Error> {
+        Ok(Password::new(String::deserialize(d)?))
+    }
+}
+
+mod opt_password {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    use crate::Password;
+
+    pub fn serialize<S: Serializer>(p: &Option<Password>, s: S) -> Result<S::Ok, S::Error> {
+        match p {
+            Some(p) => s.serialize_some(p.expose()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Password>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(Password::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_unknown_fields_are_refused() {
+        let json = r#"{"op":"login","login":"alice","password":"pw","otp":"123456"}"#;
+        let req: Request = serde_json::from_str(json).unwrap();
+        assert!(
+            matches!(&req, Request::Login { otp: Some(c), emergency_password: None, .. } if c == "123456")
+        );
+        assert_eq!(serde_json::to_string(&req).unwrap(), json);
+        let typo = r#"{"op":"login","login":"alice","password":"pw","otpp":"123456"}"#;
+        assert!(serde_json::from_str::<Request>(typo).is_err());
+        let csr = r#"{"op":"request_certificate","csr":"AAEC"}"#;
+        assert!(
+            matches!(serde_json::from_str(csr).unwrap(), Request::RequestCertificate { csr } if csr == [0, 1, 2])
+        );
+        assert!(
+            serde_json::from_str::<Request>(r#"{"op":"request_certificate","csr":"*"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let ok: Response = Ok(Reply::PasswordChanged {
+            next: Stage::Enroll,
+        });
+        let text = serde_json::to_string(&ok).unwrap();
+        assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), ok);
+        let err: Response = Err(ApiError::new(ErrorCode::LoginFailed, "login failed"));
+        let text = serde_json::to_string(&err).unwrap();
+        assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), err);
+    }
+
+    #[test]
+    fn order_status_names_round_trip() {
+        for s in [
+            OrderStatus::Draft,
+            OrderStatus::PartlySigned,
+            OrderStatus::Signed,
+            OrderStatus::Sent,
+            OrderStatus::Accepted,
+            OrderStatus::Rejected,
+        ] {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OrderStatus::parse("paid"), None);
+    }
+}
