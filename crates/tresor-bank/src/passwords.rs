@@ -63,10 +63,48 @@ pub async fn verify_nothing(password: &Password) {
     let _ = verify(&dummy, password).await;
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Argon2id runs on a fixed pool of one thread per core, not on tokio's blocking pool: each
+/// hash takes 19 MiB, and the allocator keeps that much per thread that ever ran one, so
+/// hundreds of blocking threads after a burst of logins would hold gigabytes. A fixed pool
+/// also bounds the CPU that password guesses can take.
+static POOL: LazyLock<std::sync::mpsc::Sender<Job>> = LazyLock::new(|| {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for i in 0..threads {
+        let rx = rx.clone();
+        // Spawning fails only when the OS refuses a thread at start-up.
+        #[allow(clippy::expect_used)]
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .expect("starting the Argon2 threads");
+    }
+    tx
+});
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    // The pool's threads live as long as the process, so the channel is never closed.
+    #[allow(clippy::expect_used)]
+    POOL.send(job).expect("the Argon2 pool is running");
+    #[allow(clippy::expect_used)]
+    match rx.await.expect("the Argon2 pool answers every job") {
         Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
