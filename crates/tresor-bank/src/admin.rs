@@ -9,6 +9,7 @@ use tresor_core::{Login, Password};
 
 use crate::audit::Event;
 use crate::bank::{Bank, INITIAL, TEMPORARY, USER_COLUMNS, User};
+use crate::orders::rights_of;
 use crate::passwords;
 use crate::sessions;
 use crate::store::{StorageError, from_unix, unix};
@@ -235,16 +236,7 @@ impl Bank {
         .await?;
         let mut rights = Vec::new();
         for r in &rows {
-            let flag = |c: &str| r.try_get::<i64, _>(c).map(|v| v != 0);
-            rights.push((
-                r.try_get("iban")?,
-                Rights {
-                    view: flag("can_view")?,
-                    prepare: flag("can_prepare")?,
-                    sign: flag("can_sign")?,
-                    send: flag("can_send")?,
-                },
-            ));
+            rights.push((r.try_get("iban")?, rights_of(r)?));
         }
         Ok(UserDetails {
             summary: UserSummary {
@@ -536,13 +528,7 @@ impl Bank {
         .bind(iban)
         .fetch_one(&mut *tx)
         .await?;
-        let flag = |c: &str| row.try_get::<i64, _>(c).map(|v| v != 0);
-        let old = Rights {
-            view: flag("can_view")?,
-            prepare: flag("can_prepare")?,
-            sign: flag("can_sign")?,
-            send: flag("can_send")?,
-        };
+        let old = rights_of(&row)?;
         let apply = |had: bool, named: bool| if named { grant } else { had };
         let new = Rights {
             view: apply(old.view, rights.view),
@@ -731,26 +717,8 @@ fn secs(s: u64) -> i64 {
     i64::try_from(s).unwrap_or(i64::MAX)
 }
 
-/// Formats Unix seconds as UTC `YYYY-MM-DD HH:MM`.
+/// Formats Unix seconds as UTC, RFC 3339 (`2026-11-21T11:48:00Z`).
 pub fn format_time(t: i64) -> String {
-    let secs = from_unix(t)
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-from-civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    tresor_core::x509_cert::der::DateTime::from_system_time(from_unix(t))
+        .map_or_else(|_| t.to_string(), |d| d.to_string())
 }

@@ -294,7 +294,8 @@ impl Bank {
             return Err(not_allowed("the account is locked; ask the bank"));
         }
         match request {
-            Request::Login { .. } => unreachable_login(),
+            // Answered above, before the session's login is looked up.
+            Request::Login { .. } => Err(not_allowed("log in first")),
             Request::ChangePassword { current, new } => {
                 self.change_password(ctx, &session, &user, &current, &new)
                     .await
@@ -380,9 +381,13 @@ impl Bank {
         };
         // A key session logs in only the login its certificate is bound to, with a
         // certificate the bank issued to this user and still holds valid.
+        let mut cert_not_after = None;
         if ctx.mode == Mode::Authenticated {
             let bound = ctx.cert_login.is_some_and(|l| l.as_str() == user.login);
-            if !bound || !self.certificate_is_current(ctx, &user, now).await? {
+            if bound {
+                cert_not_after = self.current_certificate(ctx, &user, now).await?;
+            }
+            if cert_not_after.is_none() {
                 passwords::verify_nothing(password).await;
                 return self
                     .refuse(ctx, &user.login, "failed: certificate of another login")
@@ -484,16 +489,13 @@ impl Bank {
             .await?;
         tx.commit().await?;
 
-        let certificate = match ctx.serial {
-            Some(serial) => {
-                let not_after = self.certificate_not_after(serial).await?;
-                not_after.map(|not_after| CertificateStatus {
-                    serial: pki::serial_hex(serial),
-                    not_after: u64::try_from(not_after).unwrap_or(0),
-                    renewal_open: self.renewal_open(from_unix(not_after), now),
-                })
-            }
-            None => None,
+        let certificate = match (ctx.serial, cert_not_after) {
+            (Some(serial), Some(not_after)) => Some(CertificateStatus {
+                serial: pki::serial_hex(serial),
+                not_after: u64::try_from(not_after).unwrap_or(0),
+                renewal_open: self.renewal_open(from_unix(not_after), now),
+            }),
+            _ => None,
         };
         Ok(Reply::LoggedIn(LoginInfo {
             login: user.login,
@@ -864,25 +866,26 @@ impl Bank {
         .await?)
     }
 
-    async fn certificate_is_current(
+    /// The expiry of the certificate that signed this session, if the bank issued it to
+    /// `user` and it is neither revoked nor expired.
+    async fn current_certificate(
         &self,
         ctx: &Ctx<'_>,
         user: &User,
         now: SystemTime,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<i64>, StorageError> {
         let Some(serial) = ctx.serial else {
-            return Ok(false);
+            return Ok(None);
         };
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM certificates WHERE serial = $1 AND user_id = $2 \
+        Ok(sqlx::query_scalar(
+            "SELECT not_after FROM certificates WHERE serial = $1 AND user_id = $2 \
              AND revoked_at IS NULL AND not_after > $3",
         )
         .bind(pki::serial_hex(serial))
         .bind(user.id)
         .bind(unix(now))
-        .fetch_one(self.store.pool())
-        .await?;
-        Ok(n == 1)
+        .fetch_optional(self.store.pool())
+        .await?)
     }
 
     async fn certificate_not_after(
@@ -1055,10 +1058,6 @@ impl Bank {
             serial,
         })
     }
-}
-
-fn unreachable_login() -> Answer {
-    Err(not_allowed("log in first"))
 }
 
 impl Ctx<'_> {

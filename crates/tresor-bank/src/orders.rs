@@ -85,14 +85,7 @@ impl Bank {
         let Some(row) = row else {
             return Ok(Rights::default());
         };
-        let flag = |c: &str| row.try_get::<i64, _>(c).map(|v| v != 0);
-        let granted = Rights {
-            view: flag("can_view")?,
-            prepare: flag("can_prepare")?,
-            sign: flag("can_sign")?,
-            send: flag("can_send")?,
-        };
-        Ok(narrow(granted, session.stage, user))
+        Ok(narrow(rights_of(&row)?, session.stage, user))
     }
 
     async fn require(
@@ -160,6 +153,12 @@ impl Bank {
             .fetch_optional(self.store.pool())
             .await?;
         row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// The order as it now is, as the answer to a request that changed it.
+    async fn order_reply(&self, id: u64) -> Answer {
+        let stored = self.load_order(id).await?.ok_or_else(not_found)?;
+        Ok(Reply::Order(self.view(stored).await?))
     }
 
     async fn view(&self, o: Stored) -> Result<OrderView, StorageError> {
@@ -325,8 +324,7 @@ impl Bank {
         )
         .await?;
         tx.commit().await?;
-        let stored = self.load_order(to_u64(id)).await?.ok_or_else(not_found)?;
-        Ok(Reply::Order(self.view(stored).await?))
+        self.order_reply(to_u64(id)).await
     }
 
     pub(crate) async fn edit_order(
@@ -404,8 +402,7 @@ impl Bank {
         self.audit(&mut tx, ctx.event(&user.login, "order_edit", "ok", &detail))
             .await?;
         tx.commit().await?;
-        let stored = self.load_order(id).await?.ok_or_else(not_found)?;
-        Ok(Reply::Order(self.view(stored).await?))
+        self.order_reply(id).await
     }
 
     pub(crate) async fn sign_order(
@@ -530,8 +527,7 @@ impl Bank {
         self.audit(&mut tx, ctx.event(&user.login, "order_sign", "ok", &detail))
             .await?;
         tx.commit().await?;
-        let stored = self.load_order(id).await?.ok_or_else(not_found)?;
-        Ok(Reply::Order(self.view(stored).await?))
+        self.order_reply(id).await
     }
 
     pub(crate) async fn send_order(
@@ -581,8 +577,7 @@ impl Bank {
         if claimed.rows_affected() != 1 {
             // Sent meanwhile by another request.
             drop(tx);
-            let stored = self.load_order(id).await?.ok_or_else(not_found)?;
-            return Ok(Reply::Order(self.view(stored).await?));
+            return self.order_reply(id).await;
         }
         let amount = i64::try_from(o.order.amount).unwrap_or(i64::MAX);
         let debited = sqlx::query(
@@ -617,9 +612,19 @@ impl Bank {
         )
         .await?;
         tx.commit().await?;
-        let stored = self.load_order(id).await?.ok_or_else(not_found)?;
-        Ok(Reply::Order(self.view(stored).await?))
+        self.order_reply(id).await
     }
+}
+
+/// The rights in a row that has the `rights` table's `can_*` columns.
+pub(crate) fn rights_of(row: &sqlx::any::AnyRow) -> Result<Rights, sqlx::Error> {
+    let flag = |c: &str| row.try_get::<i64, _>(c).map(|v| v != 0);
+    Ok(Rights {
+        view: flag("can_view")?,
+        prepare: flag("can_prepare")?,
+        sign: flag("can_sign")?,
+        send: flag("can_send")?,
+    })
 }
 
 /// The admin's grant, narrowed by the session and the user's state.

@@ -187,8 +187,7 @@ impl TestBank {
                 .await
                 .unwrap();
         }
-        let password = format!("{login} correct horse battery");
-        let password = password.replace(login, "Ptah");
+        let password = "Ptah correct horse battery".to_string();
         let mut c = self.anonymous("10.0.0.1").await;
         let r = c.login(login, initial.expose(), None, None).await.unwrap();
         assert!(
