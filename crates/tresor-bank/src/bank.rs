@@ -10,6 +10,8 @@
 //!   certificate if the user has none.
 //!
 //! Every refused login answers the same [`ErrorCode::LoginFailed`]; the audit log says why.
+//! One exception: a session signed by a valid certificate of the login hears
+//! [`ErrorCode::AccountLocked`] for a locked account, without its password being checked.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -396,9 +398,25 @@ impl Bank {
         }
         if user.locked {
             passwords::verify_nothing(password).await;
-            return self
+            let refused = self
                 .refuse(ctx, &user.login, "refused: account locked")
                 .await;
+            // The key's holder may learn that the account is locked (and so call the bank);
+            // the password was not checked, so this says nothing about it.
+            return if ctx.mode == Mode::Authenticated {
+                refused.map_err(|e| {
+                    if e.0.code == ErrorCode::LoginFailed {
+                        Refusal(ApiError::new(
+                            ErrorCode::AccountLocked,
+                            "the account is locked; ask the bank for a temporary password",
+                        ))
+                    } else {
+                        e
+                    }
+                })
+            } else {
+                refused
+            };
         }
         if !passwords::verify(&user.password_hash, password).await {
             return self.wrong_password(ctx, &user, "login").await;

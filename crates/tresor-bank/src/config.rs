@@ -61,7 +61,8 @@ pub struct Policy {
     pub emergency_password_seconds: u64,
     /// Validity of a client certificate, days.
     pub certificate_days: u64,
-    /// Renewal is accepted this many days before expiry.
+    /// Renewal is accepted this many days before expiry; equal to `certificate_days`, at
+    /// any time.
     pub renewal_window_days: u64,
     /// A session ends after this long without a request, seconds.
     pub session_idle_seconds: u64,
@@ -144,9 +145,9 @@ impl Config {
                 "lockout thresholds must be at least 1",
             ));
         }
-        if p.certificate_days == 0 || p.renewal_window_days >= p.certificate_days {
+        if p.certificate_days == 0 || p.renewal_window_days > p.certificate_days {
             return Err(ConfigError::Invalid(
-                "certificate_days must be positive and longer than renewal_window_days",
+                "certificate_days must be positive and at least renewal_window_days",
             ));
         }
         if p.session_idle_seconds == 0 {

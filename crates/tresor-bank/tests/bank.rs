@@ -70,9 +70,16 @@ on_both!(
                 tokio::spawn(async move { c.login(&login, "wrong password!", None, None).await })
             })
             .collect();
+        // A key session that finds the account already locked hears so (only the key's
+        // holder can); the others hear the generic refusal.
+        let mut generic = 0;
         for t in tasks {
-            assert_eq!(code(&t.await.unwrap()), ErrorCode::LoginFailed);
+            match code(&t.await.unwrap()) {
+                ErrorCode::LoginFailed => generic += 1,
+                other => assert_eq!(other, ErrorCode::AccountLocked),
+            }
         }
+        assert!(generic >= 5, "{generic}");
         assert_eq!(
             failed_logins(&bank, &who.login).await,
             (5, true),
@@ -98,9 +105,18 @@ on_both!(
             45
         );
 
-        // The right password no longer helps; the error is the same generic one.
+        // The right password no longer helps. With the key, the user hears that the account
+        // is locked, whatever the password; without it, the same generic error as anyone.
         let mut c = bank.with_key(&who, "10.3.0.1").await.unwrap();
         let r = c.login(&who.login, &who.password, None, None).await;
+        assert_eq!(code(&r), ErrorCode::AccountLocked);
+        let mut c = bank.with_key(&who, "10.3.0.4").await.unwrap();
+        let wrong = c.login(&who.login, "wrong password!", None, None).await;
+        assert_eq!(wrong.unwrap_err(), r.unwrap_err());
+        let mut c = bank.anonymous("10.3.0.5").await;
+        let r = c
+            .login(&who.login, &who.password, Some("123456"), None)
+            .await;
         assert_eq!(r.unwrap_err().message, {
             let mut c = bank.anonymous("10.3.0.2").await;
             c.login("nobody.here", "whatever", None, None)

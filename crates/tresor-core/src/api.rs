@@ -359,6 +359,9 @@ pub enum ErrorCode {
     LoginFailed,
     /// Too many failed logins from this address: refused for a while.
     AddressBlocked,
+    /// The account is locked. Said only on a session signed by a valid certificate of that
+    /// login, so that only the key's holder learns it; everyone else gets `LoginFailed`.
+    AccountLocked,
     /// Not logged in on this session, or the session's stage does not allow this.
     NotAllowed,
     /// The user's rights do not allow this.
