@@ -208,6 +208,22 @@ impl KeyStore {
         }
     }
 
+    /// The drive's mount path (or the folder standing in for it).
+    pub fn drive(&self) -> &Path {
+        &self.drive
+    }
+
+    /// Checks that a key can be written here, by writing and removing a small file: a flow
+    /// that must not spend a one-time password on a full or read-only drive asks first.
+    pub fn probe_writable(&self) -> Result<(), StoreError> {
+        self.check_drive()?;
+        self.ensure_dir()?;
+        let name = format!("{TEMP_PREFIX}probe");
+        let path = drive_io::write_atomic(self.io.as_ref(), &self.dir, &name, &[0u8; 4096])
+            .map_err(|e| StoreError::io(&self.dir, e))?;
+        self.remove(&path)
+    }
+
     /// The login's folder.
     pub fn dir(&self) -> &Path {
         &self.dir

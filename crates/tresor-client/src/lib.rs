@@ -7,6 +7,12 @@
 //!   so that tests can make any one of them fail.
 //! * [`keystore`]: the per-login key folder on a drive, and key rotation that never leaves the
 //!   user without a working key.
+//! * [`settings`]: the bank's address and CA, from the config folder, flags or environment.
+//! * [`session`]: a session with the bank and its typed requests; the idle timeout; signing
+//!   exactly the order that was shown.
+//! * [`flows`]: first login, login with the key or an OTP code, renewal, recovery.
+//! * [`reminder`]: when to remind the user to renew.
+//! * [`error`]: what went wrong, with the kinds the CLI's exit codes and the app's screens use.
 //!
 //! The core formats (key file, certificates) live in `tresor-core`; this crate does the IO.
 
@@ -15,8 +21,23 @@
 
 pub mod connection;
 pub mod drive_io;
+pub mod error;
+pub mod flows;
 pub mod keystore;
 pub mod media;
+pub mod reminder;
+pub mod session;
+pub mod settings;
 
+pub use error::{ClientError, ErrorKind};
+pub use flows::Client;
 pub use keystore::{KeyStore, StoreError, Unlocked};
 pub use media::{Drive, MediaSource, SystemMedia};
+pub use session::BankSession;
+pub use settings::Settings;
+
+/// A time as RFC 3339 UTC (`2026-11-21T10:00:00Z`), for messages.
+pub fn format_time(t: std::time::SystemTime) -> String {
+    tresor_core::x509_cert::der::DateTime::from_system_time(t)
+        .map_or_else(|_| format!("{t:?}"), |d| d.to_string())
+}

@@ -494,6 +494,20 @@ fn check_end_entity(
         .ok_or_else(|| CertError::Malformed("not a P-256 key".into()))
 }
 
+/// Whether `cert` is a CA certificate (basic constraints `cA`) that signed itself: what the
+/// client accepts as the bank CA to trust.
+pub fn is_ca(cert: &Certificate) -> bool {
+    let tbs = cert.tbs_certificate();
+    let ca = tbs
+        .extensions()
+        .map(|e| e.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|ext| ext.extn_id == rfc5280::ID_CE_BASIC_CONSTRAINTS)
+        .any(|ext| BasicConstraints::from_der(ext.extn_value.as_bytes()).is_ok_and(|bc| bc.ca));
+    ca && tbs.issuer() == tbs.subject() && verify_signed_by(cert, cert).is_ok()
+}
+
 /// Checks that `issuer`'s key signed `cert` with ECDSA P-256 SHA-256 (on ring: the server
 /// does it in every client handshake).
 pub fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), CertError> {

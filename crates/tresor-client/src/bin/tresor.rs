@@ -1,25 +1,48 @@
-//! `tresor`: the client's command line, for people and for scripts.
+//! `tresor`: the client's command line, for people and for scripts. A thin face over the
+//! `tresor_client` library; the desktop app is its twin.
 //!
-//! Secrets are never arguments: the key password comes from `TRESOR_KEY_PASSWORD` or is
-//! asked for on the terminal without echo.
+//! Secrets are never arguments: they come from `TRESOR_PASSWORD`, `TRESOR_NEW_PASSWORD`,
+//! `TRESOR_KEY_PASSWORD`, `TRESOR_EMERGENCY_PASSWORD` and `TRESOR_OTP`, or are asked for on
+//! the terminal without echo. Exit codes: 0 done, 1 other error, 2 bad usage, 3 login
+//! refused, 4 key or drive problem, 5 account locked or address blocked, 6 network, 7 the
+//! bank refused the request.
 
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
+use serde_json::json;
+use tresor_client::error::{ClientError, ErrorKind};
+use tresor_client::flows::{self, Client, KeyCertificate};
 use tresor_client::keystore::{KeyStore, StoreError};
 use tresor_client::media::{MediaSource as _, SystemMedia};
+use tresor_client::reminder::{self, Reminder};
+use tresor_client::session::{BankSession, SigningSummary};
+use tresor_client::settings::Settings;
+use tresor_core::api::{OrderView, Overview, Stage};
 use tresor_core::keyfile::{KdfLimits, KeyFileError};
 use tresor_core::login::Login;
+use tresor_core::payment::{self, PaymentOrder};
 use tresor_core::pki;
 use tresor_core::secret::Password;
 
-/// Exit status for a problem with the key or the drive (wrong key password, no key, …).
+/// Exit status for a refused login (wrong login, password or second factor).
+const EXIT_CREDENTIALS: u8 = 3;
+/// Exit status for a problem with the key or the drive (wrong key password, no key, an
+/// expired or revoked certificate, a read-only drive, …).
 const EXIT_KEY: u8 = 4;
+/// Exit status for a locked account or a blocked address.
+const EXIT_LOCKED: u8 = 5;
+/// Exit status for a network or channel failure.
+const EXIT_NETWORK: u8 = 6;
+/// Exit status for a request the bank refused (rights, stage, invalid content).
+const EXIT_REFUSED: u8 = 7;
 
 #[derive(Parser)]
 #[command(name = "tresor", version, about = "Tresor business-banking client")]
@@ -27,21 +50,74 @@ struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// The settings file (default: client.toml in the OS's config folder).
+    #[arg(long, global = true, env = "TRESOR_CLIENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// The bank's address, https://host:port (overrides the settings file).
+    #[arg(long, global = true, env = "TRESOR_SERVER")]
+    server: Option<String>,
+    /// The bank CA certificate, PEM (overrides the settings file).
+    #[arg(long, global = true, env = "TRESOR_BANK_CA")]
+    bank_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Who logs in, and with what.
+#[derive(Args, Clone)]
+struct Who {
+    /// The login.
+    #[arg(long, env = "TRESOR_LOGIN")]
+    login: String,
+    /// Mount path of the drive with the key (default: the first drive that has one).
+    #[arg(long, env = "TRESOR_DRIVE")]
+    drive: Option<PathBuf>,
+    /// Log in with an OTP code (TRESOR_OTP) instead of the key: view and prepare only.
+    #[arg(long)]
+    otp: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Save the bank's address and CA certificate in the settings file.
+    Setup,
     /// Removable drives and disks.
     Media {
         #[command(subcommand)]
         command: MediaCommand,
     },
+    /// First login: the initial password, a new password, and the first key on the drive.
+    FirstLogin {
+        /// The login the bank gave.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        /// Mount path of the removable drive for the key.
+        #[arg(long, env = "TRESOR_DRIVE")]
+        drive: PathBuf,
+    },
+    /// Check the credentials; print who you are, the certificate and your rights.
+    Login(Who),
+    /// The login password.
+    Password {
+        #[command(subcommand)]
+        command: PasswordCommand,
+    },
+    /// One-time codes from an authenticator app (TOTP).
+    Otp {
+        #[command(subcommand)]
+        command: OtpCommand,
+    },
     /// The key on the drive.
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Accounts, balances and rights.
+    Accounts(Who),
+    /// Payment orders.
+    Order {
+        #[command(subcommand)]
+        command: OrderCommand,
     },
 }
 
@@ -52,8 +128,30 @@ enum MediaCommand {
 }
 
 #[derive(Subcommand)]
+enum PasswordCommand {
+    /// Change the password (TRESOR_PASSWORD → TRESOR_NEW_PASSWORD).
+    Change(Who),
+}
+
+#[derive(Subcommand)]
+enum OtpCommand {
+    /// Start enrollment: print the otpauth URI, write its QR code, and confirm with a first
+    /// code when run on a terminal.
+    Enroll {
+        #[command(flatten)]
+        who: Who,
+        /// Write the QR code here, as SVG.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+    },
+    /// Confirm enrollment with a code from the app (TRESOR_OTP).
+    Confirm(Who),
+}
+
+#[derive(Subcommand)]
 enum KeyCommand {
-    /// Generate a new P-256 key on the drive, encrypted with the key password.
+    /// Generate a new P-256 key on the drive, encrypted with the key password (offline; the
+    /// first login does this and asks for the certificate).
     Generate {
         /// Mount path of the drive (or any folder standing in for it).
         #[arg(long)]
@@ -71,6 +169,98 @@ enum KeyCommand {
         #[arg(long)]
         login: String,
     },
+    /// The certificate's expiry and the renewal reminder (offline, no password).
+    Status {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        /// Mount path of the drive (default: the first drive with a key for the login).
+        #[arg(long, env = "TRESOR_DRIVE")]
+        drive: Option<PathBuf>,
+    },
+    /// Renew: a new key on the same drive, certified on a session signed by the current one.
+    Renew {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        /// Mount path of the drive (default: the first drive with a key for the login).
+        #[arg(long, env = "TRESOR_DRIVE")]
+        drive: Option<PathBuf>,
+    },
+    /// Recover with the bank's emergency password: a new key under a new key password.
+    Recover {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        /// Mount path of the drive for the new key.
+        #[arg(long, env = "TRESOR_DRIVE")]
+        drive: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrderCommand {
+    /// Prepare a payment order (a draft).
+    Create {
+        #[command(flatten)]
+        who: Who,
+        /// The account debited (IBAN).
+        #[arg(long)]
+        payer: String,
+        /// The payee's name.
+        #[arg(long)]
+        payee_name: String,
+        /// The payee's tax code (EDRPOU or RNOKPP).
+        #[arg(long)]
+        payee_tax_code: String,
+        /// The payee's IBAN.
+        #[arg(long)]
+        payee_iban: String,
+        /// The amount, e.g. 1234.50.
+        #[arg(long)]
+        amount: String,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "UAH")]
+        currency: String,
+        /// The purpose of payment.
+        #[arg(long)]
+        purpose: String,
+    },
+    /// Show an order and what signing it would sign.
+    Show {
+        #[command(flatten)]
+        who: Who,
+        /// The order's id.
+        id: u64,
+    },
+    /// Sign an order with the key, after showing amount, payee and digest.
+    Sign {
+        #[command(flatten)]
+        who: Who,
+        /// The order's id.
+        id: u64,
+        /// Sign only if the order's short digest is this one (for scripts).
+        #[arg(long)]
+        digest: Option<String>,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Send a fully signed order to the bank.
+    Send {
+        #[command(flatten)]
+        who: Who,
+        /// The order's id.
+        id: u64,
+    },
+    /// List orders with their statuses.
+    List {
+        #[command(flatten)]
+        who: Who,
+        /// Only this payer account.
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,18 +271,41 @@ fn main() -> ExitCode {
             eprintln!("tresor: {err:#}");
             if err
                 .chain()
-                .any(|e| e.is::<StoreError>() || e.is::<KeyFileError>())
+                .filter_map(|e| e.downcast_ref::<ClientError>())
+                .any(ClientError::offers_recovery)
             {
-                ExitCode::from(EXIT_KEY)
-            } else {
-                ExitCode::FAILURE
+                eprintln!(
+                    "tresor: to recover, ask the bank for an emergency password and run \
+                     `tresor key recover`"
+                );
             }
+            ExitCode::from(exit_code(&err))
         }
     }
 }
 
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for e in err.chain() {
+        if let Some(e) = e.downcast_ref::<ClientError>() {
+            return match e.kind() {
+                ErrorKind::Credentials => EXIT_CREDENTIALS,
+                ErrorKind::Key => EXIT_KEY,
+                ErrorKind::Locked => EXIT_LOCKED,
+                ErrorKind::Network => EXIT_NETWORK,
+                ErrorKind::Refused => EXIT_REFUSED,
+                ErrorKind::Other => 1,
+            };
+        }
+        if e.is::<StoreError>() || e.is::<KeyFileError>() {
+            return EXIT_KEY;
+        }
+    }
+    1
+}
+
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
+        Command::Setup => setup(cli),
         Command::Media {
             command: MediaCommand::List,
         } => media_list(cli.json),
@@ -102,7 +315,515 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Key {
             command: KeyCommand::Check { drive, login },
         } => key_check(cli.json, drive, login),
+        Command::Key {
+            command: KeyCommand::Status { login, drive },
+        } => key_status(cli.json, login, drive.as_deref()),
+        command => block_on(online(cli, command)),
     }
+}
+
+fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+/// The commands that talk to the bank.
+async fn online(cli: &Cli, command: &Command) -> Result<()> {
+    let settings = Settings::resolve(
+        cli.config.as_deref(),
+        cli.server.clone(),
+        cli.bank_ca.clone(),
+    )
+    .map_err(ClientError::from)?;
+    let client = Client::new(&settings)?;
+    let json = cli.json;
+    match command {
+        Command::FirstLogin { login, drive } => first_login(&client, json, login, drive).await,
+        Command::Key {
+            command: KeyCommand::Recover { login, drive },
+        } => key_recover(&client, json, login, drive).await,
+        Command::Key {
+            command: KeyCommand::Renew { login, drive },
+        } => {
+            let who = Who {
+                login: login.clone(),
+                drive: drive.clone(),
+                otp: false,
+            };
+            let (mut session, key_password) = open_with_key_password(&client, &who).await?;
+            let result = client.renew(&mut session, &key_password).await;
+            finish(session).await;
+            let done = result?;
+            print_certificate(json, "renewed", &done)
+        }
+        Command::Login(who) => {
+            let mut session = open(&client, who).await?;
+            let result = login_report(&mut session).await;
+            finish(session).await;
+            let (report, overview) = result?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_overview(&overview);
+            }
+            Ok(())
+        }
+        Command::Accounts(who) => {
+            let mut session = open(&client, who).await?;
+            let result = session.overview().await;
+            finish(session).await;
+            let overview = result?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&overview.accounts)?);
+            } else {
+                print_overview(&overview);
+            }
+            Ok(())
+        }
+        Command::Password {
+            command: PasswordCommand::Change(who),
+        } => {
+            let login = Login::new(&who.login).context("invalid login")?;
+            let (mut session, password, forced) = open_inner(&client, who).await?;
+            let result = if forced {
+                Ok(())
+            } else {
+                let new = new_login_password(&login)?;
+                session.change_password(&password, &new).await.map(|_| ())
+            };
+            finish(session).await;
+            result?;
+            if json {
+                println!("{}", json!({ "password_changed": true }));
+            } else {
+                println!("The password is changed.");
+            }
+            Ok(())
+        }
+        Command::Otp {
+            command: OtpCommand::Enroll { who, qr },
+        } => otp_enroll(&client, json, who, qr.as_deref()).await,
+        Command::Otp {
+            command: OtpCommand::Confirm(who),
+        } => {
+            let mut session = open(&client, who).await?;
+            let code = secret("TRESOR_OTP", "Code from the authenticator app: ")?;
+            let result = session.totp_confirm(code.expose()).await;
+            finish(session).await;
+            result?;
+            if json {
+                println!("{}", json!({ "totp_enrolled": true }));
+            } else {
+                println!(
+                    "One-time codes are enrolled: you can log in with a code instead of the key."
+                );
+            }
+            Ok(())
+        }
+        Command::Order { command } => order(&client, json, command).await,
+        Command::Setup
+        | Command::Media { .. }
+        | Command::Key {
+            command:
+                KeyCommand::Generate { .. } | KeyCommand::Check { .. } | KeyCommand::Status { .. },
+        } => unreachable!("offline commands are run before"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions.
+
+/// Logs in as `who` says, makes the forced password change if the bank asks for it.
+async fn open(client: &Client, who: &Who) -> Result<BankSession> {
+    Ok(open_inner(client, who).await?.0)
+}
+
+/// [`open`], returning the password used and whether a forced change was made.
+async fn open_inner(client: &Client, who: &Who) -> Result<(BankSession, Password, bool)> {
+    let login = Login::new(&who.login).context("invalid login")?;
+    let password = secret("TRESOR_PASSWORD", "Password: ")?;
+    let mut session = if who.otp {
+        let code = secret("TRESOR_OTP", "One-time code: ")?;
+        client
+            .login_with_otp(&login, &password, code.expose())
+            .await?
+    } else {
+        let store = flows::find_store(&SystemMedia, &login, who.drive.as_deref())?;
+        let key_password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
+        client
+            .login_with_key(&store, &password, &key_password)
+            .await?
+    };
+    remind_renewal(&session);
+    let forced = session.stage() == Some(Stage::ChangePassword);
+    if forced {
+        eprintln!("tresor: the bank asks for a new password before anything else");
+        let new = new_login_password(&login)?;
+        let result = session.change_password(&password, &new).await;
+        if let Err(e) = result {
+            finish(session).await;
+            return Err(e.into());
+        }
+    }
+    Ok((session, password, forced))
+}
+
+/// A key session, with the key password kept for renewal.
+async fn open_with_key_password(client: &Client, who: &Who) -> Result<(BankSession, Password)> {
+    let login = Login::new(&who.login).context("invalid login")?;
+    let store = flows::find_store(&SystemMedia, &login, who.drive.as_deref())?;
+    let password = secret("TRESOR_PASSWORD", "Password: ")?;
+    let key_password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
+    let session = client
+        .login_with_key(&store, &password, &key_password)
+        .await?;
+    remind_renewal(&session);
+    Ok((session, key_password))
+}
+
+/// Logs out, and reminds to pull out the drive.
+async fn finish(session: BankSession) {
+    let report = session.logout(&SystemMedia).await;
+    if let Some(drive) = report.remove_drive {
+        eprintln!(
+            "tresor: logged out. Pull out the USB drive at {} when you are done.",
+            drive.display()
+        );
+    }
+}
+
+fn remind_renewal(session: &BankSession) {
+    if let Some(r) = session
+        .key()
+        .and_then(|k| reminder::renewal_reminder(pki::not_after(&k.certificate), SystemTime::now()))
+    {
+        eprintln!("tresor: {}; run `tresor key renew`", r.message());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows.
+
+async fn first_login(client: &Client, json: bool, login: &str, drive: &Path) -> Result<()> {
+    let login = Login::new(login).context("invalid login")?;
+    let store = KeyStore::new(drive, &login);
+    warn_if_fixed(drive);
+    let initial = secret("TRESOR_PASSWORD", "Initial password: ")?;
+    let new = new_login_password(&login)?;
+    let key_password = new_key_password()?;
+    let done = client
+        .first_login(&store, &initial, &new, &key_password)
+        .await?;
+    print_certificate(json, "enrolled", &done)
+}
+
+async fn key_recover(client: &Client, json: bool, login: &str, drive: &Path) -> Result<()> {
+    let login = Login::new(login).context("invalid login")?;
+    let store = KeyStore::new(drive, &login);
+    warn_if_fixed(drive);
+    let password = secret("TRESOR_PASSWORD", "Password: ")?;
+    let emergency = secret(
+        "TRESOR_EMERGENCY_PASSWORD",
+        "Emergency password from the bank: ",
+    )?;
+    let key_password = new_key_password()?;
+    let done = client
+        .recover(&store, &password, &emergency, &key_password)
+        .await?;
+    print_certificate(json, "recovered", &done)
+}
+
+async fn otp_enroll(client: &Client, json: bool, who: &Who, qr: Option<&Path>) -> Result<()> {
+    let mut session = open(client, who).await?;
+    let result = session.totp_enroll().await;
+    let enrollment = match result {
+        Ok(e) => e,
+        Err(e) => {
+            finish(session).await;
+            return Err(e.into());
+        }
+    };
+    if let Some(path) = qr {
+        write_private(path, enrollment.qr_svg.as_bytes())?;
+    }
+    // Confirm right away when a person is there to read the app.
+    let confirm = std::io::stdin().is_terminal() && std::env::var_os("TRESOR_OTP").is_none();
+    if json {
+        println!(
+            "{}",
+            json!({ "uri": enrollment.uri.as_str(), "qr_svg": enrollment.qr_svg.as_str() })
+        );
+    } else {
+        println!("Scan this into the authenticator app (it holds the secret: keep it private):");
+        println!("{}", enrollment.uri.as_str());
+        if let Some(path) = qr {
+            println!("The QR code is in {}.", path.display());
+        }
+    }
+    let result = if confirm {
+        let code = secret("TRESOR_OTP", "Code from the authenticator app: ")?;
+        session.totp_confirm(code.expose()).await
+    } else {
+        if !json {
+            println!("Confirm with a first code: `tresor otp confirm`.");
+        }
+        Ok(())
+    };
+    finish(session).await;
+    result?;
+    if confirm {
+        println!("One-time codes are enrolled.");
+    }
+    Ok(())
+}
+
+async fn order(client: &Client, json: bool, command: &OrderCommand) -> Result<()> {
+    match command {
+        OrderCommand::Create {
+            who,
+            payer,
+            payee_name,
+            payee_tax_code,
+            payee_iban,
+            amount,
+            currency,
+            purpose,
+        } => {
+            let order = PaymentOrder {
+                payer_iban: payer.clone(),
+                payee_name: payee_name.clone(),
+                payee_tax_code: payee_tax_code.clone(),
+                payee_iban: payee_iban.clone(),
+                amount: payment::parse_amount(amount).map_err(ClientError::from)?,
+                currency: currency.clone(),
+                purpose: purpose.clone(),
+            }
+            .normalized()
+            .map_err(ClientError::from)?;
+            let mut session = open(client, who).await?;
+            let result = session.prepare_order(&order).await;
+            finish(session).await;
+            print_order(json, &result?)
+        }
+        OrderCommand::Show { who, id } => {
+            let mut session = open(client, who).await?;
+            let result = session.get_order(*id).await;
+            finish(session).await;
+            print_order(json, &result?)
+        }
+        OrderCommand::Sign {
+            who,
+            id,
+            digest,
+            yes,
+        } => {
+            let mut session = open(client, who).await?;
+            let result = sign(&mut session, *id, digest.as_deref(), *yes).await;
+            finish(session).await;
+            print_order(json, &result?)
+        }
+        OrderCommand::Send { who, id } => {
+            let mut session = open(client, who).await?;
+            let result = session.send_order(*id).await;
+            finish(session).await;
+            print_order(json, &result?)
+        }
+        OrderCommand::List { who, account } => {
+            let mut session = open(client, who).await?;
+            let result = session.list_orders(account.as_deref()).await;
+            finish(session).await;
+            let orders = result?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&orders)?);
+            } else if orders.is_empty() {
+                println!("No orders.");
+            } else {
+                for o in &orders {
+                    println!(
+                        "#{:<6} {:<13} {:>14} {} to {} ({})",
+                        o.id,
+                        o.status.as_str(),
+                        payment::format_amount(o.order.amount),
+                        o.order.currency,
+                        o.order.payee_name,
+                        o.order.payee_iban
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn sign(
+    session: &mut BankSession,
+    id: u64,
+    expected_digest: Option<&str>,
+    yes: bool,
+) -> Result<OrderView> {
+    let summary = session.signing_summary(id).await?;
+    eprintln!("{}", describe(&summary));
+    if let Some(expected) = expected_digest
+        && !expected.trim().eq_ignore_ascii_case(&summary.digest)
+    {
+        bail!(
+            "order {id} has digest {}, not {expected}: not signed",
+            summary.digest
+        );
+    }
+    if !yes && std::io::stdin().is_terminal() {
+        eprint!("Sign this order? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("not signed");
+        }
+    }
+    Ok(session.sign_order(&summary).await?)
+}
+
+fn describe(s: &SigningSummary) -> String {
+    format!(
+        "Order #{} version {}: pay {} {} from {} to {}, IBAN {}. Digest {}.",
+        s.id, s.version, s.amount, s.currency, s.payer_iban, s.payee_name, s.payee_iban, s.digest
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports.
+
+#[derive(Serialize)]
+struct LoginReport {
+    login: String,
+    name: String,
+    stage: Stage,
+    certificate: Option<tresor_core::api::CertificateStatus>,
+    reminder: Option<Reminder>,
+    overview: Overview,
+}
+
+async fn login_report(session: &mut BankSession) -> Result<(LoginReport, Overview)> {
+    let info = session
+        .info()
+        .cloned()
+        .context("the session is not logged in")?;
+    let overview = session.overview().await?;
+    let reminder = session.key().and_then(|k| {
+        reminder::renewal_reminder(pki::not_after(&k.certificate), SystemTime::now())
+    });
+    Ok((
+        LoginReport {
+            login: info.login,
+            name: info.name,
+            stage: overview.stage,
+            certificate: info.certificate,
+            reminder,
+            overview: overview.clone(),
+        },
+        overview,
+    ))
+}
+
+fn print_overview(o: &Overview) {
+    println!(
+        "{} ({}), logged in with {}{}",
+        o.name,
+        o.login,
+        match o.stage {
+            Stage::Key => "the key",
+            Stage::Otp => "a one-time code: view and prepare only",
+            _ => "a restricted session",
+        },
+        if o.restricted {
+            "; rights restricted while an emergency password is pending"
+        } else {
+            ""
+        }
+    );
+    for a in &o.accounts {
+        let r = a.rights;
+        let rights: Vec<&str> = [
+            (r.view, "view"),
+            (r.prepare, "prepare"),
+            (r.sign, "sign"),
+            (r.send, "send"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+        println!(
+            "  {}  {:>14} {}  {}  [{}]{}",
+            a.iban,
+            payment::format_amount(a.balance),
+            a.currency,
+            a.holder,
+            rights.join(", "),
+            if a.signatures_required > 1 {
+                " (two signatures)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+fn print_order(json: bool, o: &OrderView) -> Result<()> {
+    let summary = SigningSummary::of(o)?;
+    if json {
+        let mut value = serde_json::to_value(o)?;
+        value["summary"] = serde_json::to_value(&summary)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("{} Status: {}.", describe(&summary), o.status.as_str());
+        if let Some(reason) = &o.reject_reason {
+            println!("Rejected: {reason}");
+        }
+    }
+    Ok(())
+}
+
+fn print_certificate(json: bool, what: &str, c: &KeyCertificate) -> Result<()> {
+    if json {
+        let mut value = serde_json::to_value(c)?;
+        value["done"] = json!(what);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "Key {what}: {} (certificate {}, valid until {}).",
+            c.key_path.display(),
+            c.serial,
+            tresor_client::format_time(
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(c.not_after)
+            )
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline commands.
+
+fn setup(cli: &Cli) -> Result<()> {
+    let (Some(server), Some(bank_ca)) = (&cli.server, &cli.bank_ca) else {
+        bail!(
+            "give the bank's address and CA certificate: tresor setup --server URL --bank-ca FILE"
+        );
+    };
+    let settings = Settings {
+        server: server.clone(),
+        bank_ca: bank_ca.clone(),
+    };
+    let path = settings.save(cli.config.as_deref())?;
+    if cli.json {
+        println!("{}", json!({ "settings": path }));
+    } else {
+        println!("Saved {}.", path.display());
+    }
+    Ok(())
 }
 
 fn media_list(json: bool) -> Result<()> {
@@ -175,14 +896,12 @@ fn key_check(json: bool, drive: &Path, login: &str) -> Result<()> {
         }
         .into());
     }
-    let password = key_password("Key password: ")?;
+    let password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
     let unlocked = store.unlock_latest(&password, &KdfLimits::DEFAULT)?;
-    let expires = unlocked.certificate.as_ref().map(|c| {
-        pki::not_after(c)
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default()
-    });
+    let expires = unlocked
+        .certificate
+        .as_ref()
+        .map(|c| unix(pki::not_after(c)));
     if json {
         let report = KeyReport {
             login: login.to_string(),
@@ -198,28 +917,146 @@ fn key_check(json: bool, drive: &Path, login: &str) -> Result<()> {
     Ok(())
 }
 
-fn key_password(prompt: &str) -> Result<Password> {
-    if let Ok(pw) = std::env::var("TRESOR_KEY_PASSWORD") {
-        return Ok(Password::new(pw));
+#[derive(Serialize)]
+struct KeyStatus {
+    login: String,
+    drive: PathBuf,
+    generation: u32,
+    serial: String,
+    not_after: u64,
+    reminder: Option<Reminder>,
+    backup_generation: Option<u32>,
+    pending_generation: Option<u32>,
+}
+
+fn key_status(json: bool, login: &str, drive: Option<&Path>) -> Result<()> {
+    let login = Login::new(login).context("invalid login")?;
+    let store = flows::find_store(&SystemMedia, &login, drive)?;
+    let gens = store.generations()?;
+    let Some(current) = gens.iter().rev().find(|g| g.is_complete()) else {
+        return Err(match gens.iter().rev().find(|g| g.has_key) {
+            Some(g) => ClientError::CertificateMissing(store.key_path(g.number)),
+            None => ClientError::KeyNotFound {
+                login: login.to_string(),
+                drive: store.drive().to_path_buf(),
+            },
+        }
+        .into());
+    };
+    let cert = store
+        .certificate(current.number)
+        .map_err(ClientError::from)?;
+    let not_after = pki::not_after(&cert);
+    let status = KeyStatus {
+        login: login.to_string(),
+        drive: store.drive().to_path_buf(),
+        generation: current.number,
+        serial: pki::serial_hex(cert.tbs_certificate().serial_number()),
+        not_after: unix(not_after),
+        reminder: reminder::renewal_reminder(not_after, SystemTime::now()),
+        backup_generation: gens
+            .iter()
+            .rev()
+            .find(|g| g.is_complete() && g.number < current.number)
+            .map(|g| g.number),
+        pending_generation: gens
+            .iter()
+            .rev()
+            .find(|g| g.has_key && !g.has_cert && g.number > current.number)
+            .map(|g| g.number),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        println!(
+            "Key generation {} on {}: certificate {} valid until {}.",
+            status.generation,
+            status.drive.display(),
+            status.serial,
+            tresor_client::format_time(not_after)
+        );
+        match &status.reminder {
+            Some(r) => println!("Reminder: {}.", r.message()),
+            None => println!("No renewal needed yet."),
+        }
     }
-    let pw = rpassword::prompt_password(prompt)
-        .context("no key password: set TRESOR_KEY_PASSWORD or run in a terminal")?;
-    Ok(Password::new(pw))
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets and small helpers.
+
+/// A secret from the environment or, on a terminal, asked without echo.
+fn secret(var: &str, prompt: &str) -> Result<Password> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(Password::new(value));
+    }
+    let value = rpassword::prompt_password(prompt)
+        .with_context(|| format!("no {var} in the environment, and no terminal to ask on"))?;
+    Ok(Password::new(value))
+}
+
+/// A new secret: from the environment, or asked twice on the terminal.
+fn new_secret(var: &str, prompt: &str) -> Result<Password> {
+    if std::env::var_os(var).is_some() {
+        return secret(var, prompt);
+    }
+    let first = secret(var, prompt)?;
+    let again = secret(var, "Repeat it: ")?;
+    if first.expose() != again.expose() {
+        bail!("the two entries differ");
+    }
+    Ok(first)
+}
+
+fn new_login_password(login: &Login) -> Result<Password> {
+    let new = new_secret("TRESOR_NEW_PASSWORD", "New password: ")?;
+    new.check_new_login_password(login)
+        .map_err(ClientError::from)?;
+    Ok(new)
 }
 
 fn new_key_password() -> Result<Password> {
-    if let Ok(pw) = std::env::var("TRESOR_KEY_PASSWORD") {
-        let pw = Password::new(pw);
-        pw.check_new_key_password()?;
-        return Ok(pw);
+    let pw = new_secret("TRESOR_KEY_PASSWORD", "New key password: ")?;
+    pw.check_new_key_password().map_err(ClientError::from)?;
+    Ok(pw)
+}
+
+/// The design asks for a clear warning when the key goes to a fixed disk.
+fn warn_if_fixed(drive: &Path) {
+    if let Ok(drives) = SystemMedia.list()
+        && let Some(d) = drives
+            .iter()
+            .filter(|d| drive.starts_with(&d.mount_path))
+            .max_by_key(|d| d.mount_path.components().count())
+        && !d.removable
+    {
+        eprintln!(
+            "tresor: warning: {} is on a fixed disk ({}), not a removable drive; anyone with \
+             this computer has the key file",
+            drive.display(),
+            d.mount_path.display()
+        );
     }
-    let first = key_password("New key password: ")?;
-    first.check_new_key_password()?;
-    let again = key_password("Repeat the key password: ")?;
-    if first.expose() != again.expose() {
-        bail!("the two key passwords differ");
-    }
-    Ok(first)
+}
+
+/// Writes a file readable by the user only (the QR code holds the TOTP secret).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn human_bytes(n: u64) -> String {
@@ -234,5 +1071,40 @@ fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes_follow_the_error_kind() {
+        let code = |e: ClientError| exit_code(&anyhow::Error::from(e));
+        assert_eq!(
+            code(ClientError::LoginFailed("no".into())),
+            EXIT_CREDENTIALS
+        );
+        assert_eq!(
+            code(ClientError::AccountLocked("locked".into())),
+            EXIT_LOCKED
+        );
+        assert_eq!(code(ClientError::WrongKeyPassword), EXIT_KEY);
+        assert_eq!(code(ClientError::CertificateRevoked), EXIT_KEY);
+        assert_eq!(code(ClientError::SessionExpired(300)), EXIT_NETWORK);
+        assert_eq!(
+            code(ClientError::Refused(tresor_core::api::ApiError::new(
+                tresor_core::api::ErrorCode::Forbidden,
+                "no"
+            ))),
+            EXIT_REFUSED
+        );
+        assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);
     }
 }

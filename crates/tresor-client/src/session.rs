@@ -1,0 +1,463 @@
+//! A session with the bank, with typed requests: the [`api`](tresor_core::api) protocol over
+//! the secure channel, plus what the client must enforce itself (the idle timeout, signing
+//! only what it has shown).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tresor_core::api::{ApiError, LoginInfo, OrderView, Overview, Reply, Request, Response, Stage};
+use tresor_core::channel::Mode;
+use tresor_core::keyfile::PrivateKey;
+use tresor_core::payment::{self, PaymentOrder};
+use tresor_core::secret::Password;
+use tresor_core::x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+use crate::connection::Session;
+use crate::error::ClientError;
+use crate::keystore::KeyStore;
+use crate::media::MediaSource;
+
+/// The key a session was signed with, and where it came from.
+pub struct SessionKey {
+    /// The key folder it was read from (renewal writes the new key there).
+    pub store: KeyStore,
+    /// The drive's mount path.
+    pub drive: PathBuf,
+    /// Its generation on the drive.
+    pub generation: u32,
+    /// The key.
+    pub key: Arc<PrivateKey>,
+    /// Its certificate.
+    pub certificate: Certificate,
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKey")
+            .field("drive", &self.drive)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the user sees before signing an order: computed here from the order's content, not
+/// taken from the bank.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SigningSummary {
+    /// The order's id.
+    pub id: u64,
+    /// The version that will be signed.
+    pub version: u32,
+    /// Amount, formatted (`1234.50`).
+    pub amount: String,
+    /// Currency code.
+    pub currency: String,
+    /// Who is paid.
+    pub payee_name: String,
+    /// Their IBAN.
+    pub payee_iban: String,
+    /// The payer's account.
+    pub payer_iban: String,
+    /// The short digest of what is signed ([`payment::short_digest`]).
+    pub digest: String,
+}
+
+impl SigningSummary {
+    /// The summary of `view`, checking that the bank's digest is the one computed here.
+    pub fn of(view: &OrderView) -> Result<Self, ClientError> {
+        let digest = payment::short_digest(view.id, view.version, &view.order);
+        if digest != view.short_digest {
+            return Err(ClientError::Protocol(format!(
+                "the bank shows digest {} for order {}, but its content gives {digest}",
+                view.short_digest, view.id
+            )));
+        }
+        Ok(Self {
+            id: view.id,
+            version: view.version,
+            amount: payment::format_amount(view.order.amount),
+            currency: view.order.currency.clone(),
+            payee_name: view.order.payee_name.clone(),
+            payee_iban: view.order.payee_iban.clone(),
+            payer_iban: view.order.payer_iban.clone(),
+            digest,
+        })
+    }
+}
+
+/// TOTP enrollment, to show the user.
+#[derive(Debug, Clone)]
+pub struct TotpEnrollment {
+    /// The otpauth:// URI (it holds the secret).
+    pub uri: Zeroizing<String>,
+    /// The URI as a QR code, SVG.
+    pub qr_svg: Zeroizing<String>,
+}
+
+/// What logging out found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutReport {
+    /// The removable drive holding the key, if it is still plugged in: remind the user to pull
+    /// it out.
+    pub remove_drive: Option<PathBuf>,
+}
+
+/// A session with the bank: anonymous, or signed by the key.
+pub struct BankSession {
+    inner: Option<Session>,
+    key: Option<SessionKey>,
+    info: Option<LoginInfo>,
+    idle: Duration,
+    last_activity: Instant,
+}
+
+impl std::fmt::Debug for BankSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BankSession")
+            .field("key", &self.key)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BankSession {
+    pub(crate) fn new(inner: Session, key: Option<SessionKey>) -> Self {
+        let idle = Duration::from_secs(inner.channel().idle_timeout_seconds());
+        Self {
+            inner: Some(inner),
+            key,
+            info: None,
+            idle,
+            last_activity: Instant::now(),
+        }
+    }
+
+    /// Whether the handshake was signed by the key.
+    pub fn is_key_session(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|s| s.channel().mode() == Mode::Authenticated)
+    }
+
+    /// The key that signed the session.
+    pub fn key(&self) -> Option<&SessionKey> {
+        self.key.as_ref()
+    }
+
+    /// The login, once logged in.
+    pub fn info(&self) -> Option<&LoginInfo> {
+        self.info.as_ref()
+    }
+
+    /// The stage the bank last gave.
+    pub fn stage(&self) -> Option<Stage> {
+        self.info.as_ref().map(|i| i.stage)
+    }
+
+    /// The bank's idle timeout for this session.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
+    }
+
+    /// Whether the session has been idle for longer than the bank allows, as of `now`: the
+    /// app locks itself then. The bank ends the session on its side at the same time.
+    pub fn is_idle(&self, now: Instant) -> bool {
+        self.inner.is_none() || now.saturating_duration_since(self.last_activity) >= self.idle
+    }
+
+    /// Sends one request. An idle or failed session is not used again.
+    pub async fn call(&mut self, request: &Request) -> Result<Reply, ClientError> {
+        if self.is_idle(Instant::now()) {
+            self.inner = None;
+            return Err(ClientError::SessionExpired(self.idle.as_secs()));
+        }
+        let session = self
+            .inner
+            .as_mut()
+            .ok_or(ClientError::SessionExpired(self.idle.as_secs()))?;
+        let body = Zeroizing::new(
+            serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        );
+        let reply = match session.request(&body).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.inner = None;
+                return Err(e.into());
+            }
+        };
+        self.last_activity = Instant::now();
+        let response: Response =
+            serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        response.map_err(|e: ApiError| e.into())
+    }
+
+    /// Logs in. On a key session, the password alone; anonymous, with an OTP code, an
+    /// emergency password, or an initial or temporary password alone.
+    pub async fn login(
+        &mut self,
+        login: &str,
+        password: &Password,
+        otp: Option<&str>,
+        emergency_password: Option<&Password>,
+    ) -> Result<LoginInfo, ClientError> {
+        let request = Request::Login {
+            login: login.to_string(),
+            password: password.clone(),
+            otp: otp.map(str::to_string),
+            emergency_password: emergency_password.cloned(),
+        };
+        match self.call(&request).await? {
+            Reply::LoggedIn(info) => {
+                self.info = Some(info.clone());
+                Ok(info)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Changes the password, checking the policy here first. Returns what the session may
+    /// do next.
+    pub async fn change_password(
+        &mut self,
+        current: &Password,
+        new: &Password,
+    ) -> Result<Stage, ClientError> {
+        if let Some(info) = &self.info {
+            let login = tresor_core::login::Login::new(&info.login)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            new.check_new_login_password(&login)?;
+        }
+        let request = Request::ChangePassword {
+            current: current.clone(),
+            new: new.clone(),
+        };
+        match self.call(&request).await? {
+            Reply::PasswordChanged { next } => {
+                if let Some(info) = &mut self.info {
+                    info.stage = next;
+                }
+                Ok(next)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks for a certificate for the key whose request this is. Returns it, DER-decoded.
+    pub async fn request_certificate(&mut self, csr: &[u8]) -> Result<Certificate, ClientError> {
+        use tresor_core::x509_cert::der::Decode as _;
+        let request = Request::RequestCertificate { csr: csr.to_vec() };
+        match self.call(&request).await? {
+            Reply::Certificate { certificate, .. } => Certificate::from_der(&certificate)
+                .map_err(|e| ClientError::Protocol(format!("certificate: {e}"))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The user, accounts and rights.
+    pub async fn overview(&mut self) -> Result<Overview, ClientError> {
+        match self.call(&Request::Overview).await? {
+            Reply::Overview(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Starts TOTP enrollment: the URI and its QR code.
+    pub async fn totp_enroll(&mut self) -> Result<TotpEnrollment, ClientError> {
+        match self.call(&Request::TotpEnroll).await? {
+            Reply::TotpEnrollment { uri } => {
+                let uri = Zeroizing::new(uri);
+                let qr_svg = Zeroizing::new(qr_svg(&uri)?);
+                Ok(TotpEnrollment { uri, qr_svg })
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Confirms TOTP enrollment with a first code.
+    pub async fn totp_confirm(&mut self, code: &str) -> Result<(), ClientError> {
+        let request = Request::TotpConfirm {
+            code: code.to_string(),
+        };
+        match self.call(&request).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Orders of the accounts the user may view, newest first.
+    pub async fn list_orders(
+        &mut self,
+        account: Option<&str>,
+    ) -> Result<Vec<OrderView>, ClientError> {
+        let request = Request::ListOrders {
+            account: account.map(str::to_string),
+        };
+        match self.call(&request).await? {
+            Reply::Orders { orders } => Ok(orders),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// One order.
+    pub async fn get_order(&mut self, id: u64) -> Result<OrderView, ClientError> {
+        order_of(self.call(&Request::GetOrder { id }).await?)
+    }
+
+    /// Prepares a draft, validated here first.
+    pub async fn prepare_order(&mut self, order: &PaymentOrder) -> Result<OrderView, ClientError> {
+        let order = order.normalized()?;
+        order_of(self.call(&Request::PrepareOrder { order }).await?)
+    }
+
+    /// What signing order `id` would sign, to show before [`Self::sign_order`].
+    pub async fn signing_summary(&mut self, id: u64) -> Result<SigningSummary, ClientError> {
+        let view = self.get_order(id).await?;
+        SigningSummary::of(&view)
+    }
+
+    /// Signs the version of order `id` that `shown` summarised, with the session's key. The
+    /// bank refuses if the order changed since (its version binds the signature).
+    pub async fn sign_order(&mut self, shown: &SigningSummary) -> Result<OrderView, ClientError> {
+        let key = match &self.key {
+            Some(k) if self.is_key_session() => Arc::clone(&k.key),
+            _ => {
+                return Err(ClientError::NotPossible(
+                    "signing needs a login with the key; an OTP login can view and prepare only"
+                        .into(),
+                ));
+            }
+        };
+        // Sign what was shown: the content is fetched again and must give the same digest.
+        let view = self.get_order(shown.id).await?;
+        let now = SigningSummary::of(&view)?;
+        if &now != shown {
+            return Err(ClientError::NotPossible(format!(
+                "order {} changed since it was shown (digest {} → {}); review it again",
+                shown.id, shown.digest, now.digest
+            )));
+        }
+        let signature = payment::sign(&key, view.id, view.version, &view.order);
+        let request = Request::SignOrder {
+            id: view.id,
+            version: view.version,
+            signature,
+        };
+        order_of(self.call(&request).await?)
+    }
+
+    /// Sends a fully signed order.
+    pub async fn send_order(&mut self, id: u64) -> Result<OrderView, ClientError> {
+        order_of(self.call(&Request::SendOrder { id }).await?)
+    }
+
+    /// Logs out and closes the session (best effort: an expired session is already closed on
+    /// the bank's side), then checks whether the key's drive is still plugged in.
+    pub async fn logout(mut self, media: &dyn MediaSource) -> LogoutReport {
+        if self.info.is_some() && !self.is_idle(Instant::now()) {
+            let _ = self.call(&Request::Logout).await;
+        }
+        if let Some(session) = self.inner.take() {
+            let _ = session.close().await;
+        }
+        LogoutReport {
+            remove_drive: self
+                .key
+                .as_ref()
+                .and_then(|k| removable_drive_present(media, &k.drive)),
+        }
+    }
+}
+
+/// The mount path of the removable drive holding `path`, if one is plugged in.
+pub fn removable_drive_present(media: &dyn MediaSource, path: &Path) -> Option<PathBuf> {
+    if !path.exists() {
+        return None;
+    }
+    let drives = media.list().ok()?;
+    drives
+        .into_iter()
+        .filter(|d| path.starts_with(&d.mount_path))
+        .max_by_key(|d| d.mount_path.components().count())
+        .filter(|d| d.removable)
+        .map(|d| d.mount_path)
+}
+
+fn order_of(reply: Reply) -> Result<OrderView, ClientError> {
+    match reply {
+        Reply::Order(view) => Ok(view),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(reply: &Reply) -> ClientError {
+    let name = match reply {
+        Reply::LoggedIn(_) => "logged_in",
+        Reply::PasswordChanged { .. } => "password_changed",
+        Reply::Certificate { .. } => "certificate",
+        Reply::Overview(_) => "overview",
+        Reply::TotpEnrollment { .. } => "totp_enrollment",
+        Reply::Order(_) => "order",
+        Reply::Orders { .. } => "orders",
+        Reply::Done => "done",
+    };
+    ClientError::Protocol(format!("the bank replied {name}"))
+}
+
+/// An otpauth URI as a QR code, SVG, for authenticator apps to scan.
+pub fn qr_svg(uri: &str) -> Result<String, ClientError> {
+    let code = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|e| ClientError::Protocol(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{Drive, FixedMedia};
+
+    fn drive(path: &Path, removable: bool) -> Drive {
+        Drive {
+            label: "d".into(),
+            mount_path: path.to_path_buf(),
+            file_system: "vfat".into(),
+            free_bytes: 1,
+            total_bytes: 2,
+            removable,
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn the_reminder_names_a_plugged_in_removable_drive_only() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let stick = root.path().join("stick");
+        std::fs::create_dir(&stick).expect("mkdir");
+        let media = FixedMedia(vec![drive(root.path(), false), drive(&stick, true)]);
+        assert_eq!(
+            removable_drive_present(&media, &stick.join("Tresor")),
+            None,
+            "a path that does not exist is not a plugged-in drive"
+        );
+        assert_eq!(removable_drive_present(&media, &stick), Some(stick.clone()));
+        assert_eq!(
+            removable_drive_present(&media, root.path()),
+            None,
+            "a fixed disk"
+        );
+        std::fs::remove_dir(&stick).expect("rmdir");
+        assert_eq!(removable_drive_present(&media, &stick), None, "pulled out");
+    }
+
+    #[test]
+    fn the_qr_code_is_an_svg_of_the_uri() {
+        let svg =
+            qr_svg("otpauth://totp/Bank:olena?secret=JBSWY3DPEHPK3PXP&issuer=Bank").expect("qr");
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"));
+    }
+}

@@ -1,0 +1,291 @@
+//! Connection settings: the bank's address and the bank CA certificate to trust.
+//!
+//! They live in `client.toml` in the OS's config folder (`~/.config/tresor` on Linux,
+//! `~/Library/Application Support/tresor` on macOS, `%APPDATA%\tresor` on Windows). Flags
+//! and `TRESOR_SERVER` / `TRESOR_BANK_CA` override the file, value by value.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tresor_core::pki;
+use tresor_core::x509_cert::Certificate;
+
+use crate::drive_io::{self, StdIo};
+
+/// Name of the settings file in the config folder.
+pub const FILE_NAME: &str = "client.toml";
+
+/// Name the bank CA certificate is copied to by [`Settings::save`].
+pub const BANK_CA_FILE: &str = "bank-ca.pem";
+
+/// Why the settings could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read the settings file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is not valid TOML, or has an unknown key.
+    #[error("invalid settings file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// No server address anywhere.
+    #[error("no bank address: run `tresor setup`, or set --server or TRESOR_SERVER")]
+    NoServer,
+    /// No bank CA anywhere.
+    #[error("no bank CA certificate: run `tresor setup`, or set --bank-ca or TRESOR_BANK_CA")]
+    NoBankCa,
+    /// The address is not https.
+    #[error("the bank's address must be an https:// URL, not {0:?}")]
+    BadServer(String),
+    /// The CA file cannot be read or is not a certificate.
+    #[error("the bank CA certificate {path} cannot be used: {message}")]
+    BadBankCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The OS has no config folder (no home directory).
+    #[error("the system has no configuration folder for this user")]
+    NoConfigDir,
+    /// Writing the settings failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The settings file as written. Paths may be relative to the file's folder.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    server: Option<String>,
+    bank_ca: Option<PathBuf>,
+}
+
+/// Where to reach the bank and whom to trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `https://host:port`.
+    pub server: String,
+    /// The bank CA certificate, PEM.
+    pub bank_ca: PathBuf,
+}
+
+/// The settings file's default location.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("tresor").join(FILE_NAME))
+}
+
+impl Settings {
+    /// Reads `file` (the default location if `None`; a missing file is empty), then lets
+    /// `server` and `bank_ca` override it.
+    pub fn resolve(
+        file: Option<&Path>,
+        server: Option<String>,
+        bank_ca: Option<PathBuf>,
+    ) -> Result<Self, SettingsError> {
+        let path = file.map(Path::to_path_buf).or_else(default_path);
+        let (stored, base) = match &path {
+            Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
+            None => (SettingsFile::default(), None),
+        };
+        let server = server
+            .filter(|s| !s.is_empty())
+            .or(stored.server)
+            .ok_or(SettingsError::NoServer)?;
+        let bank_ca = match bank_ca.filter(|p| !p.as_os_str().is_empty()) {
+            Some(p) => p,
+            None => {
+                let p = stored.bank_ca.ok_or(SettingsError::NoBankCa)?;
+                match base {
+                    Some(base) if p.is_relative() => base.join(p),
+                    _ => p,
+                }
+            }
+        };
+        let settings = Self { server, bank_ca };
+        settings.check_server()?;
+        Ok(settings)
+    }
+
+    fn check_server(&self) -> Result<(), SettingsError> {
+        if self.server.starts_with("https://") && self.server.len() > "https://".len() {
+            Ok(())
+        } else {
+            Err(SettingsError::BadServer(self.server.clone()))
+        }
+    }
+
+    /// Reads the bank CA certificate and checks that it is a CA certificate.
+    pub fn load_bank_ca(&self) -> Result<Certificate, SettingsError> {
+        let bad = |message: String| SettingsError::BadBankCa {
+            path: self.bank_ca.clone(),
+            message,
+        };
+        let pem = std::fs::read(&self.bank_ca).map_err(|e| bad(e.to_string()))?;
+        let cert = pki::certificate_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+        if !pki::is_ca(&cert) {
+            return Err(bad("it is not a CA certificate".into()));
+        }
+        Ok(cert)
+    }
+
+    /// Writes these settings to `file` (the default location if `None`), with a copy of the
+    /// bank CA certificate beside it, each atomically. Returns the file's path.
+    pub fn save(&self, file: Option<&Path>) -> Result<PathBuf, SettingsError> {
+        self.check_server()?;
+        let ca = self.load_bank_ca()?;
+        let path = match file {
+            Some(p) => p.to_path_buf(),
+            None => default_path().ok_or(SettingsError::NoConfigDir)?,
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SettingsError::Write { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+        let ca_pem = pki::certificate_to_pem(&ca).map_err(|e| SettingsError::BadBankCa {
+            path: self.bank_ca.clone(),
+            message: e.to_string(),
+        })?;
+        drive_io::write_atomic(&StdIo, &dir, BANK_CA_FILE, ca_pem.as_bytes())
+            .map_err(write_err(&dir.join(BANK_CA_FILE)))?;
+        let file = SettingsFile {
+            server: Some(self.server.clone()),
+            bank_ca: Some(PathBuf::from(BANK_CA_FILE)),
+        };
+        let text = toml::to_string(&file).map_err(|e| SettingsError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| FILE_NAME.to_string());
+        drive_io::write_atomic(&StdIo, &dir, &name, text.as_bytes()).map_err(write_err(&path))?;
+        Ok(path)
+    }
+}
+
+fn read_file(path: &Path) -> Result<SettingsFile, SettingsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(SettingsFile::default()),
+        Err(source) => {
+            return Err(SettingsError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|e| SettingsError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tresor_core::pki::BankCa;
+
+    fn ca_file(dir: &Path) -> PathBuf {
+        let ca = BankCa::generate(
+            "Test Bank CA",
+            "Test Bank",
+            "UA",
+            std::time::SystemTime::now(),
+            pki::DEFAULT_CA_VALIDITY,
+        )
+        .expect("ca");
+        let path = dir.join("ca.pem");
+        std::fs::write(
+            &path,
+            pki::certificate_to_pem(ca.certificate()).expect("pem"),
+        )
+        .expect("write");
+        path
+    }
+
+    #[test]
+    fn flags_override_the_file_and_relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = ca_file(dir.path());
+        let file = dir.path().join("conf").join(FILE_NAME);
+        let saved = Settings {
+            server: "https://bank.example:8443".into(),
+            bank_ca: ca.clone(),
+        };
+        assert_eq!(saved.save(Some(&file)).expect("save"), file);
+        let read = Settings::resolve(Some(&file), None, None).expect("resolve");
+        assert_eq!(read.server, "https://bank.example:8443");
+        assert_eq!(read.bank_ca, dir.path().join("conf").join(BANK_CA_FILE));
+        read.load_bank_ca().expect("the copied CA loads");
+
+        let over = Settings::resolve(
+            Some(&file),
+            Some("https://other:1".into()),
+            Some(ca.clone()),
+        )
+        .expect("resolve");
+        assert_eq!(
+            (over.server.as_str(), over.bank_ca),
+            ("https://other:1", ca)
+        );
+    }
+
+    #[test]
+    fn missing_and_bad_settings_say_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join(FILE_NAME);
+        assert!(matches!(
+            Settings::resolve(Some(&file), None, None),
+            Err(SettingsError::NoServer)
+        ));
+        assert!(matches!(
+            Settings::resolve(Some(&file), Some("https://x".into()), None),
+            Err(SettingsError::NoBankCa)
+        ));
+        assert!(matches!(
+            Settings::resolve(Some(&file), Some("http://x".into()), Some("ca.pem".into())),
+            Err(SettingsError::BadServer(_))
+        ));
+        std::fs::write(&file, "server = \"https://x\"\nsurprise = 1\n").expect("write");
+        assert!(matches!(
+            Settings::resolve(Some(&file), None, None),
+            Err(SettingsError::Parse { .. })
+        ));
+        let not_ca = dir.path().join("not-a-cert.pem");
+        std::fs::write(&not_ca, "hello").expect("write");
+        let s = Settings {
+            server: "https://x".into(),
+            bank_ca: not_ca,
+        };
+        assert!(matches!(
+            s.load_bank_ca(),
+            Err(SettingsError::BadBankCa { .. })
+        ));
+    }
+}

@@ -1,0 +1,330 @@
+//! A real bank process and the real CLI, for the end-to-end tests.
+
+use std::fs::File;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use tresor_core::payment::Iban;
+
+/// The password every enrolled test user ends up with.
+pub const PASSWORD: &str = "correct horse battery";
+/// Their key password.
+pub const KEY_PASSWORD: &str = "stick key password";
+
+/// The workspace's binaries: beside this test's `deps` folder.
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which \
+         `cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+/// A Ukrainian IBAN in a test bank, numbered `n`.
+pub fn iban(n: &str) -> String {
+    Iban::ua_from_parts("305299", &format!("26000{n:0>14}"))
+        .unwrap()
+        .to_string()
+}
+
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `tresor-bank serve` on a free port, with its own data folder.
+pub struct Bank {
+    child: Child,
+    // Kept open: the server may still print.
+    _stdout: BufReader<ChildStdout>,
+    dir: TempDir,
+    /// `https://127.0.0.1:port`.
+    pub url: String,
+    /// The bank CA certificate.
+    pub ca: PathBuf,
+}
+
+impl Bank {
+    /// Starts a bank whose `[policy]` is `policy` (TOML lines).
+    pub fn start(policy: &str) -> Bank {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bank.toml"), format!("[policy]\n{policy}")).unwrap();
+        let log = File::create(dir.path().join("bank.log")).unwrap();
+        let mut child = Self::command(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (mut url, mut ca) = (None, None);
+        while url.is_none() || ca.is_none() {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                let log = std::fs::read_to_string(dir.path().join("bank.log")).unwrap();
+                panic!("the bank did not start:\n{log}");
+            }
+            if let Some(u) = line.trim().strip_prefix("Tresor bank server: ") {
+                url = Some(u.to_string());
+            }
+            if let Some(c) = line
+                .trim()
+                .strip_prefix("Clients trust the bank CA certificate: ")
+            {
+                ca = Some(PathBuf::from(c));
+            }
+        }
+        Bank {
+            child,
+            _stdout: stdout,
+            dir,
+            url: url.unwrap(),
+            ca: ca.unwrap(),
+        }
+    }
+
+    fn command(dir: &Path) -> Command {
+        let mut cmd = Command::new(bin("tresor-bank"));
+        cmd.env("TRESOR_CONFIG", dir.join("bank.toml"))
+            .env("TRESOR_DATA", dir.join("data"))
+            .env_remove("TRESOR_DATABASE_URL")
+            .env_remove("TRESOR_LISTEN")
+            .env("TRESOR_LOG", "warn");
+        cmd
+    }
+
+    /// Runs an admin command on the same data; returns its output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Self::command(self.dir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tresor-bank {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The last line an admin command printed (a one-time password).
+    pub fn admin_last_line(&self, args: &[&str]) -> String {
+        let out = self.admin(args);
+        out.lines().last().unwrap().trim().to_string()
+    }
+
+    /// Creates a user; returns the initial password.
+    pub fn add_user(&self, login: &str, name: &str) -> String {
+        self.admin_last_line(&["user", "add", login, "--name", name])
+    }
+
+    /// A user through the first login, with [`PASSWORD`] and a key under [`KEY_PASSWORD`].
+    pub fn enrolled(&self, login: &str, drive: &Path) -> Tresor {
+        let initial = self.add_user(login, login);
+        let me = Tresor::new(self, login, drive);
+        me.run(&["first-login"])
+            .secret("TRESOR_PASSWORD", &initial)
+            .secret("TRESOR_NEW_PASSWORD", PASSWORD)
+            .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+            .json_ok();
+        me
+    }
+
+    /// `openssl verify` accepts `cert` against the bank CA, strictly, for client auth.
+    pub fn openssl_verify(&self, cert: &Path) {
+        let out = Command::new("openssl")
+            .arg("verify")
+            .args(["-x509_strict", "-purpose", "sslclient", "-CAfile"])
+            .arg(&self.ca)
+            .arg(cert)
+            .output()
+            .expect("openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.trim_end().ends_with(": OK"),
+            "openssl verify: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Bank {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `tresor` CLI as one user with one drive.
+pub struct Tresor {
+    url: String,
+    ca: PathBuf,
+    login: String,
+    drive: PathBuf,
+}
+
+impl Tresor {
+    /// `login`'s CLI, with the key on `drive`.
+    pub fn new(bank: &Bank, login: &str, drive: &Path) -> Tresor {
+        Tresor {
+            url: bank.url.clone(),
+            ca: bank.ca.clone(),
+            login: login.to_string(),
+            drive: drive.to_path_buf(),
+        }
+    }
+
+    /// `tresor --json <args>`, with the bank, login and drive in the environment and no
+    /// secret yet.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(bin("tresor"));
+        cmd.arg("--json")
+            .args(args)
+            .env("TRESOR_SERVER", &self.url)
+            .env("TRESOR_BANK_CA", &self.ca)
+            .env("TRESOR_CLIENT_CONFIG", self.drive.join("no-settings.toml"))
+            .env("TRESOR_LOGIN", &self.login)
+            .env("TRESOR_DRIVE", &self.drive)
+            .stdin(Stdio::null());
+        for var in [
+            "TRESOR_PASSWORD",
+            "TRESOR_NEW_PASSWORD",
+            "TRESOR_KEY_PASSWORD",
+            "TRESOR_EMERGENCY_PASSWORD",
+            "TRESOR_OTP",
+        ] {
+            cmd.env_remove(var);
+        }
+        Run {
+            cmd,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// `tresor login` with the key.
+    pub fn login(&self, password: &str, key_password: &str) -> Run {
+        self.run(&["login"])
+            .secret("TRESOR_PASSWORD", password)
+            .secret("TRESOR_KEY_PASSWORD", key_password)
+    }
+
+    /// `tresor order create` from `payer` to `payee`.
+    pub fn order_create(&self, payer: &str, payee: &str, amount: &str) -> Run {
+        self.run(&[
+            "order",
+            "create",
+            "--payer",
+            payer,
+            "--payee-name",
+            "Supplier Ltd",
+            "--payee-tax-code",
+            "12345678",
+            "--payee-iban",
+            payee,
+            "--amount",
+            amount,
+            "--purpose",
+            "Invoice 42, VAT included",
+        ])
+    }
+}
+
+/// One CLI run being prepared.
+pub struct Run {
+    cmd: Command,
+    args: Vec<String>,
+}
+
+impl Run {
+    /// Adds a secret, through the environment as a script would.
+    pub fn secret(mut self, var: &str, value: &str) -> Run {
+        self.cmd.env(var, value);
+        self
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, arg: &str) -> Run {
+        self.cmd.arg(arg);
+        self.args.push(arg.to_string());
+        self
+    }
+
+    /// Runs; it must succeed; returns its JSON output.
+    pub fn json_ok(mut self) -> serde_json::Value {
+        let out = self.cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "tresor {:?} failed ({}): {stderr}",
+            self.args,
+            out.status
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "tresor {:?}: not JSON ({e}): {}",
+                self.args,
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs; it must exit with `code` and say `needle` (any case) on stderr, which it returns.
+    pub fn fails_with(mut self, code: i32, needle: &str) -> String {
+        let out = self.cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tresor {:?}: {stderr}",
+            self.args
+        );
+        assert!(
+            stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "tresor {:?}: expected {needle:?} in: {stderr}",
+            self.args
+        );
+        stderr
+    }
+
+    /// Runs and kills it with SIGKILL after `after`, unless it exits first. Returns whether it
+    /// was killed.
+    pub fn kill_after(mut self, after: Duration) -> bool {
+        let mut child = self
+            .cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + after;
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                // `Child::kill` is SIGKILL on Unix: no chance to clean up.
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
