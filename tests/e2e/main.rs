@@ -266,6 +266,10 @@ fn rights_otp_sessions_the_sign_right_and_two_signatures() {
     let secret = totp::TotpSecret::from_base32(secret).unwrap();
     // Each code works once and the bank accepts the previous, current and next step: four
     // logins take the steps from one before now to one after, then one more step of waiting.
+    // Start early in a step, so that a slow machine still confirms with the previous one.
+    while unix_now() % totp::STEP_SECONDS >= 15 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let step = totp::time_step(unix_now());
     let code = |s: u64| totp::format_code(totp::code_at(&secret, s));
     director
@@ -395,7 +399,8 @@ fn renewal_killed_at_any_point_leaves_a_key_that_logs_in() {
 /// logout names the drive to pull out when it is removable.
 #[test]
 fn an_idle_session_ends() {
-    let bank = Bank::start(&format!("{POLICY}session_idle_seconds = 1\n"));
+    // Long enough that a loaded machine does not idle out between two requests.
+    let bank = Bank::start(&format!("{POLICY}session_idle_seconds = 4\n"));
     let drive = tempfile::tempdir().unwrap();
     let _me = bank.enrolled("ivan.p", drive.path());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -414,14 +419,14 @@ fn an_idle_session_ends() {
             .login_with_key(&store, &PASSWORD.into(), &KEY_PASSWORD.into())
             .await
             .unwrap();
-        assert_eq!(session.idle_timeout(), Duration::from_secs(1));
+        assert_eq!(session.idle_timeout(), Duration::from_secs(4));
         session.overview().await.unwrap();
         assert!(!session.is_idle(Instant::now()));
-        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        tokio::time::sleep(Duration::from_millis(4_200)).await;
         assert!(session.is_idle(Instant::now()));
         let err = session.overview().await.unwrap_err();
         assert!(
-            matches!(err, tresor_client::ClientError::SessionExpired(1)),
+            matches!(err, tresor_client::ClientError::SessionExpired(4)),
             "{err}"
         );
         // The drive here stands for a removable one.
