@@ -125,15 +125,9 @@ impl ClientError {
     /// Whether certificate recovery is the way out: a wrong key password, a missing or broken
     /// key, an expired or revoked certificate.
     pub fn offers_recovery(&self) -> bool {
-        matches!(
-            self,
-            Self::KeyNotFound { .. }
-                | Self::WrongKeyPassword
-                | Self::BrokenKey(_)
-                | Self::CertificateMissing(_)
-                | Self::CertificateExpired(_)
-                | Self::CertificateRevoked
-        )
+        // Every key problem but the drive's own (read-only, full, removed): a new key would
+        // not help there.
+        self.kind() == ErrorKind::Key && !matches!(self, Self::Store(_))
     }
 }
 

@@ -55,7 +55,7 @@ impl KeyCertificate {
             key_path: pending.key_path.clone(),
             generation: pending.generation,
             serial: pki::serial_hex(cert.tbs_certificate().serial_number()),
-            not_after: unix(pki::not_after(cert)),
+            not_after: crate::unix_seconds(pki::not_after(cert)),
         }
     }
 }
@@ -347,11 +347,6 @@ pub fn find_store(
             drive: PathBuf::from(format!("(any plugged-in drive)/{TRESOR_DIR}")),
         }),
     }
-}
-
-pub(crate) fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

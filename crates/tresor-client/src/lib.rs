@@ -41,3 +41,9 @@ pub fn format_time(t: std::time::SystemTime) -> String {
     tresor_core::x509_cert::der::DateTime::from_system_time(t)
         .map_or_else(|_| format!("{t:?}"), |d| d.to_string())
 }
+
+/// Seconds since the Unix epoch (0 before it), as the bank's API and `--json` give times.
+pub fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -69,6 +69,26 @@ impl MediaSource for SystemMedia {
     }
 }
 
+/// The drive `path` is on: the one with the longest mount path that contains it.
+pub fn drive_holding<'a>(drives: &'a [Drive], path: &Path) -> Option<&'a Drive> {
+    drives
+        .iter()
+        .filter(|d| path.starts_with(&d.mount_path))
+        .max_by_key(|d| d.mount_path.components().count())
+}
+
+/// The mount path of the removable drive holding `path`, if `path` exists and that drive is
+/// removable: what the logout reminder names.
+pub fn removable_drive_present(media: &dyn MediaSource, path: &Path) -> Option<PathBuf> {
+    if !path.exists() {
+        return None;
+    }
+    let drives = media.list().ok()?;
+    drive_holding(&drives, path)
+        .filter(|d| d.removable)
+        .map(|d| d.mount_path.clone())
+}
+
 /// Removable drives first, then by mount path, so the picker offers a USB stick before the
 /// system disk.
 pub fn sort_drives(drives: &mut [Drive]) {
@@ -169,6 +189,31 @@ mod tests {
             order,
             [PathBuf::from("/media/a"), "/media/b".into(), "/".into()]
         );
+    }
+
+    #[test]
+    fn the_reminder_names_a_plugged_in_removable_drive_only() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let stick = root.path().join("stick");
+        std::fs::create_dir(&stick).expect("mkdir");
+        let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+        let media = FixedMedia(vec![
+            drive(&path(root.path()), false),
+            drive(&path(&stick), true),
+        ]);
+        assert_eq!(
+            removable_drive_present(&media, &stick.join("Tresor")),
+            None,
+            "a path that does not exist is not a plugged-in drive"
+        );
+        assert_eq!(removable_drive_present(&media, &stick), Some(stick.clone()));
+        assert_eq!(
+            removable_drive_present(&media, root.path()),
+            None,
+            "a fixed disk"
+        );
+        std::fs::remove_dir(&stick).expect("rmdir");
+        assert_eq!(removable_drive_present(&media, &stick), None, "pulled out");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the secure channel, plus what the client must enforce itself (the idle timeout, signing
 //! only what it has shown).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use crate::connection::Session;
 use crate::error::ClientError;
 use crate::keystore::KeyStore;
-use crate::media::MediaSource;
+use crate::media::{MediaSource, removable_drive_present};
 
 /// The key a session was signed with, and where it came from.
 pub struct SessionKey {
@@ -370,20 +370,6 @@ impl BankSession {
     }
 }
 
-/// The mount path of the removable drive holding `path`, if one is plugged in.
-pub fn removable_drive_present(media: &dyn MediaSource, path: &Path) -> Option<PathBuf> {
-    if !path.exists() {
-        return None;
-    }
-    let drives = media.list().ok()?;
-    drives
-        .into_iter()
-        .filter(|d| path.starts_with(&d.mount_path))
-        .max_by_key(|d| d.mount_path.components().count())
-        .filter(|d| d.removable)
-        .map(|d| d.mount_path)
-}
-
 fn order_of(reply: Reply) -> Result<OrderView, ClientError> {
     match reply {
         Reply::Order(view) => Ok(view),
@@ -419,40 +405,6 @@ pub fn qr_svg(uri: &str) -> Result<String, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::{Drive, FixedMedia};
-
-    fn drive(path: &Path, removable: bool) -> Drive {
-        Drive {
-            label: "d".into(),
-            mount_path: path.to_path_buf(),
-            file_system: "vfat".into(),
-            free_bytes: 1,
-            total_bytes: 2,
-            removable,
-            read_only: false,
-        }
-    }
-
-    #[test]
-    fn the_reminder_names_a_plugged_in_removable_drive_only() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let stick = root.path().join("stick");
-        std::fs::create_dir(&stick).expect("mkdir");
-        let media = FixedMedia(vec![drive(root.path(), false), drive(&stick, true)]);
-        assert_eq!(
-            removable_drive_present(&media, &stick.join("Tresor")),
-            None,
-            "a path that does not exist is not a plugged-in drive"
-        );
-        assert_eq!(removable_drive_present(&media, &stick), Some(stick.clone()));
-        assert_eq!(
-            removable_drive_present(&media, root.path()),
-            None,
-            "a fixed disk"
-        );
-        std::fs::remove_dir(&stick).expect("rmdir");
-        assert_eq!(removable_drive_present(&media, &stick), None, "pulled out");
-    }
 
     #[test]
     fn the_qr_code_is_an_svg_of_the_uri() {

@@ -21,7 +21,7 @@ use serde_json::json;
 use tresor_client::error::{ClientError, ErrorKind};
 use tresor_client::flows::{self, Client, KeyCertificate};
 use tresor_client::keystore::{KeyStore, StoreError};
-use tresor_client::media::{MediaSource as _, SystemMedia};
+use tresor_client::media::{self, MediaSource as _, SystemMedia};
 use tresor_client::reminder::{self, Reminder};
 use tresor_client::session::{BankSession, SigningSummary};
 use tresor_client::settings::Settings;
@@ -353,7 +353,11 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
                 drive: drive.clone(),
                 otp: false,
             };
-            let (mut session, key_password) = open_with_key_password(&client, &who).await?;
+            let opened = open_inner(&client, &who).await?;
+            let mut session = opened.session;
+            let key_password = opened
+                .key_password
+                .context("renewal needs a login with the key")?;
             let result = client.renew(&mut session, &key_password).await;
             finish(session).await;
             let done = result?;
@@ -387,7 +391,12 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
             command: PasswordCommand::Change(who),
         } => {
             let login = Login::new(&who.login).context("invalid login")?;
-            let (mut session, password, forced) = open_inner(&client, who).await?;
+            let Opened {
+                mut session,
+                password,
+                forced,
+                ..
+            } = open_inner(&client, who).await?;
             let result = if forced {
                 Ok(())
             } else {
@@ -438,24 +447,36 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
 
 /// Logs in as `who` says, makes the forced password change if the bank asks for it.
 async fn open(client: &Client, who: &Who) -> Result<BankSession> {
-    Ok(open_inner(client, who).await?.0)
+    Ok(open_inner(client, who).await?.session)
 }
 
-/// [`open`], returning the password used and whether a forced change was made.
-async fn open_inner(client: &Client, who: &Who) -> Result<(BankSession, Password, bool)> {
+/// A logged-in session and what it took.
+struct Opened {
+    session: BankSession,
+    /// The password logged in with.
+    password: Password,
+    /// The key password, on a key session (renewal gives it to the new key).
+    key_password: Option<Password>,
+    /// Whether the bank forced a password change, already made.
+    forced: bool,
+}
+
+async fn open_inner(client: &Client, who: &Who) -> Result<Opened> {
     let login = Login::new(&who.login).context("invalid login")?;
     let password = secret("TRESOR_PASSWORD", "Password: ")?;
-    let mut session = if who.otp {
+    let (mut session, key_password) = if who.otp {
         let code = secret("TRESOR_OTP", "One-time code: ")?;
-        client
+        let session = client
             .login_with_otp(&login, &password, code.expose())
-            .await?
+            .await?;
+        (session, None)
     } else {
         let store = flows::find_store(&SystemMedia, &login, who.drive.as_deref())?;
         let key_password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
-        client
+        let session = client
             .login_with_key(&store, &password, &key_password)
-            .await?
+            .await?;
+        (session, Some(key_password))
     };
     remind_renewal(&session);
     let forced = session.stage() == Some(Stage::ChangePassword);
@@ -468,20 +489,12 @@ async fn open_inner(client: &Client, who: &Who) -> Result<(BankSession, Password
             return Err(e.into());
         }
     }
-    Ok((session, password, forced))
-}
-
-/// A key session, with the key password kept for renewal.
-async fn open_with_key_password(client: &Client, who: &Who) -> Result<(BankSession, Password)> {
-    let login = Login::new(&who.login).context("invalid login")?;
-    let store = flows::find_store(&SystemMedia, &login, who.drive.as_deref())?;
-    let password = secret("TRESOR_PASSWORD", "Password: ")?;
-    let key_password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
-    let session = client
-        .login_with_key(&store, &password, &key_password)
-        .await?;
-    remind_renewal(&session);
-    Ok((session, key_password))
+    Ok(Opened {
+        session,
+        password,
+        key_password,
+        forced,
+    })
 }
 
 /// Logs out, and reminds to pull out the drive.
@@ -901,7 +914,7 @@ fn key_check(json: bool, drive: &Path, login: &str) -> Result<()> {
     let expires = unlocked
         .certificate
         .as_ref()
-        .map(|c| unix(pki::not_after(c)));
+        .map(|c| tresor_client::unix_seconds(pki::not_after(c)));
     if json {
         let report = KeyReport {
             login: login.to_string(),
@@ -952,7 +965,7 @@ fn key_status(json: bool, login: &str, drive: Option<&Path>) -> Result<()> {
         drive: store.drive().to_path_buf(),
         generation: current.number,
         serial: pki::serial_hex(cert.tbs_certificate().serial_number()),
-        not_after: unix(not_after),
+        not_after: tresor_client::unix_seconds(not_after),
         reminder: reminder::renewal_reminder(not_after, SystemTime::now()),
         backup_generation: gens
             .iter()
@@ -1025,10 +1038,7 @@ fn new_key_password() -> Result<Password> {
 /// The design asks for a clear warning when the key goes to a fixed disk.
 fn warn_if_fixed(drive: &Path) {
     if let Ok(drives) = SystemMedia.list()
-        && let Some(d) = drives
-            .iter()
-            .filter(|d| drive.starts_with(&d.mount_path))
-            .max_by_key(|d| d.mount_path.components().count())
+        && let Some(d) = media::drive_holding(&drives, drive)
         && !d.removable
     {
         eprintln!(
@@ -1052,11 +1062,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     std::io::Write::write_all(&mut file, bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn human_bytes(n: u64) -> String {
