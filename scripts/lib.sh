@@ -82,3 +82,32 @@ need_pyotp() {
   python3 -m pip install --quiet pyotp 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages pyotp
 }
+
+# What the desktop app builds with (Tauri v2 on WebKitGTK) and its end-to-end tests need: a
+# virtual display, WebKitWebDriver, a D-Bus session with gnome-keyring's Secret Service.
+DESKTOP_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev
+  libayatana-appindicator3-dev libxdo-dev libssl-dev libdbus-1-dev file)
+DESKTOP_TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core gnome-keyring
+  libsecret-1-0)
+
+# Node.js and npm (Debian's, if none is installed), then the UI's locked npm packages.
+need_ui() {
+  command -v npm >/dev/null 2>&1 || need_apt_packages nodejs npm
+  if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+    (cd ui && npm ci --no-audit --no-fund)
+  fi
+}
+
+# tauri-driver, the WebDriver server for Tauri apps, from crates.io.
+need_tauri_driver() {
+  command -v tauri-driver >/dev/null 2>&1 || cargo install --locked tauri-driver
+}
+
+# secretstorage, an independent Secret Service client: the end-to-end test reads the whole
+# credential store back with it.
+need_secretstorage() {
+  python3 -c "import secretstorage" 2>/dev/null && return 0
+  need_apt_packages python3-pip
+  python3 -m pip install --quiet secretstorage 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages secretstorage
+}

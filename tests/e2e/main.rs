@@ -416,7 +416,7 @@ fn an_idle_session_ends() {
         let login = tresor_core::login::Login::new("ivan.p").unwrap();
         let store = tresor_client::KeyStore::new(drive.path(), &login);
         let mut session = client
-            .login_with_key(&store, &PASSWORD.into(), &KEY_PASSWORD.into())
+            .login_with_key(&store, &PASSWORD.into(), &KEY_PASSWORD.into(), &|_| {})
             .await
             .unwrap();
         assert_eq!(session.idle_timeout(), Duration::from_secs(4));

@@ -23,6 +23,31 @@ use crate::media::{Drive, MediaSource};
 use crate::session::{BankSession, SessionKey};
 use crate::settings::Settings;
 
+/// A step of a long flow, reported as it starts, so that a user interface can show where a
+/// flow is (unlocking a key or generating one takes a noticeable time by design).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum Step {
+    /// Checking that the drive is there and writable.
+    CheckingDrive,
+    /// Deriving the key file's key from the key password and decrypting the key.
+    UnlockingKey,
+    /// The handshake with the bank.
+    Connecting,
+    /// Sending the login.
+    SigningIn,
+    /// Changing the login password.
+    ChangingPassword,
+    /// Generating the new key pair and writing it, encrypted, to the drive.
+    GeneratingKey,
+    /// Asking the bank CA for the new key's certificate and storing it.
+    RequestingCertificate,
+}
+
+/// Where a flow reports its [`Step`]s; `&|_| {}` ignores them.
+pub type Progress<'a> = &'a (dyn Fn(Step) + Send + Sync);
+
 /// The client: one bank, trusted through its CA certificate.
 #[derive(Clone)]
 pub struct Client {
@@ -38,6 +63,7 @@ impl std::fmt::Debug for Client {
 
 /// A key's certificate, as the flows report it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct KeyCertificate {
     /// Where the key file is.
     pub key_path: PathBuf,
@@ -153,10 +179,14 @@ impl Client {
         store: &KeyStore,
         password: &Password,
         key_password: &Password,
+        progress: Progress<'_>,
     ) -> Result<BankSession, ClientError> {
+        progress(Step::UnlockingKey);
         let key = self.unlock_key(store, key_password, SystemTime::now())?;
         let login = store.login().to_string();
+        progress(Step::Connecting);
         let mut session = self.with_key(key).await?;
+        progress(Step::SigningIn);
         session.login(&login, password, None, None).await?;
         Ok(session)
     }
@@ -184,20 +214,27 @@ impl Client {
         initial_password: &Password,
         new_password: &Password,
         key_password: &Password,
+        progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         new_password.check_new_login_password(store.login())?;
         key_password.check_new_key_password()?;
+        progress(Step::CheckingDrive);
         store.probe_writable()?;
+        progress(Step::Connecting);
         let mut session = self.anonymous().await?;
+        progress(Step::SigningIn);
         let info = session
             .login(store.login().as_str(), initial_password, None, None)
             .await?;
         if info.stage == Stage::ChangePassword {
+            progress(Step::ChangingPassword);
             session
                 .change_password(initial_password, new_password)
                 .await?;
         }
-        let done = self.enroll(&mut session, store, key_password).await?;
+        let done = self
+            .enroll(&mut session, store, key_password, progress)
+            .await?;
         let _ = session.call(&tresor_core::api::Request::Logout).await;
         Ok(done)
     }
@@ -209,6 +246,7 @@ impl Client {
         session: &mut BankSession,
         store: &KeyStore,
         key_password: &Password,
+        progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         match session.stage() {
             Some(Stage::Enroll) => {}
@@ -225,7 +263,8 @@ impl Client {
                 ));
             }
         }
-        self.certify_new_key(session, store, key_password).await
+        self.certify_new_key(session, store, key_password, progress)
+            .await
     }
 
     /// Renewal, on a session signed by the current key: a new key on the same drive, its
@@ -236,6 +275,7 @@ impl Client {
         &self,
         session: &mut BankSession,
         key_password: &Password,
+        progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         let store = match session.key() {
             Some(k) if session.is_key_session() => k.store.clone(),
@@ -250,7 +290,8 @@ impl Client {
                 "renewal needs a completed login with the key".into(),
             ));
         }
-        self.certify_new_key(session, &store, key_password).await
+        self.certify_new_key(session, &store, key_password, progress)
+            .await
     }
 
     /// Certificate recovery: with login, password and the bank's emergency password, a new
@@ -262,10 +303,14 @@ impl Client {
         password: &Password,
         emergency_password: &Password,
         new_key_password: &Password,
+        progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         new_key_password.check_new_key_password()?;
+        progress(Step::GeneratingKey);
         let pending = store.create_pending_key(new_key_password)?;
+        progress(Step::Connecting);
         let mut session = self.anonymous().await?;
+        progress(Step::SigningIn);
         let info = session
             .login(
                 store.login().as_str(),
@@ -280,7 +325,9 @@ impl Client {
                 info.stage
             )));
         }
-        let done = self.certify(&mut session, store, &pending).await?;
+        let done = self
+            .certify(&mut session, store, &pending, progress)
+            .await?;
         let _ = session.call(&tresor_core::api::Request::Logout).await;
         Ok(done)
     }
@@ -290,9 +337,11 @@ impl Client {
         session: &mut BankSession,
         store: &KeyStore,
         key_password: &Password,
+        progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
+        progress(Step::GeneratingKey);
         let pending = store.create_pending_key(key_password)?;
-        self.certify(session, store, &pending).await
+        self.certify(session, store, &pending, progress).await
     }
 
     /// Requests the certificate of a pending key, checks it, and stores it: the commit point.
@@ -301,7 +350,9 @@ impl Client {
         session: &mut BankSession,
         store: &KeyStore,
         pending: &PendingKey,
+        progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
+        progress(Step::RequestingCertificate);
         let cert = session.request_certificate(&pending.csr_der).await?;
         pki::validate_client_certificate(
             &cert,
@@ -456,7 +507,7 @@ mod tests {
             .build()
             .expect("runtime");
         let err = runtime
-            .block_on(client.login_with_key(&store, &"password".into(), &PW.into()))
+            .block_on(client.login_with_key(&store, &"password".into(), &PW.into(), &|_| {}))
             .expect_err("nothing listens");
         assert_eq!(err.kind(), ErrorKind::Network, "{err}");
     }

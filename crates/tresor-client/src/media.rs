@@ -11,6 +11,7 @@ use serde::Serialize;
 
 /// One mounted file system the user could keep a key on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Drive {
     /// Volume label, or the device name when the volume has no label.
     pub label: String,
@@ -35,7 +36,7 @@ pub struct Drive {
 pub struct MediaError(String);
 
 /// Something that can list drives.
-pub trait MediaSource {
+pub trait MediaSource: Send + Sync {
     /// The drives now mounted, removable ones first.
     fn list(&self) -> Result<Vec<Drive>, MediaError>;
 }

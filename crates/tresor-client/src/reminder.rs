@@ -13,6 +13,7 @@ const DAY: u64 = 24 * 3600;
 
 /// A renewal reminder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Reminder {
     /// Whole days left, rounded up (0 once expired).
     pub days_left: u64,

@@ -44,7 +44,8 @@ impl std::fmt::Debug for SessionKey {
 
 /// What the user sees before signing an order: computed here from the order's content, not
 /// taken from the bank.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SigningSummary {
     /// The order's id.
     pub id: u64,

@@ -147,6 +147,7 @@ pub enum Reply {
 /// What a logged-in session may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Stage {
     /// Only change the password (initial or temporary password).
     ChangePassword,
@@ -179,6 +180,7 @@ pub struct LoginInfo {
 /// A certificate's dates, for renewal reminders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CertificateStatus {
     /// Serial number, hex.
     pub serial: String,
@@ -191,6 +193,7 @@ pub struct CertificateStatus {
 /// The user's view of the bank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Overview {
     /// The login.
     pub login: String,
@@ -211,6 +214,7 @@ pub struct Overview {
 /// Full menus, or limited to viewing accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Menus {
     /// Every menu the account rights allow.
     Full,
@@ -221,6 +225,7 @@ pub enum Menus {
 /// One account, as a user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AccountView {
     /// IBAN.
     pub iban: String,
@@ -239,6 +244,7 @@ pub struct AccountView {
 /// Rights on one account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Rights {
     /// See the balance and the orders.
     pub view: bool,
@@ -253,6 +259,7 @@ pub struct Rights {
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum OrderStatus {
     /// Prepared, not signed.
     Draft,
@@ -298,6 +305,7 @@ impl OrderStatus {
 /// A payment order, as the bank holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct OrderView {
     /// Its id.
     pub id: u64,
@@ -320,6 +328,7 @@ pub struct OrderView {
 /// One signature on an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SignatureView {
     /// Who signed.
     pub login: String,

@@ -421,6 +421,7 @@ pub fn format_amount(minor: u64) -> String {
 /// A payment order as the client submits it and the bank stores it. Plain strings, so it
 /// travels as JSON; [`PaymentOrder::validate`] is what makes it trustworthy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PaymentOrder {
     /// The account debited, an IBAN in canonical form.
     pub payer_iban: String,

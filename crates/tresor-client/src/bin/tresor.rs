@@ -358,7 +358,7 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
             let key_password = opened
                 .key_password
                 .context("renewal needs a login with the key")?;
-            let result = client.renew(&mut session, &key_password).await;
+            let result = client.renew(&mut session, &key_password, &|_| {}).await;
             finish(session).await;
             let done = result?;
             print_certificate(json, "renewed", &done)
@@ -474,7 +474,7 @@ async fn open_inner(client: &Client, who: &Who) -> Result<Opened> {
         let store = flows::find_store(&SystemMedia, &login, who.drive.as_deref())?;
         let key_password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
         let session = client
-            .login_with_key(&store, &password, &key_password)
+            .login_with_key(&store, &password, &key_password, &|_| {})
             .await?;
         (session, Some(key_password))
     };
@@ -528,7 +528,7 @@ async fn first_login(client: &Client, json: bool, login: &str, drive: &Path) -> 
     let new = new_login_password(&login)?;
     let key_password = new_key_password()?;
     let done = client
-        .first_login(&store, &initial, &new, &key_password)
+        .first_login(&store, &initial, &new, &key_password, &|_| {})
         .await?;
     print_certificate(json, "enrolled", &done)
 }
@@ -544,7 +544,7 @@ async fn key_recover(client: &Client, json: bool, login: &str, drive: &Path) -> 
     )?;
     let key_password = new_key_password()?;
     let done = client
-        .recover(&store, &password, &emergency, &key_password)
+        .recover(&store, &password, &emergency, &key_password, &|_| {})
         .await?;
     print_certificate(json, "recovered", &done)
 }

@@ -1,0 +1,109 @@
+//! Tresor's desktop app: a Tauri v2 shell over `tresor-client`. The window (ui/) calls typed
+//! commands ([`commands`]); their TypeScript bindings are generated from these Rust types into
+//! `ui/src/bindings.ts`, and a test keeps the committed file current.
+
+pub mod commands;
+pub mod error;
+pub mod remember;
+pub mod state;
+
+/// The command names, shared with the build script's app manifest.
+pub mod command_names {
+    include!("command_names.rs");
+}
+
+use specta_typescript::Typescript;
+use tauri_specta::{Builder, collect_commands};
+
+/// Where the bindings are committed, relative to this crate.
+pub const BINDINGS: &str = "../ui/src/bindings.ts";
+
+/// The commands and their types, for the invoke handler and the bindings.
+pub fn specta_builder() -> Builder<tauri::Wry> {
+    Builder::<tauri::Wry>::new()
+        .commands(collect_commands![
+            commands::app_start,
+            commands::save_settings,
+            commands::forget_remembered,
+            commands::list_drives,
+            commands::pick_folder,
+            commands::check_new_password,
+            commands::check_new_key_password,
+            commands::login_with_key,
+            commands::login_with_otp,
+            commands::first_login,
+            commands::change_password,
+            commands::overview,
+            commands::session_info,
+            commands::renew_key,
+            commands::recover_key,
+            commands::totp_enroll,
+            commands::totp_confirm,
+            commands::list_orders,
+            commands::prepare_order,
+            commands::signing_summary,
+            commands::sign_order,
+            commands::send_order,
+            commands::logout,
+        ])
+        // Amounts (minor units), ids and Unix times stay far below 2^53.
+        .dangerously_cast_bigints_to_number()
+        // One TypeScript type per Rust type, whichever way it travels.
+        .disable_serde_phases()
+}
+
+/// Writes the TypeScript bindings to `path`.
+pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
+    specta_builder()
+        .export(
+            Typescript::default().header("// Generated from src-tauri by tauri-specta: do not edit.\n// Regenerate with `TRESOR_UPDATE_BINDINGS=1 cargo test -p tresor-app bindings`.\n"),
+            path,
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the app.
+pub fn run() -> Result<(), tauri::Error> {
+    let builder = specta_builder();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(state::AppState::default())
+        .invoke_handler(builder.invoke_handler())
+        .run(tauri::generate_context!())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn bindings_are_current() {
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(super::BINDINGS);
+        if std::env::var_os("TRESOR_UPDATE_BINDINGS").is_some() {
+            super::export_bindings(&committed).expect("export");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fresh = dir.path().join("bindings.ts");
+        super::export_bindings(&fresh).expect("export");
+        let fresh = std::fs::read_to_string(fresh).expect("fresh");
+        let committed = std::fs::read_to_string(&committed).unwrap_or_default();
+        assert!(
+            fresh == committed,
+            "ui/src/bindings.ts is out of date: run `TRESOR_UPDATE_BINDINGS=1 cargo test -p tresor-app bindings`"
+        );
+    }
+
+    #[test]
+    fn every_command_is_in_the_app_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bindings.ts");
+        super::export_bindings(&path).expect("export");
+        let ts = std::fs::read_to_string(path).expect("read");
+        let invoked: Vec<&str> = ts
+            .split("TAURI_INVOKE(\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        assert_eq!(invoked, super::command_names::ALL);
+    }
+}

@@ -1,0 +1,279 @@
+// End to end in the real app window: tauri-driver + WebKitWebDriver drive the built
+// `tresor-app` under Xvfb, against a real `tresor-bank` on its embedded SQLite. Run by
+// scripts/test inside a D-Bus session with gnome-keyring, so the app's OS credential store is
+// real too; at the end the whole store is read back and searched for every password used.
+//
+// Needs: DISPLAY, tauri-driver on PATH (or TAURI_DRIVER), the workspace built
+// (CARGO_TARGET_DIR/debug/{tresor-app,tresor-bank}).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { remote } from "webdriverio";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+const APP = join(TARGET, "debug", "tresor-app");
+const BANK = join(TARGET, "debug", "tresor-bank");
+const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
+const SHOTS = process.env.TRESOR_SCREENSHOTS; // a folder: save a screenshot of each screen
+
+const LOGIN = "olena.koval";
+const PASSWORD = "correct horse battery";
+const KEY_PASSWORD = "stick key password";
+const NEW_KEY_PASSWORD = "a new stick key password";
+const PAYER = "UA073052992600000000000000002";
+const PAYEE = "UA123052992600000000000000009";
+const secrets = [PASSWORD, KEY_PASSWORD, NEW_KEY_PASSWORD];
+
+const dir = mkdtempSync(join(tmpdir(), "tresor-app-e2e-"));
+const stick = join(dir, "stick");
+let bank;
+let driver;
+let server;
+let ca;
+
+function admin(...args) {
+  return execFileSync(BANK, args, { env: bankEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+const lastLine = (out) => out.trim().split("\n").at(-1).trim();
+function bankEnv() {
+  return { ...process.env, TRESOR_CONFIG: join(dir, "bank.toml"), TRESOR_DATA: join(dir, "data"), TRESOR_LOG: "warn" };
+}
+
+async function startBank() {
+  writeFileSync(join(dir, "bank.toml"), "[policy]\ncertificate_days = 30\nrenewal_window_days = 30\nip_max_points = 1000\n");
+  bank = spawn(BANK, ["serve", "--listen", "127.0.0.1:0"], { env: bankEnv(), stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: bank.stdout });
+  for await (const line of lines) {
+    const u = line.match(/^Tresor bank server: (.*)$/);
+    if (u) server = u[1].trim();
+    const c = line.match(/^Clients trust the bank CA certificate: (.*)$/);
+    if (c) ca = c[1].trim();
+    if (server && ca) break;
+  }
+  assert.ok(server && ca, "the bank started");
+}
+
+async function startDriver() {
+  const env = {
+    ...process.env,
+    TRESOR_SERVER: server,
+    TRESOR_BANK_CA: ca,
+    TRESOR_CLIENT_CONFIG: join(dir, "client.toml"),
+  };
+  driver = spawn(DRIVER, ["--port", "4444"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch("http://127.0.0.1:4444/status");
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("tauri-driver did not start");
+}
+
+/** A fresh app process and a WebDriver session on its window. */
+async function openApp() {
+  const app = await remote({
+    hostname: "127.0.0.1",
+    port: 4444,
+    logLevel: "error",
+    capabilities: { "tauri:options": { application: APP } },
+  });
+  app.setTimeout({ implicit: 0 });
+  return app;
+}
+
+async function shot(app, name) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await app.saveScreenshot(join(SHOTS, `${name}.png`));
+}
+
+const T = { timeout: 30_000 };
+async function type(app, selector, value) {
+  const el = await app.$(selector);
+  await el.waitForDisplayed(T);
+  await el.clearValue();
+  await el.setValue(value);
+}
+async function click(app, selector) {
+  const el = await app.$(selector);
+  await el.waitForClickable(T);
+  await el.click();
+}
+async function shown(app, selector) {
+  const el = await app.$(selector);
+  try {
+    await el.waitForDisplayed(T);
+  } catch (e) {
+    // What the window showed instead, for the log.
+    const text = await app.$("body").getText().catch(() => "");
+    if (SHOTS) await app.saveScreenshot(join(SHOTS, "failure.png")).catch(() => {});
+    throw new Error(`${selector} not shown; the window says:\n${text}`, { cause: e });
+  }
+  return el;
+}
+
+before(async () => {
+  mkdirSync(stick);
+  await startBank();
+  admin("account", "add", PAYER, "--holder", "Koval Trade LLC", "--balance", "10000.00");
+  await startDriver();
+});
+
+after(async () => {
+  driver?.kill();
+  bank?.kill();
+});
+
+let initial;
+
+test("onboarding: the first-login wizard makes a key in the folder standing in for the drive", async () => {
+  initial = lastLine(admin("user", "add", LOGIN, "--name", "Olena Koval"));
+  secrets.push(initial);
+  admin("rights", "grant", LOGIN, PAYER, "all");
+  const app = await openApp();
+  try {
+    await shown(app, '[data-test="login-screen"]');
+    await shot(app, "login");
+    await click(app, "#go-first-login");
+    await type(app, "#fl-login", LOGIN);
+    await type(app, "#fl-initial", initial);
+    await click(app, "#wizard-next");
+    await type(app, "#fl-new", PASSWORD);
+    await type(app, "#fl-new-again", PASSWORD);
+    await click(app, "#wizard-next");
+    await type(app, "#drive-path", stick);
+    await type(app, "#fl-key", KEY_PASSWORD);
+    await type(app, "#fl-key-again", KEY_PASSWORD);
+    // A folder that is not a removable drive gets the fixed-disk warning.
+    await shown(app, '[data-test="fixed-disk-warning"]');
+    await shot(app, "first-login-drive");
+    await click(app, "#wizard-next");
+    await click(app, "#wizard-next");
+    const done = await shown(app, '[data-test="first-login-done"]');
+    assert.match(await done.getText(), /valid until/);
+    await shot(app, "first-login-done");
+    const keyDir = join(stick, "Tresor", LOGIN);
+    assert.ok(existsSync(join(keyDir, "key-0001.pem")), "the key file is on the drive");
+    assert.ok(existsSync(join(keyDir, "cert-0001.pem")), "the certificate is beside it");
+    // The key file is standard encrypted PKCS#8, and the certificate verifies against the bank CA.
+    assert.match(readFileSync(join(keyDir, "key-0001.pem"), "utf8"), /BEGIN ENCRYPTED PRIVATE KEY/);
+    execFileSync("openssl", ["verify", "-CAfile", ca, join(keyDir, "cert-0001.pem")]);
+  } finally {
+    await app.deleteSession();
+  }
+});
+
+test("login with the key, an order prepared, signed and sent, then logout", async () => {
+  const app = await openApp();
+  try {
+    await shown(app, '[data-test="login-screen"]');
+    // Read back from the OS credential store: the last login and the drive are filled in.
+    assert.equal(await (await app.$("#login")).getValue(), LOGIN);
+    assert.equal(await (await app.$("#drive-path")).getValue(), stick);
+    await type(app, "#password", PASSWORD);
+    await type(app, "#key-password", KEY_PASSWORD);
+    await click(app, "#login-submit");
+    const accounts = await shown(app, '[data-test="accounts"]');
+    await app.waitUntil(async () => (await accounts.getText()).includes("10\u202f000.00 UAH"), T);
+    // The 30-day certificate brings the renewal reminder.
+    await shown(app, '[data-test="reminder"]');
+    await shot(app, "accounts");
+
+    await click(app, "#nav-orders");
+    await type(app, "#o-payee-name", "Supplier LLC");
+    await type(app, "#o-payee-tax", "32855961");
+    await type(app, "#o-payee-iban", PAYEE);
+    await type(app, "#o-amount", "1234,50");
+    await type(app, "#o-purpose", "Invoice 42, VAT included");
+    await click(app, "#o-prepare");
+    await shown(app, 'tr[data-status="draft"]');
+    await shot(app, "orders");
+    await click(app, 'tr[data-status="draft"] [data-action="sign"]');
+    const dialog = await shown(app, '[data-test="sign-dialog"]');
+    assert.match(await (await app.$('[data-test="sign-amount"]')).getText(), /1234\.50 UAH/);
+    assert.equal(await (await app.$('[data-test="sign-payee"]')).getText(), "Supplier LLC");
+    const digest = await (await app.$('[data-test="sign-digest"]')).getText();
+    assert.match(digest, /\S{4,}/);
+    await shot(app, "sign");
+    await click(app, "#confirm-sign");
+    await dialog.waitForDisplayed({ ...T, reverse: true });
+    await click(app, 'tr[data-status="signed"] [data-action="send"]');
+    await app.waitUntil(async () => {
+      const row = await app.$("tr[data-order]");
+      const status = await row.getAttribute("data-status");
+      return status === "sent" || status === "accepted";
+    }, T);
+    // The bank debited the account.
+    await click(app, "#nav-accounts");
+    const after = await shown(app, '[data-test="accounts"]');
+    await app.waitUntil(async () => (await after.getText()).includes("8\u202f765.50 UAH"), T);
+
+    await click(app, "#nav-key");
+    await shown(app, '[data-test="key"]');
+    await shot(app, "key");
+
+    await click(app, "#logout");
+    await shown(app, '[data-test="logged-out"]');
+    // A folder is not a removable drive: no reminder to pull it out.
+    assert.equal(await (await app.$('[data-test="pull-drive"]')).isExisting(), false);
+  } finally {
+    await app.deleteSession();
+  }
+});
+
+test("a wrong key password leads to the recovery screen, and recovery gives a working key", async () => {
+  const app = await openApp();
+  try {
+    await shown(app, '[data-test="login-screen"]');
+    await type(app, "#password", PASSWORD);
+    await type(app, "#key-password", "not the key password");
+    await click(app, "#login-submit");
+    const error = await shown(app, '[data-test="error"]');
+    assert.equal(await error.getAttribute("data-code"), "wrong_key_password");
+    await shot(app, "wrong-key-password");
+    await click(app, "#offer-recovery");
+    await shown(app, '[data-test="recovery"]');
+    await shot(app, "recovery");
+
+    const emergency = lastLine(admin("user", "emergency-password", LOGIN));
+    secrets.push(emergency);
+    assert.equal(await (await app.$("#rc-login")).getValue(), LOGIN);
+    await type(app, "#rc-password", PASSWORD);
+    await type(app, "#rc-emergency", emergency);
+    await click(app, "#recovery-next");
+    await type(app, "#rc-key", NEW_KEY_PASSWORD);
+    await type(app, "#rc-key-again", NEW_KEY_PASSWORD);
+    await click(app, "#recovery-next");
+    await shown(app, '[data-test="recovery-done"]');
+    await click(app, '[data-test="recovery-done"] button');
+
+    await type(app, "#password", PASSWORD);
+    await type(app, "#key-password", NEW_KEY_PASSWORD);
+    await click(app, "#login-submit");
+    await shown(app, '[data-test="accounts"]');
+  } finally {
+    await app.deleteSession();
+  }
+});
+
+test("the OS credential store holds the login and the drive, and no password", () => {
+  const dump = execFileSync("python3", [join(import.meta.dirname, "keyring_dump.py")], { encoding: "utf8" });
+  const items = JSON.parse(dump);
+  const ours = items.filter((i) => i.attributes.service === "Tresor");
+  assert.equal(ours.length, 1, "one entry for the app");
+  assert.deepEqual(JSON.parse(ours[0].secret), { login: LOGIN, drive: stick });
+  for (const item of items) {
+    const everything = JSON.stringify(item);
+    for (const s of secrets) assert.ok(!everything.includes(s), "no password in the OS credential store");
+  }
+});

@@ -1,0 +1,257 @@
+// The app's screens and how the user moves between them. Session state lives in the Rust
+// side; this holds only what is shown.
+import { useCallback, useEffect, useMemo, useState } from "react";
+import type { Overview, SessionView, StartInfo } from "./bindings";
+import { asAppError, commands, run } from "./api";
+import { ErrorBox, Notice, ReminderBanner, ScreenTitle } from "./components";
+import { I18nContext, useI18n } from "./context";
+import { initialLang, translate, type Lang } from "./i18n";
+import { ACTIVITY_EVENTS, IdleTimer } from "./logic/idle";
+import { opensKeyScreen } from "./logic/reminder";
+import { AccountsScreen } from "./screens/Accounts";
+import { ChangePasswordForm, KeyScreen, SettingsScreen, TotpScreen } from "./screens/Account";
+import { LoginScreen } from "./screens/Login";
+import { OrdersScreen } from "./screens/Orders";
+import { FirstLoginWizard, RecoveryWizard } from "./screens/Wizards";
+
+export type Page = "accounts" | "orders" | "key" | "security" | "settings";
+
+export type View =
+  | { name: "login"; notice?: string }
+  | { name: "first-login" }
+  | { name: "recovery"; login: string; drive: string }
+  | { name: "settings" }
+  | { name: "change-password" }
+  | { name: "main"; page: Page }
+  | { name: "ended"; why: "locked" | "logout"; removeDrive: string | null; minutes: number };
+
+/** Where a fresh session lands: the forced password change, the key screen when expiry is near, else the accounts. */
+export function landing(s: SessionView): View {
+  if (s.stage === "change_password") return { name: "change-password" };
+  if (s.stage === "reconnect") return { name: "login" };
+  return { name: "main", page: opensKeyScreen(s.reminder) ? "key" : "accounts" };
+}
+
+function useIdleLock(active: boolean, seconds: number, onIdle: () => void) {
+  useEffect(() => {
+    if (!active) return;
+    const timer = new IdleTimer(seconds, onIdle);
+    const touch = () => timer.touch();
+    ACTIVITY_EVENTS.forEach((e) => window.addEventListener(e, touch, { passive: true }));
+    timer.touch();
+    return () => {
+      timer.stop();
+      ACTIVITY_EVENTS.forEach((e) => window.removeEventListener(e, touch));
+    };
+  }, [active, seconds, onIdle]);
+}
+
+export default function App() {
+  const [lang, setLangState] = useState<Lang>(() => initialLang(localStorage.getItem("tresor.lang"), navigator.language));
+  const i18n = useMemo(
+    () => ({
+      lang,
+      setLang: (l: Lang) => {
+        localStorage.setItem("tresor.lang", l);
+        document.documentElement.lang = l;
+        setLangState(l);
+      },
+      t: (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) => translate(lang, key, vars),
+    }),
+    [lang],
+  );
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
+  return (
+    <I18nContext.Provider value={i18n}>
+      <Shell />
+    </I18nContext.Provider>
+  );
+}
+
+function Shell() {
+  const { t } = useI18n();
+  const [start, setStart] = useState<StartInfo | null>(null);
+  const [startError, setStartError] = useState<string | null>(null);
+  const [view, setView] = useState<View>({ name: "login" });
+  const [session, setSession] = useState<SessionView | null>(null);
+  const [overview, setOverview] = useState<Overview | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      setStart(await run(commands.appStart()));
+    } catch (err) {
+      setStartError(asAppError(err).message);
+    }
+  }, []);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const end = useCallback(async (why: "locked" | "logout") => {
+    const minutes = Math.max(1, Math.round((session?.idle_lock_seconds ?? 300) / 60));
+    let removeDrive: string | null = null;
+    try {
+      removeDrive = (await run(commands.logout())).remove_drive;
+    } catch {
+      // Logging out cannot fail in a way the user can act on; the session is gone either way.
+    }
+    setSession(null);
+    setOverview(null);
+    setView({ name: "ended", why, removeDrive, minutes });
+    void load();
+  }, [session, load]);
+
+  const lock = useCallback(() => void end("locked"), [end]);
+  useIdleLock(session !== null, session?.idle_lock_seconds ?? 300, lock);
+
+  const refreshOverview = useCallback(async () => {
+    try {
+      setOverview(await run(commands.overview()));
+    } catch (err) {
+      const e = asAppError(err);
+      if (e.code === "session_expired") void end("locked");
+    }
+  }, [end]);
+
+  const loggedIn = (s: SessionView) => {
+    setSession(s);
+    const next = landing(s);
+    setView(next);
+    if (next.name === "main") void refreshOverview();
+  };
+
+  if (startError) return <ErrorBox error={startError} />;
+  if (!start) return <progress className="boot" aria-label={t("common.working")} />;
+
+  switch (view.name) {
+    case "login":
+      return (
+        <LoginScreen
+          start={start}
+          notice={view.notice}
+          onLoggedIn={loggedIn}
+          onFirstLogin={() => setView({ name: "first-login" })}
+          onRecover={(login, drive) => setView({ name: "recovery", login, drive })}
+          onSettings={() => setView({ name: "settings" })}
+        />
+      );
+    case "first-login":
+      return (
+        <FirstLoginWizard
+          remembered={start.remembered.login}
+          onDone={() => void load().then(() => setView({ name: "login" }))}
+          onCancel={() => setView({ name: "login" })}
+        />
+      );
+    case "recovery":
+      return (
+        <RecoveryWizard
+          login={view.login}
+          drive={view.drive}
+          onDone={() => void load().then(() => setView({ name: "login" }))}
+          onCancel={() => setView({ name: "login" })}
+        />
+      );
+    case "settings":
+      return (
+        <SettingsScreen
+          start={start}
+          session={null}
+          onSaved={() => void load()}
+          onBack={() => setView({ name: "login" })}
+          onPasswordChanged={() => {}}
+        />
+      );
+    case "change-password":
+      return (
+        <main className="card narrow">
+          <ScreenTitle>{t("change.title")}</ScreenTitle>
+          <ChangePasswordForm
+            login={session?.login ?? ""}
+            forced
+            onChanged={(s) => {
+              if (s.stage === "key" || s.stage === "otp") loggedIn(s);
+              else {
+                void run(commands.logout());
+                setSession(null);
+                setView({ name: "login", notice: t("change.relogin") });
+              }
+            }}
+          />
+        </main>
+      );
+    case "ended":
+      return (
+        <main className="card narrow" data-test={view.why === "locked" ? "locked" : "logged-out"}>
+          <ScreenTitle>{view.why === "locked" ? t("locked.title") : t("logout.title")}</ScreenTitle>
+          <p>{view.why === "locked" ? t("locked.text", { minutes: view.minutes }) : t("logout.text")}</p>
+          {view.removeDrive && (
+            <p className="warning" role="alert" data-test="pull-drive">
+              {t("logout.pullDrive", { drive: view.removeDrive })}
+            </p>
+          )}
+          <button type="button" className="primary" id="login-again" autoFocus onClick={() => setView({ name: "login" })}>
+            {t("logout.again")}
+          </button>
+        </main>
+      );
+    case "main":
+      if (!session) return null;
+      return (
+        <MainLayout session={session} page={view.page} go={(page) => setView({ name: "main", page })} onLogout={() => void end("logout")}>
+          {view.page === "accounts" && <AccountsScreen overview={overview} session={session} />}
+          {view.page === "orders" && overview && <OrdersScreen overview={overview} session={session} onChanged={refreshOverview} />}
+          {view.page === "key" && <KeyScreen session={session} />}
+          {view.page === "security" && <TotpScreen enrolled={overview?.totp_enrolled ?? false} onEnrolled={refreshOverview} />}
+          {view.page === "settings" && (
+            <SettingsScreen start={start} session={session} onSaved={() => void load()} onPasswordChanged={setSession} />
+          )}
+        </MainLayout>
+      );
+  }
+}
+
+function MainLayout(props: {
+  session: SessionView;
+  page: Page;
+  go: (p: Page) => void;
+  onLogout: () => void;
+  children: React.ReactNode;
+}) {
+  const { t } = useI18n();
+  const pages: [Page, Parameters<typeof t>[0]][] = [
+    ["accounts", "nav.accounts"],
+    ["orders", "nav.orders"],
+    ["key", "nav.key"],
+    ["security", "nav.security"],
+    ["settings", "nav.settings"],
+  ];
+  return (
+    <div className="layout">
+      <header>
+        <span className="brand">{t("app.title")}</span>
+        <span className="who" data-test="who">
+          {props.session.name} ({props.session.login})
+        </span>
+        <button type="button" id="logout" onClick={props.onLogout}>
+          {t("nav.logout")}
+        </button>
+      </header>
+      <nav aria-label={t("nav.main")} className="menu">
+        {pages.map(([p, label]) => (
+          <button key={p} type="button" id={`nav-${p}`} aria-current={props.page === p ? "page" : undefined} onClick={() => props.go(p)}>
+            {t(label)}
+          </button>
+        ))}
+      </nav>
+      <main className="content">
+        {props.page !== "key" && <ReminderBanner reminder={props.session.reminder} onRenew={() => props.go("key")} />}
+        {props.children}
+      </main>
+    </div>
+  );
+}
+
+export { Notice };

@@ -1,0 +1,238 @@
+// Building blocks every screen uses: labelled fields, the error box, the progress panel,
+// the drive picker and the renewal banner. Plain HTML controls, so that the keyboard and
+// screen readers work as the platform does.
+import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { Channel } from "@tauri-apps/api/core";
+import type { AppError, DriveView, Reminder, Step } from "./bindings";
+import { commands, run } from "./api";
+import { useI18n } from "./context";
+import type { Key } from "./i18n";
+import { formatBytes, needsFixedDiskWarning, preselect, sameDrives } from "./logic/drives";
+import { dismissible, reminderLevel } from "./logic/reminder";
+
+export function Field(props: {
+  id: string;
+  label: string;
+  value: string;
+  onChange: (v: string) => void;
+  type?: "text" | "password";
+  autoComplete?: string;
+  autoFocus?: boolean;
+  hint?: string;
+  inputMode?: "numeric" | "decimal" | "text";
+}) {
+  const hintId = `${props.id}-hint`;
+  return (
+    <div className="field">
+      <label htmlFor={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type={props.type ?? "text"}
+        value={props.value}
+        autoComplete={props.autoComplete ?? "off"}
+        autoFocus={props.autoFocus}
+        spellCheck={false}
+        inputMode={props.inputMode}
+        aria-describedby={props.hint ? hintId : undefined}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+      {props.hint && (
+        <p id={hintId} className="hint">
+          {props.hint}
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function ErrorBox({ error, children }: { error: AppError | string | null; children?: ReactNode }) {
+  const { t } = useI18n();
+  if (!error) return null;
+  if (typeof error === "string") {
+    return (
+      <div className="error" role="alert" data-test="error">
+        {error}
+      </div>
+    );
+  }
+  // The login refusal is generic by design: no detail that could say which factor was wrong.
+  const generic = error.code === "credentials" || error.code === "locked";
+  return (
+    <div className="error" role="alert" data-test="error" data-code={error.code}>
+      <strong>{t(`error.${error.code}` as Key)}</strong>
+      {!generic && error.message && <span className="detail"> {error.message}</span>}
+      {children}
+    </div>
+  );
+}
+
+export function Notice({ children }: { children: ReactNode }) {
+  return (
+    <div className="notice" role="status" data-test="notice">
+      {children}
+    </div>
+  );
+}
+
+/** The steps a long command reports, shown as they come. */
+export function useProgress() {
+  const [steps, setSteps] = useState<Step[]>([]);
+  const start = () => {
+    setSteps([]);
+    const channel = new Channel<Step>();
+    channel.onmessage = (step) => setSteps((s) => [...s, step]);
+    return channel;
+  };
+  return { steps, start, clear: () => setSteps([]) };
+}
+
+export function ProgressPanel({ steps, busy }: { steps: Step[]; busy: boolean }) {
+  const { t } = useI18n();
+  if (!busy) return null;
+  return (
+    <div className="progress" aria-live="polite" data-test="progress">
+      <progress aria-label={t("progress.title")} />
+      <ol>
+        {steps.map((s, i) => (
+          <li key={s} className={i === steps.length - 1 ? "current" : "done"}>
+            {t(`step.${s}` as Key)}
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+/** The drives, polled every 2 s so that a USB drive appears and disappears as it is plugged in and pulled out. */
+export function useDrives(login: string, remembered?: string | null) {
+  const [drives, setDrives] = useState<DriveView[]>([]);
+  const [chosen, setChosen] = useState<string>("");
+  const touched = useRef(false);
+  useEffect(() => {
+    let live = true;
+    const poll = async () => {
+      try {
+        const next = await run(commands.listDrives(login || null));
+        if (!live) return;
+        setDrives((prev) => (sameDrives(prev, next) ? prev : next));
+        if (!touched.current) {
+          const pick = preselect(next, remembered);
+          if (pick) setChosen(pick);
+        }
+      } catch {
+        // A failed listing keeps the previous list; the next poll tries again.
+      }
+    };
+    void poll();
+    const timer = setInterval(poll, 2000);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [login, remembered]);
+  const choose = (path: string) => {
+    touched.current = true;
+    setChosen(path);
+  };
+  return { drives, chosen, choose };
+}
+
+export function DrivePicker(props: {
+  drives: DriveView[];
+  chosen: string;
+  choose: (path: string) => void;
+  warnFixed?: boolean;
+}) {
+  const { t } = useI18n();
+  const groupId = useId();
+  // What is typed in the folder field is the user's own text: it is not replaced when it
+  // happens to match a listed drive (typing "/" on the way to "/media/…").
+  const [typed, setTyped] = useState<string | null>(null);
+  const listed = props.drives.some((d) => d.drive.mount_path === props.chosen);
+  const folderText = typed ?? (listed ? "" : props.chosen);
+  const pickRadio = (path: string) => {
+    setTyped(null);
+    props.choose(path);
+  };
+  const type = (text: string) => {
+    setTyped(text);
+    props.choose(text);
+  };
+  const browse = async () => {
+    const folder = await run(commands.pickFolder());
+    if (folder) type(folder);
+  };
+  return (
+    <fieldset className="drives" data-test="drives">
+      <legend id={groupId}>{t("drive.label")}</legend>
+      {props.drives.length === 0 && <p className="hint">{t("drive.none")}</p>}
+      {props.drives.map((d) => (
+        <label key={d.drive.mount_path} className="drive">
+          <input
+            type="radio"
+            name={groupId}
+            value={d.drive.mount_path}
+            checked={typed === null && props.chosen === d.drive.mount_path}
+            onChange={() => pickRadio(d.drive.mount_path)}
+          />
+          <span className="drive-name">{d.drive.label || d.drive.mount_path}</span>
+          <span className="drive-meta">
+            {d.drive.removable ? t("drive.removable") : t("drive.fixed")} · {d.drive.mount_path} ·{" "}
+            {t("drive.free", { free: formatBytes(d.drive.free_bytes) })}
+            {d.drive.read_only && ` · ${t("drive.readOnly")}`}
+            {d.has_key && <span className="badge ok"> {t("drive.hasKey")}</span>}
+          </span>
+        </label>
+      ))}
+      <div className="field inline">
+        <label htmlFor="drive-path">{t("drive.other")}</label>
+        <input id="drive-path" type="text" spellCheck={false} value={folderText} onChange={(e) => type(e.target.value)} />
+        <button type="button" onClick={browse}>
+          {t("drive.browse")}
+        </button>
+      </div>
+      {props.warnFixed && props.chosen && needsFixedDiskWarning(props.drives, props.chosen) && (
+        <p className="warning" role="note" data-test="fixed-disk-warning">
+          {t("drive.fixedWarning")}
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
+export function ReminderBanner({ reminder, onRenew }: { reminder: Reminder | null; onRenew: () => void }) {
+  const { t } = useI18n();
+  const [hidden, setHidden] = useState(false);
+  if (!reminder) return null;
+  const level = reminderLevel(reminder);
+  if (hidden && dismissible(level)) return null;
+  const loud = level === "urgent" || level === "expired" || level === "warning";
+  return (
+    <div className={`banner ${level}`} role={loud ? "alert" : "status"} data-test="reminder" data-level={level}>
+      <span>{t(`reminder.${level}` as Key, { days: reminder.days_left })}</span>
+      {level !== "expired" && (
+        <button type="button" onClick={onRenew}>
+          {t("reminder.renew")}
+        </button>
+      )}
+      {dismissible(level) && (
+        <button type="button" className="quiet" onClick={() => setHidden(true)}>
+          {t("reminder.dismiss")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** Moves focus to a screen's heading when the screen changes, for keyboard and screen-reader users. */
+export function ScreenTitle({ children }: { children: ReactNode }) {
+  const ref = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    ref.current?.focus();
+  }, []);
+  return (
+    <h1 tabIndex={-1} ref={ref}>
+      {children}
+    </h1>
+  );
+}

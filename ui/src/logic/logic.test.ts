@@ -1,0 +1,145 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { AccountView, DriveView, OrderView } from "../bindings";
+import { dismissible, opensKeyScreen, reminderLevel } from "./reminder";
+import { IdleTimer } from "./idle";
+import { formatMinor, groupIban } from "./money";
+import { confirmed, emptyOrder, missingOrderField, required } from "./forms";
+import { orderActions } from "./orders";
+import { formatBytes, needsFixedDiskWarning, preselect, sameDrives } from "./drives";
+
+describe("renewal reminder", () => {
+  it("grows louder at each threshold and cannot be hidden in the last week", () => {
+    const at = (threshold: number, expired = false) => ({ days_left: threshold, threshold, expired });
+    expect([30, 14, 7, 3, 1].map((d) => reminderLevel(at(d)))).toEqual(["info", "notice", "warning", "urgent", "urgent"]);
+    expect(reminderLevel(at(0, true))).toBe("expired");
+    expect(dismissible("info")).toBe(true);
+    expect(dismissible("notice")).toBe(true);
+    expect(dismissible("warning")).toBe(false);
+    expect(dismissible("urgent")).toBe(false);
+    expect(opensKeyScreen(at(14))).toBe(false);
+    expect(opensKeyScreen(at(7))).toBe(true);
+    expect(opensKeyScreen(null)).toBe(false);
+  });
+});
+
+describe("idle lock", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("fires once after the idle time, and activity postpones it", () => {
+    const onIdle = vi.fn();
+    const timer = new IdleTimer(300, onIdle);
+    timer.touch();
+    vi.advanceTimersByTime(299_000);
+    timer.touch();
+    vi.advanceTimersByTime(299_000);
+    expect(onIdle).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1_000);
+    expect(onIdle).toHaveBeenCalledTimes(1);
+    timer.touch();
+    vi.advanceTimersByTime(600_000);
+    expect(onIdle).toHaveBeenCalledTimes(1);
+  });
+
+  it("stops", () => {
+    const onIdle = vi.fn();
+    const timer = new IdleTimer(5, onIdle);
+    timer.touch();
+    timer.stop();
+    vi.advanceTimersByTime(10_000);
+    expect(onIdle).not.toHaveBeenCalled();
+  });
+});
+
+describe("money and IBANs", () => {
+  it("formats minor units", () => {
+    expect(formatMinor(123456789, "UAH")).toBe("1\u202f234\u202f567.89 UAH");
+    expect(formatMinor(5)).toBe("0.05");
+    expect(formatMinor(100000)).toBe("1\u202f000.00");
+  });
+  it("groups an IBAN by four", () => {
+    expect(groupIban("UA213223130000026007233566001")).toBe("UA21 3223 1300 0002 6007 2335 6600 1");
+  });
+});
+
+describe("forms", () => {
+  it("asks for every field and the same entry twice", () => {
+    expect(required("a", " ")).toBe("required");
+    expect(required("a", "b")).toBeNull();
+    expect(confirmed("", "")).toBe("required");
+    expect(confirmed("abc", "abd")).toBe("mismatch");
+    expect(confirmed("abc", "abc")).toBeNull();
+  });
+  it("names the first empty order field", () => {
+    const o = emptyOrder("UA21", "UAH");
+    expect(missingOrderField(o)).toBe("payee_name");
+    expect(missingOrderField({ ...o, payee_name: "Acme", payee_tax_code: "1", payee_iban: "UA", amount: "1", purpose: "x" })).toBeNull();
+  });
+});
+
+const account = (rights: Partial<AccountView["rights"]>): AccountView => ({
+  iban: "UA1",
+  holder: "Acme",
+  currency: "UAH",
+  balance: 1,
+  signatures_required: 1,
+  rights: { view: true, prepare: false, sign: false, send: false, ...rights },
+});
+const order = (status: OrderView["status"], signers: string[] = []): OrderView => ({
+  id: 1,
+  version: 1,
+  order: { payer_iban: "UA1", payee_name: "P", payee_tax_code: "1", payee_iban: "UA2", amount: 100, currency: "UAH", purpose: "x" },
+  status,
+  signatures: signers.map((login) => ({ login, certificate: "01", signed_at: 0 })),
+  signatures_required: 2,
+  short_digest: "ABCD",
+  reject_reason: null,
+});
+
+describe("order actions", () => {
+  it("signs only with the right, on a key session, once per signer", () => {
+    const signer = account({ sign: true, send: true });
+    expect(orderActions(order("draft"), signer, "me", true)).toEqual({ sign: true, send: false });
+    expect(orderActions(order("draft"), signer, "me", false).sign).toBe(false);
+    expect(orderActions(order("partly_signed", ["me"]), signer, "me", true).sign).toBe(false);
+    expect(orderActions(order("partly_signed", ["other"]), signer, "me", true).sign).toBe(true);
+    expect(orderActions(order("draft"), account({ prepare: true }), "me", true).sign).toBe(false);
+  });
+  it("sends a signed order with the send right only", () => {
+    expect(orderActions(order("signed"), account({ send: true }), "me", true).send).toBe(true);
+    expect(orderActions(order("signed"), account({ sign: true }), "me", true).send).toBe(false);
+    expect(orderActions(order("sent"), account({ send: true }), "me", true)).toEqual({ sign: false, send: false });
+  });
+});
+
+const drive = (path: string, removable: boolean, has_key = false): DriveView => ({
+  drive: { label: path, mount_path: path, file_system: "ext4", free_bytes: 1, total_bytes: 2, removable, read_only: false },
+  has_key,
+});
+
+describe("drives", () => {
+  it("preselects the remembered drive, else one with the key, else a USB drive", () => {
+    const list = [drive("/media/usb", true), drive("/home", false, true)];
+    expect(preselect(list, "/media/usb")).toBe("/media/usb");
+    expect(preselect(list, "/home/olena/key-folder")).toBe("/home/olena/key-folder");
+    expect(preselect(list, null)).toBe("/home");
+    expect(preselect([drive("/media/usb", true)], null)).toBe("/media/usb");
+    expect(preselect([drive("/", false)], null)).toBeNull();
+  });
+  it("warns for fixed disks and folders not on a known USB drive", () => {
+    const list = [drive("/media/usb", true), drive("/", false)];
+    expect(needsFixedDiskWarning(list, "/media/usb")).toBe(false);
+    expect(needsFixedDiskWarning(list, "/")).toBe(true);
+    expect(needsFixedDiskWarning(list, "/tmp/folder")).toBe(true);
+  });
+  it("notices a plugged or pulled drive", () => {
+    const a = [drive("/media/usb", true)];
+    expect(sameDrives(a, [drive("/media/usb", true)])).toBe(true);
+    expect(sameDrives(a, [])).toBe(false);
+  });
+  it("formats sizes", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1_500_000)).toBe("1.5 MB");
+    expect(formatBytes(32_000_000_000)).toBe("32 GB");
+  });
+});

@@ -1,0 +1,129 @@
+// Login with the key (password + drive + key password) or with a one-time code.
+import { useState, type FormEvent } from "react";
+import type { AppError, SessionView, StartInfo } from "../bindings";
+import { asAppError, commands, run } from "../api";
+import { DrivePicker, ErrorBox, Field, Notice, ProgressPanel, ScreenTitle, useDrives, useProgress } from "../components";
+import { useI18n } from "../context";
+import { required } from "../logic/forms";
+
+export function LoginScreen(props: {
+  start: StartInfo;
+  notice?: string;
+  onLoggedIn: (s: SessionView) => void;
+  onFirstLogin: () => void;
+  onRecover: (login: string, drive: string) => void;
+  onSettings: () => void;
+}) {
+  const { t } = useI18n();
+  const [mode, setMode] = useState<"key" | "otp">("key");
+  const [login, setLogin] = useState(props.start.remembered.login ?? "");
+  const [password, setPassword] = useState("");
+  const [keyPassword, setKeyPassword] = useState("");
+  const [otp, setOtp] = useState("");
+  const [error, setError] = useState<AppError | string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const { drives, chosen, choose } = useDrives(login, props.start.remembered.drive);
+  const progress = useProgress();
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    const missing =
+      mode === "key" ? required(login, password, chosen, keyPassword) : required(login, password, otp);
+    if (missing) return setError(t("common.required"));
+    setBusy(true);
+    try {
+      const session =
+        mode === "key"
+          ? await run(commands.loginWithKey(login, password, chosen, keyPassword, progress.start()))
+          : await run(commands.loginWithOtp(login, password, otp));
+      setPassword("");
+      setKeyPassword("");
+      setOtp("");
+      props.onLoggedIn(session);
+    } catch (err) {
+      setError(asAppError(err));
+      setKeyPassword("");
+      setOtp("");
+    } finally {
+      setBusy(false);
+      progress.clear();
+    }
+  };
+
+  if (!props.start.settings) {
+    return (
+      <main className="card narrow">
+        <ScreenTitle>{t("login.title")}</ScreenTitle>
+        <ErrorBox error={props.start.settings_error ?? t("login.notConfigured")} />
+        <button type="button" onClick={props.onSettings}>
+          {t("login.openSettings")}
+        </button>
+      </main>
+    );
+  }
+
+  const recoverable = error && typeof error !== "string" && error.offers_recovery;
+  return (
+    <main className="card narrow" data-test="login-screen">
+      <ScreenTitle>{t("login.title")}</ScreenTitle>
+      {props.notice && <Notice>{props.notice}</Notice>}
+      <div role="tablist" aria-label={t("login.title")} className="tabs">
+        <button type="button" role="tab" id="tab-key" aria-selected={mode === "key"} onClick={() => setMode("key")}>
+          {t("login.withKey")}
+        </button>
+        <button type="button" role="tab" id="tab-otp" aria-selected={mode === "otp"} onClick={() => setMode("otp")}>
+          {t("login.withOtp")}
+        </button>
+      </div>
+      <form onSubmit={submit} aria-busy={busy}>
+        <Field id="login" label={t("login.login")} value={login} onChange={setLogin} autoComplete="username" autoFocus={!login} />
+        <Field
+          id="password"
+          label={t("login.password")}
+          type="password"
+          value={password}
+          onChange={setPassword}
+          autoComplete="current-password"
+          autoFocus={!!login}
+        />
+        {mode === "key" ? (
+          <>
+            <DrivePicker drives={drives} chosen={chosen} choose={choose} />
+            <Field id="key-password" label={t("login.keyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} />
+          </>
+        ) : (
+          <>
+            <Field id="otp" label={t("login.otp")} value={otp} onChange={setOtp} inputMode="numeric" autoComplete="one-time-code" />
+            <p className="hint">{t("login.otpNote")}</p>
+          </>
+        )}
+        <ErrorBox error={error}>
+          {recoverable && (
+            <p>
+              {t("recovery.offer")}{" "}
+              <button type="button" id="offer-recovery" onClick={() => props.onRecover(login, chosen)}>
+                {t("login.recover")}
+              </button>
+            </p>
+          )}
+        </ErrorBox>
+        <ProgressPanel steps={progress.steps} busy={busy} />
+        <button type="submit" className="primary" id="login-submit" disabled={busy}>
+          {busy ? t("common.working") : t("login.submit")}
+        </button>
+      </form>
+      <nav className="links" aria-label={t("login.title")}>
+        <button type="button" className="link" id="go-first-login" onClick={props.onFirstLogin}>
+          {t("login.firstLogin")}
+        </button>
+        <button type="button" className="link" id="go-recovery" onClick={() => props.onRecover(login, chosen)}>
+          {t("login.recover")}
+        </button>
+        <button type="button" className="link" id="go-settings" onClick={props.onSettings}>
+          {t("nav.settings")}
+        </button>
+      </nav>
+    </main>
+  );
+}

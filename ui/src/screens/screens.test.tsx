@@ -1,0 +1,167 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import type { AppError, SessionView, StartInfo } from "../bindings";
+
+vi.mock("@tauri-apps/api/core", () => ({
+  Channel: class {
+    onmessage: (m: unknown) => void = () => {};
+  },
+}));
+
+const commands = vi.hoisted(() => ({
+  listDrives: vi.fn(),
+  loginWithKey: vi.fn(),
+  loginWithOtp: vi.fn(),
+  pickFolder: vi.fn(),
+  checkNewPassword: vi.fn(),
+  checkNewKeyPassword: vi.fn(),
+  firstLogin: vi.fn(),
+}));
+vi.mock("../bindings", () => ({ commands }));
+
+import { useState } from "react";
+import { DrivePicker } from "../components";
+import { LoginScreen } from "./Login";
+import { FirstLoginWizard } from "./Wizards";
+import { landing } from "../App";
+
+const ok = <T,>(data: T) => Promise.resolve({ status: "ok" as const, data });
+const fail = (error: AppError) => Promise.resolve({ status: "error" as const, error });
+
+const start: StartInfo = {
+  version: "0.1.0",
+  settings: { server: "https://bank", bank_ca: "/ca.pem" },
+  settings_error: null,
+  remembered: { login: "olena.koval", drive: "/media/usb" },
+  idle_lock_seconds: 300,
+};
+const usb = {
+  drive: { label: "STICK", mount_path: "/media/usb", file_system: "ext4", free_bytes: 1e9, total_bytes: 2e9, removable: true, read_only: false },
+  has_key: true,
+};
+
+afterEach(() => {
+  cleanup();
+  vi.clearAllMocks();
+});
+
+function fill(label: RegExp | string, value: string) {
+  fireEvent.change(screen.getByLabelText(label), { target: { value } });
+}
+
+describe("login screen", () => {
+  it("fills in the remembered login and drive, and offers recovery on a wrong key password", async () => {
+    commands.listDrives.mockReturnValue(ok([usb]));
+    commands.loginWithKey.mockReturnValue(
+      fail({ code: "wrong_key_password", message: "wrong key password", offers_recovery: true }),
+    );
+    const onRecover = vi.fn();
+    render(
+      <LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={onRecover} onSettings={vi.fn()} />,
+    );
+    expect((screen.getByLabelText("Login") as HTMLInputElement).value).toBe("olena.koval");
+    await waitFor(() => expect((screen.getByRole("radio") as HTMLInputElement).checked).toBe(true));
+    fill("Password", "Correct-Horse-1");
+    fill("Key password", "wrong key password!");
+    fireEvent.click(screen.getByRole("button", { name: "Log in" }));
+    await screen.findByText("The key password does not open the key.");
+    expect(commands.loginWithKey).toHaveBeenCalledWith("olena.koval", "Correct-Horse-1", "/media/usb", "wrong key password!", expect.anything());
+    // The key password field is cleared after a failure.
+    expect((screen.getByLabelText("Key password") as HTMLInputElement).value).toBe("");
+    const offer = document.getElementById("offer-recovery");
+    expect(offer).not.toBeNull();
+    fireEvent.click(offer as HTMLElement);
+    expect(onRecover).toHaveBeenCalledWith("olena.koval", "/media/usb");
+  });
+
+  it("keeps a refused login generic: no detail from the bank", async () => {
+    commands.listDrives.mockReturnValue(ok([usb]));
+    commands.loginWithOtp.mockReturnValue(fail({ code: "credentials", message: "login failed (detail)", offers_recovery: false }));
+    render(<LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    fireEvent.click(screen.getByRole("tab", { name: "With a one-time code" }));
+    fill("Password", "pw");
+    fill("Code from the authenticator app", "123456");
+    fireEvent.click(screen.getByRole("button", { name: "Log in" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toBe("Login failed. Check your login, password and second factor.");
+    expect(document.getElementById("offer-recovery")).toBeNull();
+  });
+
+  it("asks for every field before calling the app", async () => {
+    commands.listDrives.mockReturnValue(ok([]));
+    render(<LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    fireEvent.click(screen.getByRole("button", { name: "Log in" }));
+    await screen.findByText("Fill in every field.");
+    expect(commands.loginWithKey).not.toHaveBeenCalled();
+  });
+});
+
+describe("first-login wizard", () => {
+  it("checks each step locally and spends the initial password only at the end", async () => {
+    commands.listDrives.mockReturnValue(ok([usb]));
+    commands.checkNewPassword.mockReturnValue(ok(null));
+    commands.checkNewKeyPassword.mockReturnValue(fail({ code: "key_password_policy", message: "at least 12 characters", offers_recovery: false }));
+    render(<FirstLoginWizard remembered={null} onDone={vi.fn()} onCancel={vi.fn()} />);
+    fill("Login", "olena.koval");
+    fill("Initial password", "Init-1234");
+    fireEvent.click(screen.getByRole("button", { name: "Next" }));
+    fill("New password", "Brand-New-Pass-1");
+    fill("New password again", "Brand-New-Pass-2");
+    fireEvent.click(screen.getByRole("button", { name: "Next" }));
+    await screen.findByText("The two entries differ.");
+    fill("New password again", "Brand-New-Pass-1");
+    fireEvent.click(screen.getByRole("button", { name: "Next" }));
+    await screen.findByText("Key password again");
+    fill("Key password", "short");
+    fill("Key password again", "short");
+    fireEvent.click(screen.getByRole("button", { name: "Next" }));
+    await screen.findByText("The key password does not meet the policy.");
+    expect(commands.firstLogin).not.toHaveBeenCalled();
+  });
+});
+
+describe("landing after login", () => {
+  const session = (stage: SessionView["stage"], threshold?: number): SessionView => ({
+    login: "a",
+    name: "A",
+    stage,
+    key_session: true,
+    drive: null,
+    certificate: null,
+    reminder: threshold ? { days_left: threshold, threshold, expired: false } : null,
+    idle_lock_seconds: 300,
+  });
+  it("goes to the forced password change, the key screen near expiry, else the accounts", () => {
+    expect(landing(session("change_password"))).toEqual({ name: "change-password" });
+    expect(landing(session("key", 3))).toEqual({ name: "main", page: "key" });
+    expect(landing(session("key", 30))).toEqual({ name: "main", page: "accounts" });
+    expect(landing(session("otp"))).toEqual({ name: "main", page: "accounts" });
+  });
+});
+
+describe("drive picker", () => {
+  it("keeps a typed folder path even when a prefix of it is a listed drive", () => {
+    const root = { ...usb, drive: { ...usb.drive, label: "System", mount_path: "/", removable: false }, has_key: false };
+    let chosen = "";
+    function Harness() {
+      const [c, setC] = useState("");
+      chosen = c;
+      return <DrivePicker drives={[root]} chosen={c} choose={setC} warnFixed />;
+    }
+    render(<Harness />);
+    const folder = screen.getByLabelText("Folder") as HTMLInputElement;
+    let text = "";
+    for (const ch of "/tmp/stick") {
+      text += ch;
+      fireEvent.change(folder, { target: { value: text } });
+    }
+    expect(folder.value).toBe("/tmp/stick");
+    expect(chosen).toBe("/tmp/stick");
+    expect((screen.getByRole("radio") as HTMLInputElement).checked).toBe(false);
+    // A folder that is not a removable drive gets the fixed-disk warning.
+    expect(screen.getByRole("note").textContent).toMatch(/not a removable drive/);
+    fireEvent.click(screen.getByRole("radio"));
+    expect(chosen).toBe("/");
+    expect(folder.value).toBe("");
+  });
+});
