@@ -69,7 +69,29 @@ pub fn run() -> Result<(), tauri::Error> {
         .plugin(tauri_plugin_dialog::init())
         .manage(state::AppState::default())
         .invoke_handler(builder.invoke_handler())
+        .setup(|app| {
+            #[cfg(target_os = "linux")]
+            software_rendering(app)?;
+            let _ = app;
+            Ok(())
+        })
         .run(tauri::generate_context!())
+}
+
+/// Forms and tables need no GPU compositing; without it WebKitGTK does not load a GL stack
+/// (Mesa, LLVM) into its web process, which saves about 80 MiB (docs/PERFORMANCE.md).
+#[cfg(target_os = "linux")]
+fn software_rendering(app: &tauri::App) -> tauri::Result<()> {
+    use tauri::Manager as _;
+    use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt as _, WebViewExt as _};
+    if let Some(window) = app.get_webview_window("main") {
+        window.with_webview(|webview| {
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

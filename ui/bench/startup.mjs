@@ -25,16 +25,25 @@ const driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", ["--port", "444
 });
 await new Promise((r) => setTimeout(r, 1000));
 
-const pssKiB = (pid) => {
+/** PSS (shared pages divided among their users) and USS (pages only this process has), KiB. */
+const memKiB = (pid) => {
   try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
-    return m ? Number(m[1]) : 0;
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+    const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
+    return { pss: field("Pss"), uss: field("Private_Clean") + field("Private_Dirty") };
   } catch {
-    return 0;
+    return { pss: 0, uss: 0 };
+  }
+};
+const childrenOf = (pid) => {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" });
+  } catch {
+    return ""; // ps exits 1 when there are none
   }
 };
 const tree = (pid) => {
-  const children = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" })
+  const children = childrenOf(pid)
     .split("\n")
     .map((s) => s.trim())
     .filter(Boolean)
@@ -64,13 +73,11 @@ console.log(`start to login screen, ${RUNS} runs: median ${median.toFixed(0)} ms
 
 await new Promise((r) => setTimeout(r, 10_000));
 const pid = Number(execFileSync("pgrep", ["-n", "-f", `^${APP}`], { encoding: "utf8" }).trim());
-const procs = tree(pid).map((p) => ({
-  p,
-  name: readFileSync(`/proc/${p}/comm`, "utf8").trim(),
-  kib: pssKiB(p),
-}));
-const total = procs.reduce((s, x) => s + x.kib, 0);
-for (const x of procs) console.log(`  ${x.name} (${x.p}): ${(x.kib / 1024).toFixed(1)} MiB PSS`);
-console.log(`idle memory after 10 s on the login screen: ${(total / 1024).toFixed(1)} MiB PSS in ${procs.length} processes`);
+const procs = tree(pid).map((p) => ({ p, name: readFileSync(`/proc/${p}/comm`, "utf8").trim(), ...memKiB(p) }));
+const mib = (k) => (k / 1024).toFixed(1);
+for (const x of procs) console.log(`  ${x.name} (${x.p}): ${mib(x.pss)} MiB PSS, ${mib(x.uss)} MiB USS`);
+const pss = procs.reduce((s, x) => s + x.pss, 0);
+const uss = procs.reduce((s, x) => s + x.uss, 0);
+console.log(`idle memory after 10 s on the login screen, ${procs.length} processes: ${mib(pss)} MiB PSS, ${mib(uss)} MiB USS`);
 await last.deleteSession();
 driver.kill();

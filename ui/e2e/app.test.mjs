@@ -32,38 +32,37 @@ const secrets = [PASSWORD, KEY_PASSWORD, NEW_KEY_PASSWORD];
 
 const dir = mkdtempSync(join(tmpdir(), "tresor-app-e2e-"));
 const stick = join(dir, "stick");
+const POLICY = "certificate_days = 30\nrenewal_window_days = 30\nip_max_points = 1000\n";
 let bank;
 let driver;
-let server;
-let ca;
 
-function admin(...args) {
-  return execFileSync(BANK, args, { env: bankEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-const lastLine = (out) => out.trim().split("\n").at(-1).trim();
-function bankEnv() {
-  return { ...process.env, TRESOR_CONFIG: join(dir, "bank.toml"), TRESOR_DATA: join(dir, "data"), TRESOR_LOG: "warn" };
-}
-
-async function startBank() {
-  writeFileSync(join(dir, "bank.toml"), "[policy]\ncertificate_days = 30\nrenewal_window_days = 30\nip_max_points = 1000\n");
-  bank = spawn(BANK, ["serve", "--listen", "127.0.0.1:0"], { env: bankEnv(), stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: bank.stdout });
-  for await (const line of lines) {
-    const u = line.match(/^Tresor bank server: (.*)$/);
-    if (u) server = u[1].trim();
-    const c = line.match(/^Clients trust the bank CA certificate: (.*)$/);
-    if (c) ca = c[1].trim();
+/** A real bank on its own data folder under `dir/name`, with `[policy]` lines. */
+async function startBank(name, policy) {
+  const home = join(dir, name);
+  mkdirSync(home);
+  writeFileSync(join(home, "bank.toml"), `[policy]\n${policy}`);
+  const env = { ...process.env, TRESOR_CONFIG: join(home, "bank.toml"), TRESOR_DATA: join(home, "data"), TRESOR_LOG: "warn" };
+  const proc = spawn(BANK, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  let server;
+  let ca;
+  for await (const line of createInterface({ input: proc.stdout })) {
+    server ??= line.match(/^Tresor bank server: (.*)$/)?.[1].trim();
+    ca ??= line.match(/^Clients trust the bank CA certificate: (.*)$/)?.[1].trim();
     if (server && ca) break;
   }
   assert.ok(server && ca, "the bank started");
+  const admin = (...args) => execFileSync(BANK, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  return { proc, server, ca, admin };
 }
 
-async function startDriver() {
+/** tauri-driver, which starts each app with TRESOR_SERVER and TRESOR_BANK_CA pointing at `b`. */
+async function startDriver(b) {
+  driver?.kill();
+  await new Promise((r) => setTimeout(r, 200));
   const env = {
     ...process.env,
-    TRESOR_SERVER: server,
-    TRESOR_BANK_CA: ca,
+    TRESOR_SERVER: b.server,
+    TRESOR_BANK_CA: b.ca,
     TRESOR_CLIENT_CONFIG: join(dir, "client.toml"),
   };
   driver = spawn(DRIVER, ["--port", "4444"], { env, stdio: ["ignore", "inherit", "inherit"] });
@@ -122,17 +121,34 @@ async function shown(app, selector) {
   return el;
 }
 
+const banks = [];
 before(async () => {
   mkdirSync(stick);
-  await startBank();
+  bank = await startBank("bank", POLICY);
+  banks.push(bank);
   admin("account", "add", PAYER, "--holder", "Koval Trade LLC", "--balance", "10000.00");
-  await startDriver();
+  await startDriver(bank);
 });
 
 after(async () => {
   driver?.kill();
-  bank?.kill();
+  for (const b of banks) b.proc.kill();
 });
+
+/** The first-login wizard, from the login screen to the key on `drive`. */
+async function onboard(app, login, initial, drive) {
+  await shown(app, '[data-test="login-screen"]');
+  await click(app, "#go-first-login");
+  await type(app, "#fl-login", login);
+  await type(app, "#fl-initial", initial);
+  await click(app, "#wizard-next");
+  await type(app, "#fl-new", PASSWORD);
+  await type(app, "#fl-new-again", PASSWORD);
+  await click(app, "#wizard-next");
+  await type(app, "#drive-path", drive);
+  await type(app, "#fl-key", KEY_PASSWORD);
+  await type(app, "#fl-key-again", KEY_PASSWORD);
+}
 
 let initial;
 
@@ -144,16 +160,7 @@ test("onboarding: the first-login wizard makes a key in the folder standing in f
   try {
     await shown(app, '[data-test="login-screen"]');
     await shot(app, "login");
-    await click(app, "#go-first-login");
-    await type(app, "#fl-login", LOGIN);
-    await type(app, "#fl-initial", initial);
-    await click(app, "#wizard-next");
-    await type(app, "#fl-new", PASSWORD);
-    await type(app, "#fl-new-again", PASSWORD);
-    await click(app, "#wizard-next");
-    await type(app, "#drive-path", stick);
-    await type(app, "#fl-key", KEY_PASSWORD);
-    await type(app, "#fl-key-again", KEY_PASSWORD);
+    await onboard(app, LOGIN, initial, stick);
     // A folder that is not a removable drive gets the fixed-disk warning.
     await shown(app, '[data-test="fixed-disk-warning"]');
     await shot(app, "first-login-drive");
@@ -167,7 +174,7 @@ test("onboarding: the first-login wizard makes a key in the folder standing in f
     assert.ok(existsSync(join(keyDir, "cert-0001.pem")), "the certificate is beside it");
     // The key file is standard encrypted PKCS#8, and the certificate verifies against the bank CA.
     assert.match(readFileSync(join(keyDir, "key-0001.pem"), "utf8"), /BEGIN ENCRYPTED PRIVATE KEY/);
-    execFileSync("openssl", ["verify", "-CAfile", ca, join(keyDir, "cert-0001.pem")]);
+    execFileSync("openssl", ["verify", "-CAfile", bank.ca, join(keyDir, "cert-0001.pem")]);
   } finally {
     await app.deleteSession();
   }
@@ -266,12 +273,46 @@ test("a wrong key password leads to the recovery screen, and recovery gives a wo
   }
 });
 
+test("the app locks itself when idle, as long as the bank's idle timeout if that is shorter", async () => {
+  // A second bank whose sessions end after 3 idle seconds: the app's lock follows it.
+  const quick = await startBank("quick", "session_idle_seconds = 3\nip_max_points = 1000\n");
+  banks.push(quick);
+  await startDriver(quick);
+  const initial2 = lastLine(quick.admin("user", "add", "petro.idle", "--name", "Petro Idle"));
+  secrets.push(initial2);
+  const stick2 = join(dir, "stick2");
+  mkdirSync(stick2);
+  const app = await openApp();
+  try {
+    await onboard(app, "petro.idle", initial2, stick2);
+    await click(app, "#wizard-next");
+    await click(app, "#wizard-next");
+    await shown(app, '[data-test="first-login-done"]');
+    await click(app, "#first-login-to-login");
+    await type(app, "#login", "petro.idle");
+    await type(app, "#drive-path", stick2);
+    await type(app, "#password", PASSWORD);
+    await type(app, "#key-password", KEY_PASSWORD);
+    await click(app, "#login-submit");
+    await shown(app, '[data-test="accounts"]');
+    // No input now: the window locks by itself.
+    const locked = await shown(app, '[data-test="locked"]');
+    assert.match(await locked.getText(), /without activity/);
+    await shot(app, "locked");
+    await click(app, "#login-again");
+    await shown(app, '[data-test="login-screen"]');
+  } finally {
+    await app.deleteSession();
+  }
+});
+
 test("the OS credential store holds the login and the drive, and no password", () => {
   const dump = execFileSync("python3", [join(import.meta.dirname, "keyring_dump.py")], { encoding: "utf8" });
   const items = JSON.parse(dump);
   const ours = items.filter((i) => i.attributes.service === "Tresor");
   assert.equal(ours.length, 1, "one entry for the app");
-  assert.deepEqual(JSON.parse(ours[0].secret), { login: LOGIN, drive: stick });
+  // The last login and its drive, from the idle-lock test.
+  assert.deepEqual(JSON.parse(ours[0].secret), { login: "petro.idle", drive: join(dir, "stick2") });
   for (const item of items) {
     const everything = JSON.stringify(item);
     for (const s of secrets) assert.ok(!everything.includes(s), "no password in the OS credential store");
