@@ -88,7 +88,7 @@ need_pyotp() {
 DESKTOP_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev
   libayatana-appindicator3-dev libxdo-dev libssl-dev libdbus-1-dev file)
 DESKTOP_TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core gnome-keyring
-  libsecret-1-0)
+  libsecret-1-0 zbar-tools librsvg2-bin imagemagick)
 
 # Node.js and npm (Debian's, if none is installed), then the UI's locked npm packages.
 need_ui() {

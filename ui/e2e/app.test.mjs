@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createHmac } from "node:crypto";
 import { remote } from "webdriverio";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -35,6 +36,26 @@ const stick = join(dir, "stick");
 const POLICY = "certificate_days = 30\nrenewal_window_days = 30\nip_max_points = 1000\n";
 let bank;
 let driver;
+let port = 4444;
+
+const lastLine = (out) => out.trim().split("\n").at(-1).trim();
+const admin = (...args) => bank.admin(...args);
+
+/** An authenticator app's code for an otpauth:// URI (RFC 6238), as a phone would show it. */
+function totpCode(uri, at = Date.now() / 1000) {
+  const params = new URL(uri).searchParams;
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of params.get("secret").replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const period = Number(params.get("period") ?? 30);
+  const digits = Number(params.get("digits") ?? 6);
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / period)));
+  const mac = createHmac((params.get("algorithm") ?? "SHA1").toLowerCase(), key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits).padStart(digits, "0");
+}
 
 /** A real bank on its own data folder under `dir/name`, with `[policy]` lines. */
 async function startBank(name, policy) {
@@ -57,18 +78,22 @@ async function startBank(name, policy) {
 
 /** tauri-driver, which starts each app with TRESOR_SERVER and TRESOR_BANK_CA pointing at `b`. */
 async function startDriver(b) {
+  // A fresh pair of ports each time: the previous driver may still hold its own.
   driver?.kill();
-  await new Promise((r) => setTimeout(r, 200));
+  port += 2;
   const env = {
     ...process.env,
     TRESOR_SERVER: b.server,
     TRESOR_BANK_CA: b.ca,
     TRESOR_CLIENT_CONFIG: join(dir, "client.toml"),
   };
-  driver = spawn(DRIVER, ["--port", "4444"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  driver = spawn(DRIVER, ["--port", String(port), "--native-port", String(port + 1)], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   for (let i = 0; i < 100; i++) {
     try {
-      const r = await fetch("http://127.0.0.1:4444/status");
+      const r = await fetch(`http://127.0.0.1:${port}/status`);
       if (r.ok) return;
     } catch {
       // not up yet
@@ -82,7 +107,7 @@ async function startDriver(b) {
 async function openApp() {
   const app = await remote({
     hostname: "127.0.0.1",
-    port: 4444,
+    port,
     logLevel: "error",
     capabilities: { "tauri:options": { application: APP } },
   });
@@ -90,10 +115,13 @@ async function openApp() {
   return app;
 }
 
-async function shot(app, name) {
+/** A screenshot of the whole virtual display, taken by the X server (ImageMagick's `import`):
+ * WebKitWebDriver's own screenshots do not complete when GPU compositing is off, as the app has it. */
+async function shot(_app, name) {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
-  await app.saveScreenshot(join(SHOTS, `${name}.png`));
+  await new Promise((r) => setTimeout(r, 300)); // let the last click's repaint land
+  execFileSync("import", ["-window", "root", "-crop", "1120x760+0+0", join(SHOTS, `${name}.png`)]);
 }
 
 const T = { timeout: 30_000 };
@@ -115,7 +143,7 @@ async function shown(app, selector) {
   } catch (e) {
     // What the window showed instead, for the log.
     const text = await app.$("body").getText().catch(() => "");
-    if (SHOTS) await app.saveScreenshot(join(SHOTS, "failure.png")).catch(() => {});
+    await shot(app, "failure").catch(() => {});
     throw new Error(`${selector} not shown; the window says:\n${text}`, { cause: e });
   }
   return el;
@@ -185,8 +213,8 @@ test("login with the key, an order prepared, signed and sent, then logout", asyn
   try {
     await shown(app, '[data-test="login-screen"]');
     // Read back from the OS credential store: the last login and the drive are filled in.
-    assert.equal(await (await app.$("#login")).getValue(), LOGIN);
-    assert.equal(await (await app.$("#drive-path")).getValue(), stick);
+    await app.waitUntil(async () => (await (await app.$("#login")).getValue()) === LOGIN, T);
+    await app.waitUntil(async () => (await (await app.$("#drive-path")).getValue()) === stick, T);
     await type(app, "#password", PASSWORD);
     await type(app, "#key-password", KEY_PASSWORD);
     await click(app, "#login-submit");
@@ -228,6 +256,12 @@ test("login with the key, an order prepared, signed and sent, then logout", asyn
     await click(app, "#nav-key");
     await shown(app, '[data-test="key"]');
     await shot(app, "key");
+    // Renewal, signed by the current key: a second key beside the first, which stays.
+    await type(app, "#renew-password", KEY_PASSWORD);
+    await click(app, "#renew-submit");
+    await app.waitUntil(async () => (await (await app.$('[data-test="key"]')).getText()).includes("Renewed"), T);
+    assert.ok(existsSync(join(stick, "Tresor", LOGIN, "cert-0002.pem")), "the renewed key's certificate");
+    assert.ok(existsSync(join(stick, "Tresor", LOGIN, "key-0001.pem")), "the previous key kept");
 
     await click(app, "#logout");
     await shown(app, '[data-test="logged-out"]');
@@ -268,6 +302,37 @@ test("a wrong key password leads to the recovery screen, and recovery gives a wo
     await type(app, "#key-password", NEW_KEY_PASSWORD);
     await click(app, "#login-submit");
     await shown(app, '[data-test="accounts"]');
+
+    // One-time codes: enrolled from the QR code's URI, then a login with a code instead of the key.
+    await click(app, "#nav-security");
+    await click(app, "#totp-start");
+    const qr = await shown(app, "img.qr");
+    assert.match(await qr.getAttribute("src"), /^data:image\/svg\+xml;base64,/);
+    await shot(app, "totp");
+    const uri = await (await app.$('[data-test="totp-uri"]')).getProperty("textContent");
+    // The QR code the window shows decodes (zbar, an independent decoder) to that URI.
+    const src = await qr.getAttribute("src");
+    writeFileSync(join(dir, "qr.svg"), Buffer.from(src.split(",")[1], "base64"));
+    const qrShot = join(dir, "qr.png");
+    execFileSync("rsvg-convert", ["--width", "400", "--background-color", "white", "--output", qrShot, join(dir, "qr.svg")]);
+    const decoded = execFileSync("zbarimg", ["--raw", "-q", qrShot], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    assert.equal(decoded.trim(), uri);
+    assert.match(uri, /^otpauth:\/\/totp\/.*secret=[A-Z2-7]+/);
+    const enrolledAt = Date.now() / 1000;
+    await type(app, "#totp-code", totpCode(uri, enrolledAt));
+    await click(app, '[data-test="totp"] button[type="submit"]');
+    await app.waitUntil(async () => (await (await app.$('[data-test="totp"]')).getText()).includes("is enrolled"), T);
+    await click(app, "#logout");
+    await click(app, "#login-again");
+    await click(app, "#tab-otp");
+    await type(app, "#password", PASSWORD);
+    // A code is good once: wait for the next 30-second step.
+    const next = (Math.floor(enrolledAt / 30) + 1) * 30;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now() / 1000) * 1000 + 500));
+    await type(app, "#otp", totpCode(uri));
+    await click(app, "#login-submit");
+    const otpAccounts = await shown(app, '[data-test="accounts"]');
+    assert.match(await otpAccounts.getText(), /one-time code: you can view and prepare, not sign/);
   } finally {
     await app.deleteSession();
   }
