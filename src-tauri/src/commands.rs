@@ -183,13 +183,6 @@ async fn remember(state: &AppState, login: &str, drive: Option<&std::path::Path>
     .await;
 }
 
-/// Drops a session the bank or the idle timer has ended, so the next command says so.
-fn forget_ended(session: &mut Option<BankSession>, e: &AppError) {
-    if e.code == ErrorCode::SessionExpired {
-        *session = None;
-    }
-}
-
 /// The first screen's data: settings, remembered login and drive.
 #[tauri::command]
 #[specta::specta]
@@ -254,11 +247,9 @@ pub async fn list_drives(for_login: Option<String>) -> Result<Vec<DriveView>> {
         Ok(drives
             .into_iter()
             .map(|drive| {
-                let has_key = login.as_ref().is_some_and(|l| {
-                    KeyStore::new(&drive.mount_path, l)
-                        .latest_key()
-                        .is_ok_and(|g| g.is_some())
-                });
+                let has_key = login
+                    .as_ref()
+                    .is_some_and(|l| flows::has_key(&drive.mount_path, l));
                 DriveView { drive, has_key }
             })
             .collect())
@@ -395,14 +386,8 @@ pub async fn change_password(
     let (current, new) = (Password::new(current), Password::new(new_password));
     let mut inner = state.lock().await;
     let result = inner.session()?.change_password(&current, &new).await;
-    match result {
-        Ok(_) => SessionView::of(inner.session()?),
-        Err(e) => {
-            let e = AppError::from(e);
-            forget_ended(&mut inner.session, &e);
-            Err(e)
-        }
-    }
+    inner.outcome(result)?;
+    SessionView::of(inner.session()?)
 }
 
 /// The accounts and rights.
@@ -410,8 +395,8 @@ pub async fn change_password(
 #[specta::specta]
 pub async fn overview(state: State<'_, AppState>) -> Result<Overview> {
     let mut inner = state.lock().await;
-    let result = inner.session()?.overview().await.map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.overview().await;
+    inner.outcome(result)
 }
 
 /// The session and its key's certificate, with the renewal reminder due.
@@ -443,9 +428,8 @@ pub async fn renew_key(
     client.unlock_key(&store, &key_password, SystemTime::now())?;
     let result = client
         .renew(session, &key_password, &report(&progress))
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+        .await;
+    inner.outcome(result)
 }
 
 /// Certificate recovery with the bank's emergency password: a new key under a new key
@@ -490,8 +474,8 @@ pub async fn recover_key(
 #[specta::specta]
 pub async fn totp_enroll(state: State<'_, AppState>) -> Result<TotpEnrollmentView> {
     let mut inner = state.lock().await;
-    let result = inner.session()?.totp_enroll().await.map_err(AppError::from);
-    let enrollment = result.inspect_err(|e| forget_ended(&mut inner.session, e))?;
+    let result = inner.session()?.totp_enroll().await;
+    let enrollment = inner.outcome(result)?;
     Ok(TotpEnrollmentView {
         uri: enrollment.uri.to_string(),
         qr_svg: enrollment.qr_svg.to_string(),
@@ -503,12 +487,8 @@ pub async fn totp_enroll(state: State<'_, AppState>) -> Result<TotpEnrollmentVie
 #[specta::specta]
 pub async fn totp_confirm(state: State<'_, AppState>, code: String) -> Result<()> {
     let mut inner = state.lock().await;
-    let result = inner
-        .session()?
-        .totp_confirm(code.trim())
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.totp_confirm(code.trim()).await;
+    inner.outcome(result)
 }
 
 /// Orders, newest first, of one account or all.
@@ -519,12 +499,8 @@ pub async fn list_orders(
     account: Option<String>,
 ) -> Result<Vec<OrderView>> {
     let mut inner = state.lock().await;
-    let result = inner
-        .session()?
-        .list_orders(account.as_deref())
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.list_orders(account.as_deref()).await;
+    inner.outcome(result)
 }
 
 /// Prepares an order: checked and put in canonical form here, then stored by the bank.
@@ -544,12 +520,8 @@ pub async fn prepare_order(state: State<'_, AppState>, draft: OrderDraft) -> Res
     .map_err(tresor_client::ClientError::from)?;
     order.validate().map_err(tresor_client::ClientError::from)?;
     let mut inner = state.lock().await;
-    let result = inner
-        .session()?
-        .prepare_order(&order)
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.prepare_order(&order).await;
+    inner.outcome(result)
 }
 
 /// What signing order `id` would sign, computed here from its content: shown before signing.
@@ -557,12 +529,8 @@ pub async fn prepare_order(state: State<'_, AppState>, draft: OrderDraft) -> Res
 #[specta::specta]
 pub async fn signing_summary(state: State<'_, AppState>, id: u64) -> Result<SigningSummary> {
     let mut inner = state.lock().await;
-    let result = inner
-        .session()?
-        .signing_summary(id)
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.signing_summary(id).await;
+    inner.outcome(result)
 }
 
 /// Signs the order the user was shown: refused if it changed since.
@@ -570,12 +538,8 @@ pub async fn signing_summary(state: State<'_, AppState>, id: u64) -> Result<Sign
 #[specta::specta]
 pub async fn sign_order(state: State<'_, AppState>, shown: SigningSummary) -> Result<OrderView> {
     let mut inner = state.lock().await;
-    let result = inner
-        .session()?
-        .sign_order(&shown)
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.sign_order(&shown).await;
+    inner.outcome(result)
 }
 
 /// Sends a signed order.
@@ -583,12 +547,8 @@ pub async fn sign_order(state: State<'_, AppState>, shown: SigningSummary) -> Re
 #[specta::specta]
 pub async fn send_order(state: State<'_, AppState>, id: u64) -> Result<OrderView> {
     let mut inner = state.lock().await;
-    let result = inner
-        .session()?
-        .send_order(id)
-        .await
-        .map_err(AppError::from);
-    result.inspect_err(|e| forget_ended(&mut inner.session, e))
+    let result = inner.session()?.send_order(id).await;
+    inner.outcome(result)
 }
 
 /// Logs out (also the idle lock), and names the drive to pull out if it is still plugged in.

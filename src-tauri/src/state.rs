@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use tokio::sync::{Mutex, MutexGuard};
-use tresor_client::{BankSession, Client, Settings};
+use tresor_client::{BankSession, Client, ClientError, Settings};
 
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::remember::RememberStore;
 
 /// The app's state.
@@ -52,6 +52,18 @@ impl Inner {
     /// The session, or the error that sends the user to the login screen.
     pub fn session(&mut self) -> Result<&mut BankSession, AppError> {
         self.session.as_mut().ok_or_else(AppError::not_logged_in)
+    }
+
+    /// A session call's result for the window; a session the bank or the idle timer has ended
+    /// is dropped, so that the next command says so too.
+    pub fn outcome<T>(&mut self, result: Result<T, ClientError>) -> Result<T, AppError> {
+        let result = result.map_err(AppError::from);
+        if let Err(e) = &result
+            && e.code == ErrorCode::SessionExpired
+        {
+            self.session = None;
+        }
+        result
     }
 }
 

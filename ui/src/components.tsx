@@ -7,6 +7,7 @@ import type { AppError, DriveView, Reminder, Step } from "./bindings";
 import { commands, run } from "./api";
 import { useI18n } from "./context";
 import type { Key } from "./i18n";
+import type { FormProblem } from "./logic/forms";
 import { formatBytes, needsFixedDiskWarning, preselect, sameDrives } from "./logic/drives";
 import { dismissible, reminderLevel } from "./logic/reminder";
 
@@ -64,6 +65,12 @@ export function ErrorBox({ error, children }: { error: AppError | string | null;
       {children}
     </div>
   );
+}
+
+/** A form problem's text, or null when there is none. */
+export function useProblemText() {
+  const { t } = useI18n();
+  return (p: FormProblem) => (p ? t(p === "required" ? "common.required" : "common.mismatch") : null);
 }
 
 export function Notice({ children }: { children: ReactNode }) {

@@ -367,6 +367,13 @@ impl Client {
     }
 }
 
+/// Whether `drive` carries a key folder with a key for `login`.
+pub fn has_key(drive: &Path, login: &Login) -> bool {
+    KeyStore::new(drive, login)
+        .latest_key()
+        .is_ok_and(|g| g.is_some())
+}
+
 /// Drives that carry a key folder for `login`, removable ones first.
 pub fn drives_with_key(media: &dyn MediaSource, login: &Login) -> Result<Vec<Drive>, ClientError> {
     let drives = media
@@ -374,11 +381,7 @@ pub fn drives_with_key(media: &dyn MediaSource, login: &Login) -> Result<Vec<Dri
         .map_err(|e| ClientError::NotPossible(e.to_string()))?;
     Ok(drives
         .into_iter()
-        .filter(|d| {
-            KeyStore::new(&d.mount_path, login)
-                .latest_key()
-                .is_ok_and(|g| g.is_some())
-        })
+        .filter(|d| has_key(&d.mount_path, login))
         .collect())
 }
 

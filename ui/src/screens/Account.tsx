@@ -3,7 +3,7 @@
 import { useState, type FormEvent } from "react";
 import type { AppError, KeyCertificate, SessionView, StartInfo, TotpEnrollmentView, Remembered } from "../bindings";
 import { asAppError, commands, run } from "../api";
-import { ErrorBox, Field, Notice, ProgressPanel, ReminderBanner, ScreenTitle, useProgress } from "../components";
+import { ErrorBox, Field, Notice, ProgressPanel, ReminderBanner, ScreenTitle, useProblemText, useProgress } from "../components";
 import { formatDate, useI18n } from "../context";
 import { confirmed, required } from "../logic/forms";
 import type { Lang } from "../i18n";
@@ -140,12 +140,13 @@ export function ChangePasswordForm({ login, forced, onChanged }: { login: string
   const [again, setAgain] = useState("");
   const [error, setError] = useState<AppError | string | null>(null);
   const [done, setDone] = useState(false);
+  const problem = useProblemText();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
     setDone(false);
-    const p = required(current) ?? confirmed(next, again);
-    if (p) return setError(t(p === "required" ? "common.required" : "common.mismatch"));
+    const p = problem(required(current) ?? confirmed(next, again));
+    if (p) return setError(p);
     try {
       await run(commands.checkNewPassword(login, next));
       const s = await run(commands.changePassword(current, next));

@@ -4,7 +4,7 @@
 import { useState, type FormEvent } from "react";
 import type { AppError, KeyCertificate } from "../bindings";
 import { asAppError, commands, run } from "../api";
-import { DrivePicker, ErrorBox, Field, ProgressPanel, ScreenTitle, useDrives, useProgress } from "../components";
+import { DrivePicker, ErrorBox, Field, ProgressPanel, ScreenTitle, useDrives, useProblemText, useProgress } from "../components";
 import { formatDate, useI18n } from "../context";
 import { confirmed, required } from "../logic/forms";
 
@@ -31,7 +31,7 @@ export function FirstLoginWizard(props: { remembered: string | null; onDone: (lo
   const { drives, chosen, choose } = useDrives(login);
   const progress = useProgress();
 
-  const problem = (p: ReturnType<typeof required>) => (p ? t(p === "required" ? "common.required" : "common.mismatch") : null);
+  const problem = useProblemText();
 
   const next = async (e: FormEvent) => {
     e.preventDefault();
@@ -141,6 +141,7 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
   const [done, setDone] = useState<KeyCertificate | null>(null);
   const { drives, chosen, choose } = useDrives(login, props.drive || null);
   const progress = useProgress();
+  const problem = useProblemText();
 
   const next = async (e: FormEvent) => {
     e.preventDefault();
@@ -151,8 +152,8 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
         setStep(2);
         return;
       }
-      const p = required(chosen) ?? confirmed(keyPassword, keyAgain);
-      if (p) return setError(t(p === "required" ? "common.required" : "common.mismatch"));
+      const p = problem(required(chosen) ?? confirmed(keyPassword, keyAgain));
+      if (p) return setError(p);
       await run(commands.checkNewKeyPassword(keyPassword));
       setBusy(true);
       const cert = await run(commands.recoverKey(login, password, emergency, chosen, keyPassword, progress.start()));
