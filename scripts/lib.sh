@@ -94,10 +94,10 @@ DESKTOP_TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core g
 need_ui() {
   command -v npm >/dev/null 2>&1 || need_apt_packages nodejs npm
   if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
-    # `npm install` at the locked versions rather than `npm ci`: with the registry addresses
-    # left out of the lock file, npm does not record other platforms' optional packages (the
-    # Tauri CLI's per-OS binaries), and `npm ci` then calls the lock file out of sync.
-    (cd ui && npm install --no-audit --no-fund)
+    # The committed lock file lists every platform's optional packages (the Tauri CLI's per-OS
+    # binaries, which the Windows and macOS installer builds need): `npm ci` installs exactly
+    # it and never rewrites it.
+    (cd ui && npm ci --no-audit --no-fund)
   fi
 }
 
