@@ -14,7 +14,7 @@ use tresor_bank::config::Policy;
 use tresor_bank::data;
 use tresor_bank::passwords;
 use tresor_bank::server::{self, BankChannel, Opened};
-use tresor_bank::store::Store;
+use tresor_bank::storage::{SchemaPolicy, Store};
 use tresor_core::Password;
 use tresor_core::api::{Reply, Request, Response};
 use tresor_core::channel::client::{self, ClientAuthentication, ClientSession};
@@ -27,7 +27,7 @@ const SESSIONS: usize = 1000;
 async fn bank_on(url: &str, dir: &std::path::Path) -> (Arc<BankChannel>, Certificate) {
     let files = data::open_or_create(dir, "Bench Bank", &[], &[], SystemTime::now()).unwrap();
     let ca = files.ca.certificate().clone();
-    let store = Store::connect(url).await.unwrap();
+    let store = Store::connect(url, SchemaPolicy::Create).await.unwrap();
     let bank = Bank::new(
         store,
         files.ca.clone(),
@@ -80,7 +80,7 @@ async fn run(label: &str, url: &str, dir: &std::path::Path) {
     let after = rss_kib();
     let open = channel.session_count().await.unwrap();
     for s in sessions.iter_mut() {
-        let r = call(&channel, s, &Request::Overview, 0x0b00_0001).await;
+        let r = call(&channel, s, &Request::Overview {}, 0x0b00_0001).await;
         assert!(r.is_err(), "not logged in, but answered");
     }
     let total = rss_kib();

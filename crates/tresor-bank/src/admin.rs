@@ -2,17 +2,15 @@
 //! accounts, rights, certificates. Every change is audited with the admin's name; secrets
 //! are returned once, to be printed once.
 
-use sqlx::Row as _;
 use tresor_core::api::{Menus, Rights};
 use tresor_core::payment::{Currency, Iban};
 use tresor_core::{Login, Password};
 
 use crate::audit::Event;
-use crate::bank::{Bank, INITIAL, TEMPORARY, USER_COLUMNS, User};
-use crate::orders::rights_of;
+use crate::bank::{Bank, secs};
 use crate::passwords;
-use crate::sessions;
-use crate::store::{StorageError, from_unix, unix};
+use crate::storage::users::NewUser;
+use crate::storage::{RevokeReason, StorageError, StoredEnum as _, UserRow, from_unix};
 
 /// Why an admin command was refused. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +36,6 @@ pub enum AdminError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
-}
-
-impl From<sqlx::Error> for AdminError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Storage(StorageError::Database(e))
-    }
 }
 
 /// A user as `user list` shows it.
@@ -106,12 +98,12 @@ pub struct AccountRow {
     pub signatures_required: i64,
 }
 
-fn status_of(u: &User, now: i64) -> Vec<&'static str> {
+fn status_of(u: &UserRow, now: i64) -> Vec<&'static str> {
     let mut s = Vec::new();
     if u.locked {
         s.push("locked");
     }
-    if u.password_kind != crate::bank::REGULAR {
+    if u.password_kind.one_time() {
         if u.password_used {
             s.push("one-time password used, not changed");
         } else if u.password_expires.is_some_and(|e| e < now) {
@@ -129,26 +121,42 @@ fn status_of(u: &User, now: i64) -> Vec<&'static str> {
     s
 }
 
+impl From<crate::storage::CertificateRow> for CertificateRow {
+    fn from(c: crate::storage::CertificateRow) -> Self {
+        Self {
+            serial: c.serial,
+            login: c.login,
+            purpose: c.purpose.to_db().to_owned(),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            revoked: c.revoked.map(|(at, why)| (at, why.to_db().to_owned())),
+        }
+    }
+}
+
 impl Bank {
-    fn admin_event<'a>(
-        actor: &'a str,
-        login: &'a str,
-        event: &'a str,
-        outcome: &'a str,
-        detail: &'a str,
-    ) -> Event<'a> {
+    fn admin_event(
+        actor: &str,
+        login: &str,
+        event: &'static str,
+        outcome: &str,
+        detail: &str,
+    ) -> Event {
         Event {
-            actor,
-            login,
-            ip: "local",
+            actor: actor.to_owned(),
+            login: login.to_owned(),
+            ip: "local".into(),
             event,
-            outcome,
-            detail,
+            outcome: outcome.to_owned(),
+            detail: detail.to_owned(),
         }
     }
 
-    async fn existing_user(&self, login: &str) -> Result<User, AdminError> {
-        self.user_by_login(login)
+    async fn existing_user(&self, login: &str) -> Result<UserRow, AdminError> {
+        self.store
+            .read()
+            .await?
+            .user_by_login(login)
             .await?
             .ok_or_else(|| AdminError::NoSuchUser(login.to_owned()))
     }
@@ -167,87 +175,68 @@ impl Bank {
                 "the name must have 1 to 200 printable characters".into(),
             ));
         }
-        if self.user_by_login(login.as_str()).await?.is_some() {
-            return Err(AdminError::UserExists(login.to_string()));
-        }
         let password = passwords::one_time();
         let hash = passwords::hash(&password).await;
-        let now = unix(self.now());
-        let expires = now + secs(self.policy.initial_password_seconds);
-        let mut tx = self.store.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (login, name, password_hash, password_kind, password_expires, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (login) DO NOTHING",
-        )
-        .bind(login.as_str())
-        .bind(name)
-        .bind(hash)
-        .bind(INITIAL)
-        .bind(expires)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() != 1 {
+        let now = self.unix_now();
+        let mut work = self.begin().await?;
+        let inserted = work
+            .insert_user(&NewUser {
+                login: login.as_str(),
+                name,
+                password_hash: &hash,
+                password_expires: now + secs(self.policy.initial_password_seconds),
+                created_at: now,
+            })
+            .await?;
+        if !inserted {
             return Err(AdminError::UserExists(login.to_string()));
         }
-        self.audit(
-            &mut tx,
-            Self::admin_event(
-                actor,
-                login.as_str(),
-                "user_add",
-                "ok",
-                "initial password issued",
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        work.record(Self::admin_event(
+            actor,
+            login.as_str(),
+            "user_add",
+            "ok",
+            "initial password issued",
+        ));
+        self.commit(work).await?;
         Ok(password)
     }
 
     /// All users.
     pub async fn list_users(&self) -> Result<Vec<UserSummary>, AdminError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY login");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(self.store.pool())
-            .await?;
-        let now = unix(self.now());
-        rows.iter()
-            .map(|r| {
-                let u = User::from_row(r)?;
-                Ok(UserSummary {
-                    status: status_of(&u, now),
-                    login: u.login,
-                    name: u.name,
-                })
+        let users = self.store.read().await?.users().await?;
+        let now = self.unix_now();
+        Ok(users
+            .into_iter()
+            .map(|u| UserSummary {
+                status: status_of(&u, now),
+                login: u.login,
+                name: u.name,
             })
-            .collect()
+            .collect())
     }
 
     /// One user, with certificates and rights.
     pub async fn show_user(&self, login: &str) -> Result<UserDetails, AdminError> {
         let u = self.existing_user(login).await?;
-        let rows = sqlx::query(
-            "SELECT iban, can_view, can_prepare, can_sign, can_send FROM rights \
-             WHERE user_id = $1 ORDER BY iban",
-        )
-        .bind(u.id)
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut rights = Vec::new();
-        for r in &rows {
-            rights.push((r.try_get("iban")?, rights_of(r)?));
-        }
+        let mut conn = self.store.read().await?;
+        let rights = conn.rights_of_user(u.id).await?;
+        let certificates = conn
+            .certificates(Some(&u.login))
+            .await?
+            .into_iter()
+            .map(CertificateRow::from)
+            .collect();
         Ok(UserDetails {
             summary: UserSummary {
-                status: status_of(&u, unix(self.now())),
+                status: status_of(&u, self.unix_now()),
                 login: u.login.clone(),
                 name: u.name.clone(),
             },
             menus: u.menus,
             failed_logins: u.failed_logins,
             totp: u.totp_secret.is_some(),
-            certificates: self.list_certificates(Some(login)).await?,
+            certificates,
             rights,
         })
     }
@@ -255,37 +244,21 @@ impl Bank {
     /// Locks an account; its sessions end.
     pub async fn lock_user(&self, actor: &str, login: &str) -> Result<(), AdminError> {
         let u = self.existing_user(login).await?;
-        let mut tx = self.store.begin().await?;
-        sqlx::query("UPDATE users SET locked = 1 WHERE id = $1")
-            .bind(u.id)
-            .execute(&mut *tx)
-            .await?;
-        sessions::end_all_of(&mut tx, u.id).await?;
-        self.audit(
-            &mut tx,
-            Self::admin_event(actor, &u.login, "lock", "ok", ""),
-        )
-        .await?;
-        tx.commit().await?;
+        let mut work = self.begin().await?;
+        work.set_locked(u.id, true).await?;
+        work.end_sessions_of(u.id).await?;
+        work.record(Self::admin_event(actor, &u.login, "lock", "ok", ""));
+        self.commit(work).await?;
         Ok(())
     }
 
     /// Unlocks an account and resets its failure counters.
     pub async fn unlock_user(&self, actor: &str, login: &str) -> Result<(), AdminError> {
         let u = self.existing_user(login).await?;
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE users SET locked = 0, failed_logins = 0, otp_failures = 0 WHERE id = $1",
-        )
-        .bind(u.id)
-        .execute(&mut *tx)
-        .await?;
-        self.audit(
-            &mut tx,
-            Self::admin_event(actor, &u.login, "unlock", "ok", ""),
-        )
-        .await?;
-        tx.commit().await?;
+        let mut work = self.begin().await?;
+        work.set_locked(u.id, false).await?;
+        work.record(Self::admin_event(actor, &u.login, "unlock", "ok", ""));
+        self.commit(work).await?;
         Ok(())
     }
 
@@ -299,31 +272,18 @@ impl Bank {
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
         let hash = passwords::hash(&password).await;
-        let expires = unix(self.now()) + secs(self.policy.temporary_password_seconds);
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE users SET password_hash = $1, password_kind = $2, password_expires = $3, \
-             password_used = 0, locked = 0, failed_logins = 0, otp_failures = 0 WHERE id = $4",
-        )
-        .bind(hash)
-        .bind(TEMPORARY)
-        .bind(expires)
-        .bind(u.id)
-        .execute(&mut *tx)
-        .await?;
-        sessions::end_all_of(&mut tx, u.id).await?;
-        self.audit(
-            &mut tx,
-            Self::admin_event(
-                actor,
-                &u.login,
-                "temporary_password",
-                "issued",
-                "account unlocked",
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let expires = self.unix_now() + secs(self.policy.temporary_password_seconds);
+        let mut work = self.begin().await?;
+        work.set_temporary_password(u.id, &hash, expires).await?;
+        work.end_sessions_of(u.id).await?;
+        work.record(Self::admin_event(
+            actor,
+            &u.login,
+            "temporary_password",
+            "issued",
+            "account unlocked",
+        ));
+        self.commit(work).await?;
         Ok(password)
     }
 
@@ -337,24 +297,17 @@ impl Bank {
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
         let hash = passwords::hash(&password).await;
-        let expires = unix(self.now()) + secs(self.policy.emergency_password_seconds);
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE users SET emergency_hash = $1, emergency_expires = $2, recovery_pending = 1 \
-             WHERE id = $3",
-        )
-        .bind(hash)
-        .bind(expires)
-        .bind(u.id)
-        .execute(&mut *tx)
-        .await?;
-        let detail = format!("valid until {}", expires);
-        self.audit(
-            &mut tx,
-            Self::admin_event(actor, &u.login, "emergency_password", "issued", &detail),
-        )
-        .await?;
-        tx.commit().await?;
+        let expires = self.unix_now() + secs(self.policy.emergency_password_seconds);
+        let mut work = self.begin().await?;
+        work.set_emergency(u.id, &hash, expires).await?;
+        work.record(Self::admin_event(
+            actor,
+            &u.login,
+            "emergency_password",
+            "issued",
+            &format!("valid until {expires}"),
+        ));
+        self.commit(work).await?;
         Ok(password)
     }
 
@@ -366,28 +319,16 @@ impl Bank {
         menus: Menus,
     ) -> Result<(), AdminError> {
         let u = self.existing_user(login).await?;
-        let name = match menus {
-            Menus::Full => "full",
-            Menus::Limited => "limited",
-        };
-        let mut tx = self.store.begin().await?;
-        sqlx::query("UPDATE users SET menus = $1 WHERE id = $2")
-            .bind(name)
-            .bind(u.id)
-            .execute(&mut *tx)
-            .await?;
-        self.audit(
-            &mut tx,
-            Self::admin_event(
-                actor,
-                &u.login,
-                "rights_change",
-                "ok",
-                &format!("menus {name}"),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let mut work = self.begin().await?;
+        work.set_menus(u.id, menus).await?;
+        work.record(Self::admin_event(
+            actor,
+            &u.login,
+            "rights_change",
+            "ok",
+            &format!("menus {}", menus.to_db()),
+        ));
+        self.commit(work).await?;
         Ok(())
     }
 
@@ -410,53 +351,37 @@ impl Bank {
         }
         let balance =
             i64::try_from(balance).map_err(|_| AdminError::Invalid("balance too large".into()))?;
-        let mut tx = self.store.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO accounts (iban, holder, currency, balance) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (iban) DO NOTHING",
-        )
-        .bind(iban.as_str())
-        .bind(holder)
-        .bind(currency.as_str())
-        .bind(balance)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() != 1 {
+        let mut work = self.begin().await?;
+        if !work
+            .insert_account(iban.as_str(), holder, currency.as_str(), balance)
+            .await?
+        {
             return Err(AdminError::AccountExists(iban.to_string()));
         }
-        self.audit(
-            &mut tx,
-            Self::admin_event(
-                actor,
-                "",
-                "account_add",
-                "ok",
-                &format!("{iban} {currency}"),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        work.record(Self::admin_event(
+            actor,
+            "",
+            "account_add",
+            "ok",
+            &format!("{iban} {currency}"),
+        ));
+        self.commit(work).await?;
         Ok(iban.to_string())
     }
 
     /// All accounts.
     pub async fn list_accounts(&self) -> Result<Vec<AccountRow>, AdminError> {
-        let rows = sqlx::query(
-            "SELECT iban, holder, currency, balance, signatures_required FROM accounts ORDER BY iban",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AccountRow {
-                    iban: r.try_get("iban")?,
-                    holder: r.try_get("holder")?,
-                    currency: r.try_get("currency")?,
-                    balance: r.try_get("balance")?,
-                    signatures_required: r.try_get("signatures_required")?,
-                })
+        let accounts = self.store.read().await?.accounts().await?;
+        Ok(accounts
+            .into_iter()
+            .map(|a| AccountRow {
+                iban: a.iban,
+                holder: a.holder,
+                currency: a.currency,
+                balance: i64::try_from(a.balance).unwrap_or(i64::MAX),
+                signatures_required: i64::from(a.signatures_required),
             })
-            .collect()
+            .collect())
     }
 
     /// Sets how many signatures (1 or 2) an order on the account needs before it is sent.
@@ -471,27 +396,18 @@ impl Bank {
                 "an account requires 1 or 2 signatures".into(),
             ));
         }
-        let mut tx = self.store.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET signatures_required = $1 WHERE iban = $2")
-            .bind(i64::from(n))
-            .bind(iban)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() != 1 {
+        let mut work = self.begin().await?;
+        if !work.set_signatures_required(iban, n).await? {
             return Err(AdminError::NoSuchAccount(iban.to_owned()));
         }
-        self.audit(
-            &mut tx,
-            Self::admin_event(
-                actor,
-                "",
-                "rights_change",
-                "ok",
-                &format!("{iban}: {n} signatures required"),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        work.record(Self::admin_event(
+            actor,
+            "",
+            "rights_change",
+            "ok",
+            &format!("{iban}: {n} signatures required"),
+        ));
+        self.commit(work).await?;
         Ok(())
     }
 
@@ -505,30 +421,11 @@ impl Bank {
         grant: bool,
     ) -> Result<Rights, AdminError> {
         let u = self.existing_user(login).await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT iban FROM accounts WHERE iban = $1")
-                .bind(iban)
-                .fetch_optional(self.store.pool())
-                .await?;
-        if exists.is_none() {
+        let mut work = self.begin().await?;
+        if work.account(iban).await?.is_none() {
             return Err(AdminError::NoSuchAccount(iban.to_owned()));
         }
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "INSERT INTO rights (user_id, iban) VALUES ($1, $2) ON CONFLICT (user_id, iban) DO NOTHING",
-        )
-        .bind(u.id)
-        .bind(iban)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "SELECT can_view, can_prepare, can_sign, can_send FROM rights WHERE user_id = $1 AND iban = $2",
-        )
-        .bind(u.id)
-        .bind(iban)
-        .fetch_one(&mut *tx)
-        .await?;
-        let old = rights_of(&row)?;
+        let old = work.rights_for_update(u.id, iban).await?;
         let apply = |had: bool, named: bool| if named { grant } else { had };
         let new = Rights {
             view: apply(old.view, rights.view),
@@ -536,25 +433,16 @@ impl Bank {
             sign: apply(old.sign, rights.sign),
             send: apply(old.send, rights.send),
         };
-        sqlx::query(
-            "UPDATE rights SET can_view = $1, can_prepare = $2, can_sign = $3, can_send = $4 \
-             WHERE user_id = $5 AND iban = $6",
-        )
-        .bind(i64::from(new.view))
-        .bind(i64::from(new.prepare))
-        .bind(i64::from(new.sign))
-        .bind(i64::from(new.send))
-        .bind(u.id)
-        .bind(iban)
-        .execute(&mut *tx)
-        .await?;
+        work.set_rights(u.id, iban, new).await?;
         let detail = format!("{iban}: {} → {}", rights_text(old), rights_text(new));
-        self.audit(
-            &mut tx,
-            Self::admin_event(actor, &u.login, "rights_change", "ok", &detail),
-        )
-        .await?;
-        tx.commit().await?;
+        work.record(Self::admin_event(
+            actor,
+            &u.login,
+            "rights_change",
+            "ok",
+            &detail,
+        ));
+        self.commit(work).await?;
         Ok(new)
     }
 
@@ -563,62 +451,29 @@ impl Bank {
         &self,
         login: Option<&str>,
     ) -> Result<Vec<CertificateRow>, AdminError> {
-        let rows = sqlx::query(
-            "SELECT c.serial, u.login, c.purpose, c.not_before, c.not_after, c.revoked_at, \
-             c.revoke_reason FROM certificates c JOIN users u ON u.id = c.user_id \
-             WHERE $1 = '' OR u.login = $1 ORDER BY c.issued_at DESC, c.serial",
-        )
-        .bind(login.unwrap_or(""))
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let revoked_at: Option<i64> = r.try_get("revoked_at")?;
-                let reason: Option<String> = r.try_get("revoke_reason")?;
-                Ok(CertificateRow {
-                    serial: r.try_get("serial")?,
-                    login: r.try_get("login")?,
-                    purpose: r.try_get("purpose")?,
-                    not_before: r.try_get("not_before")?,
-                    not_after: r.try_get("not_after")?,
-                    revoked: revoked_at.map(|t| (t, reason.unwrap_or_default())),
-                })
-            })
-            .collect()
+        let rows = self.store.read().await?.certificates(login).await?;
+        Ok(rows.into_iter().map(CertificateRow::from).collect())
     }
 
     /// Revokes a certificate; the sessions of its user end.
     pub async fn revoke_certificate(&self, actor: &str, serial: &str) -> Result<(), AdminError> {
         let serial = serial.trim().to_ascii_lowercase().replace(':', "");
-        let user_id: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM certificates WHERE serial = $1")
-                .bind(&serial)
-                .fetch_optional(self.store.pool())
-                .await?;
-        let user_id = user_id.ok_or_else(|| AdminError::NoSuchCertificate(serial.clone()))?;
-        let login = self.user_by_id(user_id).await?.login;
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE certificates SET revoked_at = $1, revoke_reason = 'admin' \
-             WHERE serial = $2 AND revoked_at IS NULL",
-        )
-        .bind(unix(self.now()))
-        .bind(&serial)
-        .execute(&mut *tx)
-        .await?;
-        sessions::end_all_of(&mut tx, user_id).await?;
-        self.audit(
-            &mut tx,
-            Self::admin_event(
-                actor,
-                &login,
-                "revocation",
-                "ok",
-                &format!("serial {serial}"),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let mut work = self.begin().await?;
+        let cert = work
+            .certificate(&serial)
+            .await?
+            .ok_or_else(|| AdminError::NoSuchCertificate(serial.clone()))?;
+        work.revoke_certificate(&serial, self.unix_now(), RevokeReason::Admin)
+            .await?;
+        work.end_sessions_of(cert.user_id).await?;
+        work.record(Self::admin_event(
+            actor,
+            &cert.login,
+            "revocation",
+            "ok",
+            &format!("serial {serial}"),
+        ));
+        self.commit(work).await?;
         Ok(())
     }
 
@@ -640,7 +495,14 @@ impl Bank {
     /// both; returns the user's login and initial password.
     pub async fn seed_demo(&self, actor: &str) -> Result<Option<(String, Password)>, AdminError> {
         const LOGIN: &str = "demo.director";
-        if self.user_by_login(LOGIN).await?.is_some() {
+        if self
+            .store
+            .read()
+            .await?
+            .user_by_login(LOGIN)
+            .await?
+            .is_some()
+        {
             return Ok(None);
         }
         let password = self
@@ -711,10 +573,6 @@ pub fn parse_rights(text: &str) -> Result<Rights, AdminError> {
         }
     }
     Ok(r)
-}
-
-fn secs(s: u64) -> i64 {
-    i64::try_from(s).unwrap_or(i64::MAX)
 }
 
 /// Formats Unix seconds as UTC, RFC 3339 (`2026-11-21T11:48:00Z`).

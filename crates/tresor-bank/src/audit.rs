@@ -17,26 +17,25 @@
 use std::time::SystemTime;
 
 use ring::{digest, hmac};
-use sqlx::{AnyConnection, Row as _};
 
-use crate::store::{StorageError, Store, from_unix, unix};
+use crate::storage::{AuditHead, AuditRow, Conn, StorageError, Store, from_unix, unix};
 
 /// One thing that happened.
-#[derive(Debug, Clone, Copy)]
-pub struct Event<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
     /// Who did it: `user` for a client, `admin:<name>` for the admin CLI, `bank` for the
     /// server itself.
-    pub actor: &'a str,
+    pub actor: String,
     /// The login concerned (may be a login that does not exist, for a failed attempt).
-    pub login: &'a str,
+    pub login: String,
     /// The source address, or `local` for the admin CLI.
-    pub ip: &'a str,
+    pub ip: String,
     /// What: `login`, `password_change`, `lockout`, …
-    pub event: &'a str,
+    pub event: &'static str,
     /// `ok`, or why it was refused.
-    pub outcome: &'a str,
+    pub outcome: String,
     /// More, never a secret.
-    pub detail: &'a str,
+    pub detail: String,
 }
 
 /// A stored record.
@@ -63,57 +62,56 @@ pub struct Record {
 /// Creates the head row of an empty log, if there is none.
 pub async fn init(store: &Store, key: &[u8; 32]) -> Result<(), StorageError> {
     let zero = [0u8; 32];
-    sqlx::query(
-        "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, 0, $1, $2) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(zero.to_vec())
-    .bind(head_mac(key, 0, &zero).to_vec())
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    let mut tx = store.begin().await?;
+    tx.init_audit_head(&zero, &head_mac(key, 0, &zero)).await?;
+    tx.commit().await
 }
 
 /// Appends a record inside the caller's transaction, so that it commits with what it
-/// records, or not at all.
-pub async fn append(
-    conn: &mut AnyConnection,
+/// records, or not at all. The head is checked before it is extended: a head edited without
+/// the bank's key is not built upon.
+pub async fn append<C>(
+    conn: &mut Conn<C>,
     key: &[u8; 32],
     at: SystemTime,
-    e: &Event<'_>,
-) -> Result<i64, StorageError> {
-    // The head's row lock orders every append, on every instance.
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut *conn)
-        .await?;
-    let seq: i64 = row.try_get("seq")?;
-    let prev: Vec<u8> = row.try_get("hash")?;
-    let prev: [u8; 32] = prev
+    e: &Event,
+) -> Result<i64, StorageError>
+where
+    C: std::ops::DerefMut<Target = sqlx::AnyConnection> + Send,
+{
+    let head = conn.audit_head_for_update().await?;
+    if !head_valid(key, &head) {
+        return Err(StorageError::corrupt(
+            "the audit log's head was edited without the bank's key; refusing to extend it",
+        ));
+    }
+    let prev: [u8; 32] = head
+        .hash
+        .as_slice()
         .try_into()
-        .map_err(|_| StorageError::Corrupt("audit head hash is not 32 bytes".into()))?;
+        .map_err(|_| StorageError::corrupt("audit head hash is not 32 bytes"))?;
+    let seq = head.seq + 1;
     let at = unix(at);
-    let hash = record_hash(&prev, seq, at, e);
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, login, ip, event, outcome, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(e.actor)
-    .bind(e.login)
-    .bind(e.ip)
-    .bind(e.event)
-    .bind(e.outcome)
-    .bind(e.detail)
-    .bind(prev.to_vec())
-    .bind(hash.to_vec())
-    .execute(&mut *conn)
+    let hash = record_hash(&prev, seq, at, &fields(e));
+    conn.insert_audit(&AuditRow {
+        seq,
+        at,
+        actor: e.actor.clone(),
+        login: e.login.clone(),
+        ip: e.ip.clone(),
+        event: e.event.to_owned(),
+        outcome: e.outcome.clone(),
+        detail: e.detail.clone(),
+        prev_hash: prev.to_vec(),
+        hash: hash.to_vec(),
+    })
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1, mac = $2 WHERE id = 1")
-        .bind(hash.to_vec())
-        .bind(head_mac(key, seq, &hash).to_vec())
-        .execute(&mut *conn)
-        .await?;
+    conn.set_audit_head(&AuditHead {
+        seq,
+        hash: hash.to_vec(),
+        mac: head_mac(key, seq, &hash).to_vec(),
+    })
+    .await?;
     Ok(seq)
 }
 
@@ -123,41 +121,20 @@ pub async fn list(
     login: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Record>, StorageError> {
-    let rows = match login {
-        Some(login) => {
-            sqlx::query(
-                "SELECT seq, at, actor, login, ip, event, outcome, detail FROM audit \
-                 WHERE login = $1 ORDER BY seq DESC LIMIT $2",
-            )
-            .bind(login)
-            .bind(limit)
-            .fetch_all(store.pool())
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "SELECT seq, at, actor, login, ip, event, outcome, detail FROM audit \
-                 ORDER BY seq DESC LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(store.pool())
-            .await?
-        }
-    };
-    rows.iter()
-        .map(|r| {
-            Ok(Record {
-                seq: r.try_get("seq")?,
-                at: from_unix(r.try_get("at")?),
-                actor: r.try_get("actor")?,
-                login: r.try_get("login")?,
-                ip: r.try_get("ip")?,
-                event: r.try_get("event")?,
-                outcome: r.try_get("outcome")?,
-                detail: r.try_get("detail")?,
-            })
+    let rows = store.read().await?.audit_records(login, limit).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Record {
+            seq: r.seq,
+            at: from_unix(r.at),
+            actor: r.actor,
+            login: r.login,
+            ip: r.ip,
+            event: r.event,
+            outcome: r.outcome,
+            detail: r.detail,
         })
-        .collect()
+        .collect())
 }
 
 /// What `verify` found wrong, at the first record concerned.
@@ -191,69 +168,50 @@ pub enum Tampering {
 
 /// Checks the whole chain and its anchor. `Ok(n)` with the number of records when intact.
 pub async fn verify(store: &Store, key: &[u8; 32]) -> Result<Result<i64, Tampering>, StorageError> {
-    let head = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
-        .fetch_one(store.pool())
-        .await?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let head_hash: Vec<u8> = head.try_get("hash")?;
-    let mac: Vec<u8> = head.try_get("mac")?;
-    let tag = hmac::Key::new(hmac::HMAC_SHA256, key);
-    if hmac::verify(&tag, &head_message(head_seq, &head_hash), &mac).is_err() {
+    let mut conn = store.read().await?;
+    let head = conn.audit_head().await?;
+    if !head_valid(key, &head) {
         return Ok(Err(Tampering::ForgedHead));
     }
-
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, login, ip, event, outcome, detail, prev_hash, hash FROM audit \
-         ORDER BY seq",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows = conn.audit_chain().await?;
     let mut prev = [0u8; 32].to_vec();
     let mut expected = 1i64;
     for r in &rows {
-        let seq: i64 = r.try_get("seq")?;
-        if seq > head_seq {
+        let seq = r.seq;
+        if seq > head.seq {
             return Ok(Err(Tampering::AfterHead(seq)));
         }
         if seq != expected {
             return Ok(Err(Tampering::Deleted(expected)));
         }
-        let stored_prev: Vec<u8> = r.try_get("prev_hash")?;
-        let stored: Vec<u8> = r.try_get("hash")?;
-        let actor: String = r.try_get("actor")?;
-        let login: String = r.try_get("login")?;
-        let ip: String = r.try_get("ip")?;
-        let event: String = r.try_get("event")?;
-        let outcome: String = r.try_get("outcome")?;
-        let detail: String = r.try_get("detail")?;
-        let e = Event {
-            actor: &actor,
-            login: &login,
-            ip: &ip,
-            event: &event,
-            outcome: &outcome,
-            detail: &detail,
-        };
-        let Ok(stored_prev_arr) = <[u8; 32]>::try_from(stored_prev.as_slice()) else {
+        let Ok(stored_prev) = <[u8; 32]>::try_from(r.prev_hash.as_slice()) else {
             return Ok(Err(Tampering::Altered(seq)));
         };
-        if record_hash(&stored_prev_arr, seq, r.try_get("at")?, &e).as_slice() != stored {
+        let f = [
+            r.actor.as_str(),
+            r.login.as_str(),
+            r.ip.as_str(),
+            r.event.as_str(),
+            r.outcome.as_str(),
+            r.detail.as_str(),
+        ];
+        if record_hash(&stored_prev, seq, r.at, &f).as_slice() != r.hash {
             return Ok(Err(Tampering::Altered(seq)));
         }
-        if stored_prev != prev {
+        if r.prev_hash != prev {
             return Ok(Err(Tampering::Unlinked(seq)));
         }
-        prev = stored;
+        prev.clone_from(&r.hash);
         expected += 1;
     }
     let last = expected - 1;
-    if last < head_seq {
+    if last < head.seq {
         return Ok(Err(Tampering::Truncated {
             found: last,
-            anchored: head_seq,
+            anchored: head.seq,
         }));
     }
-    if prev != head_hash {
+    if prev != head.hash {
         return Ok(Err(Tampering::Altered(last)));
     }
     Ok(Ok(last))
@@ -261,19 +219,26 @@ pub async fn verify(store: &Store, key: &[u8; 32]) -> Result<Result<i64, Tamperi
 
 /// The anchored head: newest seq and hash, and their MAC, to give to an outside witness.
 pub async fn head(store: &Store) -> Result<(i64, Vec<u8>), StorageError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(store.pool())
-        .await?;
-    Ok((head.try_get("seq")?, head.try_get("hash")?))
+    let head = store.read().await?.audit_head().await?;
+    Ok((head.seq, head.hash))
 }
 
-fn record_hash(prev: &[u8; 32], seq: i64, at: i64, e: &Event<'_>) -> [u8; 32] {
+fn fields(e: &Event) -> [&str; 6] {
+    [&e.actor, &e.login, &e.ip, e.event, &e.outcome, &e.detail]
+}
+
+fn head_valid(key: &[u8; 32], head: &AuditHead) -> bool {
+    let tag = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::verify(&tag, &head_message(head.seq, &head.hash), &head.mac).is_ok()
+}
+
+fn record_hash(prev: &[u8; 32], seq: i64, at: i64, fields: &[&str; 6]) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(b"tresor-audit-v1");
     ctx.update(prev);
     ctx.update(&seq.to_be_bytes());
     ctx.update(&at.to_be_bytes());
-    for field in [e.actor, e.login, e.ip, e.event, e.outcome, e.detail] {
+    for field in fields {
         ctx.update(&(field.len() as u64).to_be_bytes());
         ctx.update(field.as_bytes());
     }

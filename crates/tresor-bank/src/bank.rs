@@ -1,8 +1,8 @@
 //! The bank: the application behind the secure channel. Each request arrives opened, with
-//! the session it came on; the bank checks the session's login and the user's rights, does
-//! the work in one database transaction with its audit record, and answers.
+//! the session it came on; the bank loads what it needs, asks the rules (`rules.rs`), and
+//! writes the outcome with its audit record in one transaction ([`Work`]).
 //!
-//! Login rules (docs/ARCHITECTURE.md has the full table):
+//! Login rules ([`rules::login_stage`] has the table):
 //! * a session signed by the user's key + password → everything the rights allow;
 //! * anonymous + password + TOTP code → view and prepare, never sign;
 //! * anonymous + password + emergency password → only a recovery certificate;
@@ -14,14 +14,14 @@
 //! [`ErrorCode::AccountLocked`] for a locked account, without its password being checked.
 
 use std::net::IpAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sqlx::{AnyConnection, Row as _};
 use tresor_core::api::{
-    ApiError, CertificateStatus, ErrorCode, LoginInfo, Menus, Reply, Request, Response, Stage,
+    ApiError, CertificateStatus, ErrorCode, LoginInfo, Reply, Request, Response, Stage,
 };
-use tresor_core::channel::{Mode, SessionId};
+use tresor_core::channel::Mode;
 use tresor_core::pki::{self, BankCa};
 use tresor_core::totp::{self, TotpSecret};
 use tresor_core::x509_cert::der::{Decode as _, Encode as _};
@@ -36,8 +36,13 @@ use crate::clock::Clock;
 use crate::config::Policy;
 use crate::data::BankSecrets;
 use crate::passwords;
-use crate::sessions::{self, SessionLogin};
-use crate::store::{StorageError, Store, from_unix, unix};
+use crate::rules::{self, CertificateRefusal, Factor, LoginRefusal, PasswordState};
+use crate::sessions::id_text;
+use crate::storage::certs::NewCertificate;
+use crate::storage::users::LoginSuccess;
+use crate::storage::{
+    CertPurpose, CertificateRow, RevokeReason, SessionLogin, StorageError, Store, Tx, UserRow, unix,
+};
 
 /// The bank's application.
 pub struct Bank {
@@ -51,7 +56,8 @@ pub struct Bank {
 
 /// What a request handler needs to know about where the request came from.
 pub(crate) struct Ctx<'a> {
-    pub(crate) session: SessionId,
+    /// The session's id, as stored.
+    pub(crate) session: String,
     pub(crate) mode: Mode,
     /// The certificate serial that signed the handshake.
     pub(crate) serial: Option<&'a SerialNumber>,
@@ -59,68 +65,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cert_login: Option<&'a Login>,
     pub(crate) ip: String,
 }
-
-/// A user row.
-#[derive(Debug, Clone)]
-pub(crate) struct User {
-    pub(crate) id: i64,
-    pub(crate) login: String,
-    pub(crate) name: String,
-    pub(crate) password_hash: String,
-    pub(crate) password_kind: String,
-    pub(crate) password_expires: Option<i64>,
-    pub(crate) password_used: bool,
-    pub(crate) failed_logins: i64,
-    pub(crate) locked: bool,
-    pub(crate) menus: Menus,
-    pub(crate) emergency_hash: Option<String>,
-    pub(crate) emergency_expires: Option<i64>,
-    pub(crate) recovery_pending: bool,
-    pub(crate) totp_secret: Option<Vec<u8>>,
-    pub(crate) totp_last_step: Option<i64>,
-    pub(crate) otp_failures: i64,
-}
-
-pub(crate) const USER_COLUMNS: &str = "id, login, name, password_hash, password_kind, \
-    password_expires, password_used, failed_logins, locked, menus, emergency_hash, \
-    emergency_expires, recovery_pending, totp_secret, totp_last_step, otp_failures";
-
-impl User {
-    pub(crate) fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, StorageError> {
-        let menus: String = r.try_get("menus")?;
-        Ok(Self {
-            id: r.try_get("id")?,
-            login: r.try_get("login")?,
-            name: r.try_get("name")?,
-            password_hash: r.try_get("password_hash")?,
-            password_kind: r.try_get("password_kind")?,
-            password_expires: r.try_get("password_expires")?,
-            password_used: r.try_get::<i64, _>("password_used")? != 0,
-            failed_logins: r.try_get("failed_logins")?,
-            locked: r.try_get::<i64, _>("locked")? != 0,
-            menus: if menus == "limited" {
-                Menus::Limited
-            } else {
-                Menus::Full
-            },
-            emergency_hash: r.try_get("emergency_hash")?,
-            emergency_expires: r.try_get("emergency_expires")?,
-            recovery_pending: r.try_get::<i64, _>("recovery_pending")? != 0,
-            totp_secret: r.try_get("totp_secret")?,
-            totp_last_step: r.try_get("totp_last_step")?,
-            otp_failures: r.try_get("otp_failures")?,
-        })
-    }
-
-    fn one_time_password(&self) -> bool {
-        self.password_kind != "regular"
-    }
-}
-
-/// Password kinds, as stored.
-pub(crate) const INITIAL: &str = "initial";
-pub(crate) const TEMPORARY: &str = "temporary";
-pub(crate) const REGULAR: &str = "regular";
 
 pub(crate) fn login_failed() -> Refusal {
     Refusal::from(ApiError::new(
@@ -131,6 +75,10 @@ pub(crate) fn login_failed() -> Refusal {
 
 pub(crate) fn not_allowed(what: &str) -> Refusal {
     Refusal(ApiError::new(ErrorCode::NotAllowed, what))
+}
+
+pub(crate) fn conflict(what: &str) -> Refusal {
+    Refusal(ApiError::new(ErrorCode::Conflict, what))
 }
 
 pub(crate) fn internal(e: StorageError) -> Refusal {
@@ -161,12 +109,6 @@ impl From<StorageError> for Refusal {
     }
 }
 
-impl From<sqlx::Error> for Refusal {
-    fn from(e: sqlx::Error) -> Self {
-        internal(StorageError::Database(e))
-    }
-}
-
 /// Why the bank could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BankError {
@@ -186,6 +128,33 @@ pub enum BankError {
     },
 }
 
+/// A write transaction and the audit records that commit with it: whatever it writes is
+/// recorded in the same transaction, or not written at all.
+pub(crate) struct Work {
+    tx: Tx,
+    events: Vec<Event>,
+}
+
+impl Work {
+    /// Adds an audit record, appended at commit.
+    pub(crate) fn record(&mut self, e: Event) {
+        self.events.push(e);
+    }
+}
+
+impl Deref for Work {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl DerefMut for Work {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
 impl Bank {
     /// The bank on `store`, issuing with `ca`. Ties the database to the CA on first use, so
     /// that an instance started with another data folder refuses to serve it.
@@ -199,15 +168,9 @@ impl Bank {
     ) -> Result<Self, BankError> {
         audit::init(&store, &secrets.audit_key).await?;
         let ours = ca_fingerprint(&ca)?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('ca', $1) ON CONFLICT (key) DO NOTHING")
-            .bind(&ours)
-            .execute(store.pool())
-            .await
-            .map_err(StorageError::from)?;
-        let stored: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'ca'")
-            .fetch_one(store.pool())
-            .await
-            .map_err(StorageError::from)?;
+        let mut tx = store.begin().await?;
+        let stored = tx.meta_or_insert("ca", &ours).await?;
+        tx.commit().await?;
         if stored != ours {
             return Err(BankError::WrongCa { stored, ours });
         }
@@ -240,40 +203,32 @@ impl Bank {
         self.clock.now()
     }
 
-    /// Appends an audit record inside `conn`'s transaction.
-    pub(crate) async fn audit(
-        &self,
-        conn: &mut AnyConnection,
-        e: Event<'_>,
-    ) -> Result<(), StorageError> {
-        audit::append(conn, &self.audit_key, self.now(), &e).await?;
-        Ok(())
+    pub(crate) fn unix_now(&self) -> i64 {
+        unix(self.now())
+    }
+
+    /// Starts a write transaction.
+    pub(crate) async fn begin(&self) -> Result<Work, StorageError> {
+        Ok(Work {
+            tx: self.store.begin().await?,
+            events: Vec::new(),
+        })
+    }
+
+    /// Appends the work's audit records and commits it all.
+    pub(crate) async fn commit(&self, mut work: Work) -> Result<(), StorageError> {
+        let now = self.now();
+        for e in &work.events {
+            audit::append(&mut work.tx, &self.audit_key, now, e).await?;
+        }
+        work.tx.commit().await
     }
 
     /// Appends an audit record in a transaction of its own.
-    pub(crate) async fn audit_alone(&self, e: Event<'_>) -> Result<(), StorageError> {
-        let mut tx = self.store.begin().await?;
-        self.audit(&mut tx, e).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(crate) async fn user_by_login(&self, login: &str) -> Result<Option<User>, StorageError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(login)
-            .fetch_optional(self.store.pool())
-            .await?;
-        row.as_ref().map(User::from_row).transpose()
-    }
-
-    pub(crate) async fn user_by_id(&self, id: i64) -> Result<User, StorageError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_one(self.store.pool())
-            .await?;
-        User::from_row(&row)
+    pub(crate) async fn audit_alone(&self, e: Event) -> Result<(), StorageError> {
+        let mut work = self.begin().await?;
+        work.record(e);
+        self.commit(work).await
     }
 
     async fn dispatch(&self, ctx: &Ctx<'_>, request: Request) -> Answer {
@@ -288,10 +243,15 @@ impl Bank {
                 .login(ctx, &login, &password, otp.as_deref(), emergency_password)
                 .await;
         }
-        let Some(session) = sessions::login_of(&self.store, ctx.session).await? else {
+        let mut read = self.store.read().await?;
+        let Some(session) = read.session_login(&ctx.session).await? else {
             return Err(not_allowed("log in first"));
         };
-        let user = self.user_by_id(session.user_id).await?;
+        let user = read
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or_else(|| StorageError::corrupt("a session names a user who does not exist"))?;
+        drop(read);
         if user.locked {
             return Err(not_allowed("the account is locked; ask the bank"));
         }
@@ -305,8 +265,8 @@ impl Bank {
             Request::RequestCertificate { csr } => {
                 self.request_certificate(ctx, &session, &user, &csr).await
             }
-            Request::Overview => self.overview(&session, &user).await,
-            Request::TotpEnroll => self.totp_enroll(ctx, &session, &user).await,
+            Request::Overview {} => self.overview(&session, &user).await,
+            Request::TotpEnroll {} => self.totp_enroll(ctx, &session, &user).await,
             Request::TotpConfirm { code } => self.totp_confirm(ctx, &session, &user, &code).await,
             Request::ListOrders { account } => {
                 self.list_orders(&session, &user, account.as_deref()).await
@@ -328,12 +288,11 @@ impl Bank {
                     .await
             }
             Request::SendOrder { id } => self.send_order(ctx, &session, &user, id).await,
-            Request::Logout => {
-                let mut tx = self.store.begin().await?;
-                sessions::set_login(&mut tx, ctx.session, None).await?;
-                self.audit(&mut tx, ctx.event(&user.login, "logout", "ok", ""))
-                    .await?;
-                tx.commit().await?;
+            Request::Logout {} => {
+                let mut work = self.begin().await?;
+                work.set_session_login(&ctx.session, None).await?;
+                work.record(ctx.event(&user.login, "logout", "ok", ""));
+                self.commit(work).await?;
                 Ok(Reply::Done)
             }
         }
@@ -350,23 +309,20 @@ impl Bank {
         otp: Option<&str>,
         emergency: Option<Password>,
     ) -> Answer {
-        let now = self.now();
-        if sessions::login_of(&self.store, ctx.session)
-            .await?
-            .is_some()
-        {
+        let now = self.unix_now();
+        let mut read = self.store.read().await?;
+        if read.session_login(&ctx.session).await?.is_some() {
             return Err(not_allowed(
                 "already logged in on this session; log out first",
             ));
         }
         // An audit record names at most 64 characters of whatever was typed as a login.
         let shown: String = login.chars().take(64).collect();
-        if let Some(until) = self.ip_blocked(&ctx.ip, now).await? {
+        if let Some(until) = read.ip_blocked_until(&ctx.ip, now).await? {
+            drop(read);
             self.audit_alone(ctx.event(&shown, "login", "refused: address blocked", ""))
                 .await?;
-            let minutes = until
-                .duration_since(now)
-                .map_or(1, |d| d.as_secs().div_ceil(60));
+            let minutes = rules::minutes_left(until, now);
             return Err(ApiError::new(
                 ErrorCode::AddressBlocked,
                 format!("too many failed logins from this address; try again in {minutes} minutes"),
@@ -374,147 +330,131 @@ impl Bank {
             .into());
         }
         let user = match Login::new(login) {
-            Ok(l) => self.user_by_login(l.as_str()).await?,
+            Ok(l) => read.user_by_login(l.as_str()).await?,
             Err(_) => None,
         };
         let Some(user) = user else {
+            drop(read);
             passwords::verify_nothing(password).await;
-            return self.refuse(ctx, &shown, "failed: unknown login").await;
+            return self
+                .refuse(ctx, &shown, LoginRefusal::UnknownLogin.outcome())
+                .await;
         };
+        let factor = Factor::of(ctx.mode, otp.is_some(), emergency.is_some());
         // A key session logs in only the login its certificate is bound to, with a
         // certificate the bank issued to this user and still holds valid.
-        let mut cert_not_after = None;
-        if ctx.mode == Mode::Authenticated {
-            let bound = ctx.cert_login.is_some_and(|l| l.as_str() == user.login);
-            if bound {
-                cert_not_after = self.current_certificate(ctx, &user, now).await?;
+        let certificate = match (ctx.mode, ctx.serial) {
+            (Mode::Authenticated, Some(serial))
+                if ctx.cert_login.is_some_and(|l| l.as_str() == user.login) =>
+            {
+                read.certificate(&pki::serial_hex(serial))
+                    .await?
+                    .filter(|c| c.user_id == user.id && c.valid_at(now))
             }
-            if cert_not_after.is_none() {
-                passwords::verify_nothing(password).await;
-                return self
-                    .refuse(ctx, &user.login, "failed: certificate of another login")
-                    .await;
-            }
-        }
-        if user.locked {
+            _ => None,
+        };
+        drop(read);
+        let key_session = ctx.mode == Mode::Authenticated;
+        if let Err(refusal) = rules::login_gate(key_session, certificate.is_some(), user.locked) {
             passwords::verify_nothing(password).await;
-            let refused = self
-                .refuse(ctx, &user.login, "refused: account locked")
-                .await;
+            let refused = self.refuse(ctx, &user.login, refusal.outcome()).await;
             // The key's holder may learn that the account is locked (and so call the bank);
             // the password was not checked, so this says nothing about it.
-            return if ctx.mode == Mode::Authenticated {
-                refused.map_err(|e| {
+            return match refused {
+                Err(e) if refusal == LoginRefusal::Locked && key_session => {
                     if e.0.code == ErrorCode::LoginFailed {
-                        Refusal(ApiError::new(
+                        Err(Refusal(ApiError::new(
                             ErrorCode::AccountLocked,
                             "the account is locked; ask the bank for a temporary password",
-                        ))
+                        )))
                     } else {
-                        e
+                        Err(e)
                     }
-                })
-            } else {
-                refused
+                }
+                other => other,
             };
         }
         if !passwords::verify(&user.password_hash, password).await {
             return self.wrong_password(ctx, &user, "login").await;
         }
-        if user.one_time_password() {
-            if user.password_used {
-                return self
-                    .refuse(ctx, &user.login, "refused: one-time password already used")
-                    .await;
-            }
-            if user.password_expires.is_some_and(|e| e < unix(now)) {
-                return self
-                    .refuse(ctx, &user.login, "refused: one-time password expired")
-                    .await;
-            }
-        }
-
-        // The second factor decides the stage.
-        let (stage, factor) = match (ctx.mode, otp, emergency) {
-            (Mode::Authenticated, None, None) => (Stage::Key, "key"),
-            (Mode::Anonymous, None, Some(emergency)) => {
-                let valid = match (&user.emergency_hash, user.emergency_expires) {
-                    (Some(hash), Some(expires)) if expires >= unix(now) => {
-                        passwords::verify(hash, &emergency).await
-                    }
+        let state = PasswordState {
+            kind: user.password_kind,
+            used: user.password_used,
+            expired: user.password_expires.is_some_and(|e| e < now),
+        };
+        let stage = match rules::login_stage(state, factor) {
+            Ok(stage) => stage,
+            Err(refusal) => return self.refuse(ctx, &user.login, refusal.outcome()).await,
+        };
+        // The second factor.
+        let emergency_hash = match (factor, emergency) {
+            (Some(Factor::Emergency), Some(emergency)) => {
+                let valid = match &user.emergency {
+                    Some(e) if e.expires >= now => passwords::verify(&e.hash, &emergency)
+                        .await
+                        .then_some(&e.hash),
                     _ => {
                         passwords::verify_nothing(&emergency).await;
-                        false
+                        None
                     }
                 };
-                if !valid {
+                let Some(hash) = valid else {
                     return self.wrong_password(ctx, &user, "login").await;
-                }
-                (Stage::Recovery, "emergency password")
+                };
+                Some(hash.clone())
             }
-            (Mode::Anonymous, Some(code), None) => {
-                self.check_otp(ctx, &user, code, now).await?;
-                (Stage::Otp, "otp")
-            }
-            (Mode::Anonymous, None, None) if user.one_time_password() => {
-                (Stage::ChangePassword, "one-time password")
-            }
-            _ => {
-                return self
-                    .refuse(ctx, &user.login, "failed: no usable second factor")
-                    .await;
-            }
-        };
-        let stage = if user.one_time_password() && stage != Stage::Recovery {
-            Stage::ChangePassword
-        } else {
-            stage
-        };
-
-        let mut tx = self.store.begin().await?;
-        // Not locked meanwhile by a concurrent wrong attempt.
-        let done = sqlx::query(
-            "UPDATE users SET failed_logins = 0, password_used = $1, emergency_hash = $2, \
-             emergency_expires = $3 WHERE id = $4 AND locked = 0",
-        )
-        .bind(i64::from(user.one_time_password()))
-        .bind(if stage == Stage::Recovery {
-            None
-        } else {
-            user.emergency_hash.clone()
-        })
-        .bind(if stage == Stage::Recovery {
-            None
-        } else {
-            user.emergency_expires
-        })
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            drop(tx);
-            return self
-                .refuse(ctx, &user.login, "refused: account locked")
-                .await;
-        }
-        let session = SessionLogin {
-            user_id: user.id,
-            stage,
-        };
-        sessions::set_login(&mut tx, ctx.session, Some(&session)).await?;
-        let detail = format!("factor: {factor}; stage: {stage:?}");
-        self.audit(&mut tx, ctx.event(&user.login, "login", "ok", &detail))
-            .await?;
-        tx.commit().await?;
-
-        let certificate = match (ctx.serial, cert_not_after) {
-            (Some(serial), Some(not_after)) => Some(CertificateStatus {
-                serial: pki::serial_hex(serial),
-                not_after: u64::try_from(not_after).unwrap_or(0),
-                renewal_open: self.renewal_open(from_unix(not_after), now),
-            }),
             _ => None,
         };
+        if let (Some(Factor::Otp), Some(code)) = (factor, otp) {
+            self.check_otp(ctx, &user, code, now).await?;
+        }
+
+        // Written only if nothing it was decided on changed meanwhile.
+        let mut work = self.begin().await?;
+        let recorded = work
+            .record_login(&LoginSuccess {
+                user_id: user.id,
+                password_hash: &user.password_hash,
+                one_time: user.password_kind.one_time(),
+            })
+            .await?;
+        let consumed = match &emergency_hash {
+            Some(hash) => work.consume_emergency(user.id, hash).await?,
+            None => true,
+        };
+        if !recorded || !consumed {
+            drop(work);
+            let outcome = if !recorded && user.password_kind.one_time() {
+                LoginRefusal::OneTimeUsed.outcome()
+            } else if !recorded {
+                "refused: account locked or password changed meanwhile"
+            } else {
+                "refused: emergency password already used"
+            };
+            return self.refuse(ctx, &user.login, outcome).await;
+        }
+        work.set_session_login(
+            &ctx.session,
+            Some(&SessionLogin {
+                user_id: user.id,
+                stage,
+            }),
+        )
+        .await?;
+        let factor_name = factor.map_or("none", Factor::name);
+        work.record(ctx.event(
+            &user.login,
+            "login",
+            "ok",
+            &format!("factor: {factor_name}; stage: {stage:?}"),
+        ));
+        self.commit(work).await?;
+
+        let certificate = certificate.map(|c| CertificateStatus {
+            renewal_open: rules::renewal_open(c.not_after, now, self.renewal_window()),
+            not_after: u64::try_from(c.not_after).unwrap_or(0),
+            serial: c.serial,
+        });
         Ok(Reply::LoggedIn(LoginInfo {
             login: user.login,
             name: user.name,
@@ -526,65 +466,49 @@ impl Bank {
     /// A refused login that was not a wrong password: audited, an IP penalty point, and the
     /// generic error.
     async fn refuse(&self, ctx: &Ctx<'_>, login: &str, outcome: &str) -> Answer {
-        let mut tx = self.store.begin().await?;
-        self.penalize(&mut tx, &ctx.ip).await?;
-        self.audit(&mut tx, ctx.event(login, "login", outcome, ""))
-            .await?;
-        tx.commit().await?;
+        let mut work = self.begin().await?;
+        self.penalize(&mut work, &ctx.ip).await?;
+        work.record(ctx.event(login, "login", outcome, ""));
+        self.commit(work).await?;
         Err(login_failed())
     }
 
     /// A wrong password (or emergency password): counted towards the lockout, exactly, by
-    /// one conditional UPDATE; audited; an IP penalty point.
-    pub(crate) async fn wrong_password(&self, ctx: &Ctx<'_>, user: &User, event: &str) -> Answer {
-        let mut tx = self.store.begin().await?;
-        let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1, \
-             locked = CASE WHEN failed_logins + 1 >= $1 THEN 1 ELSE 0 END \
-             WHERE id = $2 AND locked = 0 RETURNING failed_logins, locked",
-        )
-        .bind(i64::from(self.policy.lockout_threshold))
-        .bind(user.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        self.penalize(&mut tx, &ctx.ip).await?;
-        match row {
-            Some(row) => {
-                let failed: i64 = row.try_get("failed_logins")?;
-                let locked: i64 = row.try_get("locked")?;
+    /// one conditional write; audited; an IP penalty point.
+    pub(crate) async fn wrong_password(
+        &self,
+        ctx: &Ctx<'_>,
+        user: &UserRow,
+        event: &'static str,
+    ) -> Answer {
+        let mut work = self.begin().await?;
+        let counted = work
+            .count_wrong_password(user.id, self.policy.lockout_threshold)
+            .await?;
+        self.penalize(&mut work, &ctx.ip).await?;
+        match counted {
+            Some((failed, locked)) => {
                 let detail = format!("consecutive failures: {failed}");
-                self.audit(
-                    &mut tx,
-                    ctx.event(&user.login, event, "failed: wrong password", &detail),
-                )
-                .await?;
-                if locked != 0 {
-                    self.audit(
-                        &mut tx,
-                        ctx.event(&user.login, "lockout", "locked", &detail),
-                    )
-                    .await?;
-                    sessions::end_all_of(&mut tx, user.id).await?;
+                work.record(ctx.event(&user.login, event, "failed: wrong password", &detail));
+                if locked {
+                    work.record(ctx.event(&user.login, "lockout", "locked", &detail));
+                    work.end_sessions_of(user.id).await?;
                 }
             }
-            None => {
-                self.audit(
-                    &mut tx,
-                    ctx.event(&user.login, event, "refused: account locked", ""),
-                )
-                .await?;
-            }
+            None => work.record(ctx.event(&user.login, event, "refused: account locked", "")),
         }
-        tx.commit().await?;
+        self.commit(work).await?;
         Err(login_failed())
     }
 
+    /// Checks a TOTP code. Each check is reserved against the limit before the code is
+    /// looked at, so concurrent guesses cannot all be checked against a count read earlier.
     async fn check_otp(
         &self,
         ctx: &Ctx<'_>,
-        user: &User,
+        user: &UserRow,
         code: &str,
-        now: SystemTime,
+        now: i64,
     ) -> Result<(), Refusal> {
         let Some(secret) = user
             .totp_secret
@@ -595,47 +519,30 @@ impl Bank {
                 .await?;
             return Err(login_failed());
         };
-        if user.otp_failures >= i64::from(self.policy.otp_lockout_threshold) {
+        let mut conn = self.store.read().await?;
+        if !conn
+            .reserve_otp_check(user.id, self.policy.otp_lockout_threshold)
+            .await?
+        {
+            drop(conn);
             self.refuse(ctx, &user.login, "refused: OTP locked").await?;
             return Err(login_failed());
         }
         let last = user.totp_last_step.and_then(|s| u64::try_from(s).ok());
-        let t = u64::try_from(unix(now)).unwrap_or(0);
-        match totp::verify(&secret, code, t, last) {
+        let t = u64::try_from(now).unwrap_or(0);
+        let outcome = match totp::verify(&secret, code, t, last) {
             Ok(step) => {
-                // Compare-and-set on the last step, so that two logins racing with one code
-                // cannot both pass.
-                let done = sqlx::query(
-                    "UPDATE users SET totp_last_step = $1, otp_failures = 0 \
-                     WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
-                )
-                .bind(i64::try_from(step).unwrap_or(i64::MAX))
-                .bind(user.id)
-                .execute(self.store.pool())
-                .await?;
-                if done.rows_affected() == 1 {
+                let step = i64::try_from(step).unwrap_or(i64::MAX);
+                if conn.otp_accepted(user.id, step).await? {
                     return Ok(());
                 }
-                self.refuse(ctx, &user.login, "failed: OTP code reused")
-                    .await?;
-                Err(login_failed())
+                "failed: OTP code reused".to_owned()
             }
-            Err(e) => {
-                let mut tx = self.store.begin().await?;
-                sqlx::query("UPDATE users SET otp_failures = otp_failures + 1 WHERE id = $1")
-                    .bind(user.id)
-                    .execute(&mut *tx)
-                    .await?;
-                self.penalize(&mut tx, &ctx.ip).await?;
-                self.audit(
-                    &mut tx,
-                    ctx.event(&user.login, "login", &format!("failed: OTP {e}"), ""),
-                )
-                .await?;
-                tx.commit().await?;
-                Err(login_failed())
-            }
-        }
+            Err(e) => format!("failed: OTP {e}"),
+        };
+        drop(conn);
+        self.refuse(ctx, &user.login, &outcome).await?;
+        Err(login_failed())
     }
 
     // -----------------------------------------------------------------------------------------
@@ -647,63 +554,31 @@ impl Bank {
         ip: &str,
         now: SystemTime,
     ) -> Result<Option<SystemTime>, StorageError> {
-        let until: Option<i64> =
-            sqlx::query_scalar("SELECT until FROM ip_blocks WHERE ip = $1 AND until > $2")
-                .bind(ip)
-                .bind(unix(now))
-                .fetch_optional(self.store.pool())
-                .await?;
-        Ok(until.map(from_unix))
+        let until = self
+            .store
+            .read()
+            .await?
+            .ip_blocked_until(ip, unix(now))
+            .await?;
+        Ok(until.map(crate::storage::from_unix))
     }
 
     /// One penalty point for `ip`; above the limit of valid points, a block.
-    async fn penalize(&self, conn: &mut AnyConnection, ip: &str) -> Result<(), StorageError> {
-        let now = unix(self.now());
-        let window = i64::try_from(self.policy.ip_point_seconds).unwrap_or(i64::MAX);
-        sqlx::query("DELETE FROM ip_points WHERE at <= $1")
-            .bind(now - window)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("INSERT INTO ip_points (ip, at) VALUES ($1, $2)")
-            .bind(ip)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        let points: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM ip_points WHERE ip = $1 AND at > $2")
-                .bind(ip)
-                .bind(now - window)
-                .fetch_one(&mut *conn)
+    async fn penalize(&self, work: &mut Work, ip: &str) -> Result<(), StorageError> {
+        let now = self.unix_now();
+        let window = secs(self.policy.ip_point_seconds);
+        let points = work.add_ip_point(ip, now, window).await?;
+        if rules::ip_blocked(points, self.policy.ip_max_points) {
+            work.block_ip(ip, now.saturating_add(secs(self.policy.ip_block_seconds)))
                 .await?;
-        if points > i64::from(self.policy.ip_max_points) {
-            let until = now + i64::try_from(self.policy.ip_block_seconds).unwrap_or(i64::MAX);
-            sqlx::query(
-                "INSERT INTO ip_blocks (ip, until) VALUES ($1, $2) \
-                 ON CONFLICT (ip) DO UPDATE SET until = $2",
-            )
-            .bind(ip)
-            .bind(until)
-            .execute(&mut *conn)
-            .await?;
-            // The points that caused the block are spent.
-            sqlx::query("DELETE FROM ip_points WHERE ip = $1")
-                .bind(ip)
-                .execute(&mut *conn)
-                .await?;
-            audit::append(
-                conn,
-                &self.audit_key,
-                self.now(),
-                &Event {
-                    actor: "bank",
-                    login: "",
-                    ip,
-                    event: "ip_block",
-                    outcome: "blocked",
-                    detail: &format!("{points} failed logins within the penalty window"),
-                },
-            )
-            .await?;
+            work.record(Event {
+                actor: "bank".into(),
+                login: String::new(),
+                ip: ip.to_owned(),
+                event: "ip_block",
+                outcome: "blocked".into(),
+                detail: format!("{points} failed logins within the penalty window"),
+            });
         }
         Ok(())
     }
@@ -715,14 +590,11 @@ impl Bank {
         &self,
         ctx: &Ctx<'_>,
         session: &SessionLogin,
-        user: &User,
+        user: &UserRow,
         current: &Password,
         new: &Password,
     ) -> Answer {
-        if !matches!(
-            session.stage,
-            Stage::ChangePassword | Stage::Key | Stage::Otp
-        ) {
+        if !rules::may_change_password(session.stage) {
             return Err(not_allowed(
                 "a password change is not possible on this session",
             ));
@@ -736,8 +608,7 @@ impl Bank {
                 other => other,
             };
         }
-        let login =
-            Login::new(&user.login).map_err(|e| internal(StorageError::Corrupt(e.to_string())))?;
+        let login = Login::new(&user.login).map_err(StorageError::corrupt)?;
         if let Err(e) = new.check_new_login_password(&login) {
             self.audit_alone(ctx.event(
                 &user.login,
@@ -756,64 +627,43 @@ impl Bank {
             .into());
         }
         let hash = passwords::hash(new).await;
-        let next = match (session.stage, ctx.mode) {
-            (Stage::ChangePassword, Mode::Authenticated) => Stage::Key,
-            (Stage::ChangePassword, Mode::Anonymous) => {
-                if self.active_certificates(user.id).await?.is_empty() {
-                    Stage::Enroll
-                } else {
-                    Stage::Reconnect
-                }
-            }
-            (stage, _) => stage,
-        };
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE users SET password_hash = $1, password_kind = $2, password_expires = NULL, \
-             password_used = 0, failed_logins = 0 WHERE id = $3",
-        )
-        .bind(hash)
-        .bind(REGULAR)
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-        sessions::set_login(
-            &mut tx,
-            ctx.session,
+        let now = self.unix_now();
+        let mut work = self.begin().await?;
+        let has_certificate = !work.valid_certificates_of(user.id, now).await?.is_empty();
+        let next = rules::stage_after_password_change(session.stage, ctx.mode, has_certificate);
+        if !work
+            .set_regular_password(user.id, &user.password_hash, &hash)
+            .await?
+        {
+            return Err(conflict("the password was changed meanwhile; log in again"));
+        }
+        work.set_session_login(
+            &ctx.session,
             Some(&SessionLogin {
                 user_id: user.id,
                 stage: next,
             }),
         )
         .await?;
-        self.audit(&mut tx, ctx.event(&user.login, "password_change", "ok", ""))
-            .await?;
-        tx.commit().await?;
+        work.record(ctx.event(&user.login, "password_change", "ok", ""));
+        self.commit(work).await?;
         Ok(Reply::PasswordChanged { next })
     }
 
     // -----------------------------------------------------------------------------------------
     // TOTP.
 
-    async fn totp_enroll(&self, ctx: &Ctx<'_>, session: &SessionLogin, user: &User) -> Answer {
+    async fn totp_enroll(&self, ctx: &Ctx<'_>, session: &SessionLogin, user: &UserRow) -> Answer {
         if session.stage != Stage::Key {
             return Err(not_allowed(
                 "TOTP is enrolled on a session signed by the key",
             ));
         }
         let secret = TotpSecret::generate();
-        let mut tx = self.store.begin().await?;
-        sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
-            .bind(secret.as_bytes().to_vec())
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await?;
-        self.audit(
-            &mut tx,
-            ctx.event(&user.login, "totp_enroll", "started", ""),
-        )
-        .await?;
-        tx.commit().await?;
+        let mut work = self.begin().await?;
+        work.set_totp_pending(user.id, secret.as_bytes()).await?;
+        work.record(ctx.event(&user.login, "totp_enroll", "started", ""));
+        self.commit(work).await?;
         Ok(Reply::TotpEnrollment {
             uri: totp::otpauth_uri(&secret, &self.name, &user.login),
         })
@@ -823,7 +673,7 @@ impl Bank {
         &self,
         ctx: &Ctx<'_>,
         session: &SessionLogin,
-        user: &User,
+        user: &UserRow,
         code: &str,
     ) -> Answer {
         if session.stage != Stage::Key {
@@ -831,162 +681,89 @@ impl Bank {
                 "TOTP is enrolled on a session signed by the key",
             ));
         }
-        let pending: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
-                .bind(user.id)
-                .fetch_one(self.store.pool())
-                .await?;
+        let mut work = self.begin().await?;
+        let pending = work.totp_pending(user.id).await?;
         let Some(secret) = pending
             .as_deref()
             .and_then(|s| TotpSecret::from_bytes(s).ok())
         else {
             return Err(not_allowed("start TOTP enrollment first"));
         };
-        let t = u64::try_from(unix(self.now())).unwrap_or(0);
+        let t = u64::try_from(self.unix_now()).unwrap_or(0);
         let step = match totp::verify(&secret, code, t, None) {
             Ok(step) => step,
             Err(e) => {
-                self.audit_alone(ctx.event(&user.login, "totp_enroll", "failed", &e.to_string()))
-                    .await?;
+                work.record(ctx.event(&user.login, "totp_enroll", "failed", &e.to_string()));
+                self.commit(work).await?;
                 return Err(ApiError::new(ErrorCode::Invalid, e.to_string()).into());
             }
         };
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, \
-             totp_last_step = $1, otp_failures = 0 WHERE id = $2",
-        )
-        .bind(i64::try_from(step).unwrap_or(i64::MAX))
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-        self.audit(&mut tx, ctx.event(&user.login, "totp_enroll", "ok", ""))
-            .await?;
-        tx.commit().await?;
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        if !work.confirm_totp(user.id, secret.as_bytes(), step).await? {
+            return Err(conflict("TOTP enrollment changed meanwhile; start again"));
+        }
+        work.record(ctx.event(&user.login, "totp_enroll", "ok", ""));
+        self.commit(work).await?;
         Ok(Reply::Done)
     }
 
     // -----------------------------------------------------------------------------------------
     // Certificates.
 
-    /// Serials of the user's certificates that are neither revoked nor expired.
-    pub(crate) async fn active_certificates(
-        &self,
-        user_id: i64,
-    ) -> Result<Vec<String>, StorageError> {
-        Ok(sqlx::query_scalar(
-            "SELECT serial FROM certificates WHERE user_id = $1 AND revoked_at IS NULL \
-             AND not_after > $2",
-        )
-        .bind(user_id)
-        .bind(unix(self.now()))
-        .fetch_all(self.store.pool())
-        .await?)
+    fn renewal_window(&self) -> i64 {
+        i64::try_from(self.policy.renewal_window().as_secs()).unwrap_or(i64::MAX)
     }
 
-    /// The expiry of the certificate that signed this session, if the bank issued it to
-    /// `user` and it is neither revoked nor expired.
-    async fn current_certificate(
+    /// The certificate that signed this session, if the bank issued it to `user`.
+    async fn session_certificate(
         &self,
         ctx: &Ctx<'_>,
-        user: &User,
-        now: SystemTime,
-    ) -> Result<Option<i64>, StorageError> {
+        user: &UserRow,
+    ) -> Result<Option<CertificateRow>, StorageError> {
         let Some(serial) = ctx.serial else {
             return Ok(None);
         };
-        Ok(sqlx::query_scalar(
-            "SELECT not_after FROM certificates WHERE serial = $1 AND user_id = $2 \
-             AND revoked_at IS NULL AND not_after > $3",
-        )
-        .bind(pki::serial_hex(serial))
-        .bind(user.id)
-        .bind(unix(now))
-        .fetch_optional(self.store.pool())
-        .await?)
-    }
-
-    async fn certificate_not_after(
-        &self,
-        serial: &SerialNumber,
-    ) -> Result<Option<i64>, StorageError> {
-        Ok(
-            sqlx::query_scalar("SELECT not_after FROM certificates WHERE serial = $1")
-                .bind(pki::serial_hex(serial))
-                .fetch_optional(self.store.pool())
-                .await?,
-        )
-    }
-
-    pub(crate) async fn certificate_der(
-        &self,
-        serial: &SerialNumber,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(sqlx::query_scalar(
-            "SELECT der FROM certificates WHERE serial = $1 AND revoked_at IS NULL",
-        )
-        .bind(pki::serial_hex(serial))
-        .fetch_optional(self.store.pool())
-        .await?)
-    }
-
-    fn renewal_open(&self, not_after: SystemTime, now: SystemTime) -> bool {
-        not_after
-            .duration_since(now)
-            .is_ok_and(|left| left <= self.policy.renewal_window())
+        Ok(self
+            .store
+            .read()
+            .await?
+            .certificate(&pki::serial_hex(serial))
+            .await?
+            .filter(|c| c.user_id == user.id))
     }
 
     async fn request_certificate(
         &self,
         ctx: &Ctx<'_>,
         session: &SessionLogin,
-        user: &User,
+        user: &UserRow,
         csr: &[u8],
     ) -> Answer {
-        let now = self.now();
-        let purpose = match session.stage {
-            Stage::Enroll => {
-                if !self.active_certificates(user.id).await?.is_empty() {
-                    return Err(not_allowed("the user already has a valid certificate"));
-                }
-                "enroll"
-            }
-            Stage::Recovery => "recovery",
-            Stage::Key => {
-                let serial = ctx
-                    .serial
-                    .ok_or_else(|| not_allowed("renewal needs the key"))?;
-                let not_after = self
-                    .certificate_not_after(serial)
-                    .await?
-                    .ok_or_else(|| not_allowed("renewal needs a certificate of this bank"))?;
-                if !self.renewal_open(from_unix(not_after), now) {
-                    return Err(not_allowed(
-                        format!(
-                            "renewal opens {} days before the certificate expires",
-                            self.policy.renewal_window_days
-                        )
-                        .as_str(),
-                    ));
-                }
-                "renewal"
-            }
-            _ => {
-                return Err(not_allowed(
-                    "a certificate cannot be requested on this session",
-                ));
-            }
-        };
+        let now = self.unix_now();
+        let current = self
+            .session_certificate(ctx, user)
+            .await?
+            .filter(|c| c.revoked.is_none());
+        let has_valid = !self
+            .store
+            .read()
+            .await?
+            .valid_certificates_of(user.id, now)
+            .await?
+            .is_empty();
+        let purpose = rules::certificate_purpose(
+            session.stage,
+            has_valid,
+            current.as_ref().map(|c| c.not_after),
+            now,
+            self.renewal_window(),
+        )
+        .map_err(|r| self.certificate_refusal(r))?;
         let verified = pki::verify_csr(csr)
             .map_err(|e| ApiError::new(ErrorCode::Invalid, format!("certificate request: {e}")))?;
-        let login =
-            Login::new(&user.login).map_err(|e| internal(StorageError::Corrupt(e.to_string())))?;
-        if purpose == "renewal"
-            && let Some(serial) = ctx.serial
-            && let Some(der) = self.certificate_der(serial).await?
-        {
-            let current = Certificate::from_der(&der)
-                .map_err(|e| internal(StorageError::Corrupt(e.to_string())))?;
+        let login = Login::new(&user.login).map_err(StorageError::corrupt)?;
+        if let (CertPurpose::Renewal, Some(current)) = (purpose, &current) {
+            let current = Certificate::from_der(&current.der).map_err(StorageError::corrupt)?;
             let new_key = verified
                 .public_key()
                 .to_public_key_der()
@@ -995,7 +772,7 @@ impl Bank {
                 .tbs_certificate()
                 .subject_public_key_info()
                 .to_der()
-                .map_err(|e| internal(StorageError::Corrupt(e.to_string())))?;
+                .map_err(StorageError::corrupt)?;
             if new_key.as_bytes() == old_key.as_slice() {
                 return Err(ApiError::new(
                     ErrorCode::Invalid,
@@ -1006,103 +783,111 @@ impl Bank {
         }
         let cert = self
             .ca
-            .issue_client_certificate(&verified, &login, now, self.policy.certificate_validity())
+            .issue_client_certificate(
+                &verified,
+                &login,
+                self.now(),
+                self.policy.certificate_validity(),
+            )
             .map_err(|e| ApiError::new(ErrorCode::Invalid, e.to_string()))?;
-        let der = cert
-            .to_der()
-            .map_err(|e| internal(StorageError::Corrupt(e.to_string())))?;
+        let der = cert.to_der().map_err(StorageError::corrupt)?;
         let tbs = cert.tbs_certificate();
         let serial = pki::serial_hex(tbs.serial_number());
-        let mut tx = self.store.begin().await?;
-        if purpose == "recovery" {
-            sqlx::query(
-                "UPDATE certificates SET revoked_at = $1, revoke_reason = 'recovery' \
-                 WHERE user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(unix(now))
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE users SET recovery_pending = 0 WHERE id = $1")
-                .bind(user.id)
-                .execute(&mut *tx)
-                .await?;
-            self.audit(
-                &mut tx,
-                ctx.event(&user.login, "revocation", "ok", "recovery"),
-            )
-            .await?;
+
+        let mut work = self.begin().await?;
+        // The user's row orders their certificate requests; the session must still be where
+        // the purpose was decided (a second request on one recovery session is refused).
+        work.user_for_update(user.id).await?;
+        if work.session_login(&ctx.session).await?.as_ref() != Some(session) {
+            return Err(conflict("the session changed meanwhile; log in again"));
         }
-        sqlx::query(
-            "INSERT INTO certificates (serial, user_id, der, not_before, not_after, issued_at, \
-             purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&serial)
-        .bind(user.id)
-        .bind(der.clone())
-        .bind(unix(tbs.validity().not_before.to_system_time()))
-        .bind(unix(tbs.validity().not_after.to_system_time()))
-        .bind(unix(now))
-        .bind(purpose)
-        .execute(&mut *tx)
+        if purpose == CertPurpose::Enroll
+            && !work.valid_certificates_of(user.id, now).await?.is_empty()
+        {
+            return Err(self.certificate_refusal(CertificateRefusal::AlreadyEnrolled));
+        }
+        if purpose == CertPurpose::Recovery {
+            work.revoke_all_of(user.id, now, RevokeReason::Recovery)
+                .await?;
+            work.finish_recovery(user.id).await?;
+            work.record(ctx.event(&user.login, "revocation", "ok", "recovery"));
+        }
+        work.insert_certificate(&NewCertificate {
+            serial: &serial,
+            user_id: user.id,
+            der: &der,
+            not_before: unix(tbs.validity().not_before.to_system_time()),
+            not_after: unix(tbs.validity().not_after.to_system_time()),
+            issued_at: now,
+            purpose,
+        })
         .await?;
-        let next = if purpose == "renewal" {
-            Stage::Key
-        } else {
-            Stage::Reconnect
-        };
-        sessions::set_login(
-            &mut tx,
-            ctx.session,
+        work.set_session_login(
+            &ctx.session,
             Some(&SessionLogin {
                 user_id: user.id,
-                stage: next,
+                stage: rules::stage_after_certificate(purpose),
             }),
         )
         .await?;
         let event = match purpose {
-            "enroll" => "key_issuance",
-            "renewal" => "renewal",
-            _ => "recovery",
+            CertPurpose::Enroll => "key_issuance",
+            CertPurpose::Renewal => "renewal",
+            CertPurpose::Recovery => "recovery",
         };
-        self.audit(
-            &mut tx,
-            ctx.event(&user.login, event, "ok", &format!("serial {serial}")),
-        )
-        .await?;
-        tx.commit().await?;
+        work.record(ctx.event(&user.login, event, "ok", &format!("serial {serial}")));
+        self.commit(work).await?;
         Ok(Reply::Certificate {
             certificate: der,
             serial,
         })
     }
-}
 
-impl Ctx<'_> {
-    pub(crate) fn event<'e>(
-        &'e self,
-        login: &'e str,
-        event: &'e str,
-        outcome: &'e str,
-        detail: &'e str,
-    ) -> Event<'e> {
-        Event {
-            actor: "user",
-            login,
-            ip: &self.ip,
-            event,
-            outcome,
-            detail,
+    fn certificate_refusal(&self, r: CertificateRefusal) -> Refusal {
+        match r {
+            CertificateRefusal::AlreadyEnrolled => {
+                not_allowed("the user already has a valid certificate")
+            }
+            CertificateRefusal::NoCurrentCertificate => {
+                not_allowed("renewal needs a certificate of this bank")
+            }
+            CertificateRefusal::RenewalNotOpen => not_allowed(&format!(
+                "renewal opens {} days before the certificate expires",
+                self.policy.renewal_window_days
+            )),
+            CertificateRefusal::WrongStage => {
+                not_allowed("a certificate cannot be requested on this session")
+            }
         }
     }
 }
 
+impl Ctx<'_> {
+    pub(crate) fn event(
+        &self,
+        login: &str,
+        event: &'static str,
+        outcome: &str,
+        detail: &str,
+    ) -> Event {
+        Event {
+            actor: "user".into(),
+            login: login.to_owned(),
+            ip: self.ip.clone(),
+            event,
+            outcome: outcome.to_owned(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+pub(crate) fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX)
+}
+
 /// The CA certificate's SHA-256, hex: what ties a database to its bank.
 fn ca_fingerprint(ca: &BankCa) -> Result<String, StorageError> {
-    let der = ca
-        .certificate()
-        .to_der()
-        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let der = ca.certificate().to_der().map_err(StorageError::corrupt)?;
     Ok(data_encoding::HEXLOWER.encode(ring::digest::digest(&ring::digest::SHA256, &der).as_ref()))
 }
 
@@ -1125,7 +910,7 @@ impl Handler for Bank {
 
     async fn handle(&self, session: &SessionInfo, request: Zeroizing<Vec<u8>>) -> Vec<u8> {
         let ctx = Ctx {
-            session: session.id,
+            session: id_text(session.id),
             mode: session.mode,
             serial: session.client.as_ref().map(|c| &c.serial),
             cert_login: session.client.as_ref().map(|c| &c.login),
@@ -1144,12 +929,15 @@ impl Handler for Bank {
 
     async fn is_revoked(&self, serial: &SerialNumber) -> Result<bool, StoreError> {
         // A certificate the bank has no record of counts as revoked: fail closed.
-        let revoked: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT revoked_at FROM certificates WHERE serial = $1")
-                .bind(pki::serial_hex(serial))
-                .fetch_optional(self.store.pool())
+        let cert = async {
+            self.store
+                .read()
+                .await?
+                .certificate(&pki::serial_hex(serial))
                 .await
-                .map_err(|e| StoreError(e.to_string()))?;
-        Ok(!matches!(revoked, Some(None)))
+        }
+        .await
+        .map_err(|e| StoreError(e.to_string()))?;
+        Ok(!matches!(cert, Some(c) if c.revoked.is_none()))
     }
 }

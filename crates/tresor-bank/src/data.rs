@@ -47,6 +47,15 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// No bank lives in the folder.
+    #[error(
+        "{0} holds no Tresor bank (no bank-ca.pem); create one with `tresor-bank init`, or name \
+         the right folder with --data"
+    )]
+    NoBank(PathBuf),
+    /// A bank lives in the folder already.
+    #[error("{0} already holds a Tresor bank; `init` creates only new ones")]
+    Exists(PathBuf),
     /// Some files are there and some are missing: refuse to make a second CA.
     #[error(
         "the data folder {0} is incomplete: {1} is missing; restore it from a backup rather than \
@@ -117,8 +126,18 @@ pub fn open_or_create(
     open(dir)
 }
 
-/// Opens an existing data folder.
+/// Whether `dir` holds any of a bank's files.
+pub fn exists(dir: &Path) -> bool {
+    [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, SECRETS]
+        .iter()
+        .any(|f| dir.join(f).exists())
+}
+
+/// Opens an existing data folder; creates nothing.
 pub fn open(dir: &Path) -> Result<BankFiles, DataError> {
+    if !exists(dir) {
+        return Err(DataError::NoBank(dir.to_owned()));
+    }
     let ca_cert = read_cert(&dir.join(CA_CERT))?;
     let ca_key = read_key(&dir.join(CA_KEY))?;
     let ca = BankCa::from_parts(ca_cert, ca_key).map_err(|e| DataError::Invalid {

@@ -5,10 +5,14 @@
 //!   timeouts.
 //! * [`channel`]: the secure channel's HTTP endpoints over the IO-free state machines in
 //!   `tresor_core::channel`, with sessions in a [`channel::SessionStore`].
-//! * [`store`]: the database (SQLite embedded, or PostgreSQL), one schema and one set of
-//!   queries; [`sessions`]: channel sessions kept there, so that instances share them.
+//! * [`storage`]: the database (SQLite embedded, or PostgreSQL) and all of the bank's SQL:
+//!   typed rows, strict enums, versioned migrations; [`sessions`]: channel sessions kept
+//!   there, sealed, so that instances share them.
+//! * [`rules`]: the bank's rules as pure decisions (login stage, rights, certificates, the
+//!   two-signature rule, sending, IP penalties), with their tables of cases.
 //! * [`bank`]: the application: logins, lockout, IP penalties, passwords, TOTP,
 //!   certificates; [`orders`]: accounts and payment orders with rights on every request.
+//!   Both load, ask [`rules`], and write with their audit record in one transaction.
 //! * [`admin`]: what the admin CLI does, on the same database and rules.
 //! * [`audit`]: the hash-chained, anchored audit log.
 //! * [`data`]: the data folder (bank CA, server certificate, secrets); [`config`]: the
@@ -27,7 +31,8 @@ pub mod config;
 pub mod data;
 pub mod orders;
 pub mod passwords;
+pub mod rules;
 pub mod server;
 pub mod sessions;
-pub mod store;
+pub mod storage;
 pub mod tls;

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::data::{self, BankFiles, DataError};
 use crate::sessions::DbSessions;
-use crate::store::{StorageError, Store};
+use crate::storage::{SchemaPolicy, StorageError, Store};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,23 @@ pub enum StartError {
     Listen(String),
 }
 
+/// Why a bank is being opened: only serving and `init` may create one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `serve`: creates the data folder and database on first start; migrates an older
+    /// database only with `migrate` (`serve --migrate`).
+    Serve {
+        /// Bring an older schema up to date.
+        migrate: bool,
+    },
+    /// `init`: creates a new bank; refuses a folder that holds one.
+    Init,
+    /// `migrate`: brings an existing bank's database up to date.
+    Migrate,
+    /// Admin commands: an existing bank at this program's schema; creates nothing.
+    Admin,
+}
+
 /// A bank opened on its data folder and database.
 pub struct Opened {
     /// The bank.
@@ -41,23 +58,46 @@ pub struct Opened {
     pub files: BankFiles,
 }
 
-/// Opens (creating on first start) the data folder and the database named by `config`.
-pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Opened, StartError> {
+/// Opens the data folder and the database named by `config`, creating them only where
+/// `purpose` allows.
+pub async fn open(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    purpose: Purpose,
+) -> Result<Opened, StartError> {
     let ips: Vec<IpAddr> = if config.listen.ip().is_unspecified() {
         vec![IpAddr::from([127, 0, 0, 1])]
     } else {
         vec![config.listen.ip()]
     };
-    let files = data::open_or_create(
-        &config.data,
-        &config.bank_name,
-        &config.hostnames,
-        &ips,
-        clock.now(),
-    )?;
+    let create = || {
+        data::open_or_create(
+            &config.data,
+            &config.bank_name,
+            &config.hostnames,
+            &ips,
+            clock.now(),
+        )
+    };
+    let (files, schema) = match purpose {
+        Purpose::Serve { migrate } => (
+            create()?,
+            if migrate {
+                SchemaPolicy::Migrate
+            } else {
+                SchemaPolicy::Create
+            },
+        ),
+        Purpose::Init if data::exists(&config.data) => {
+            return Err(DataError::Exists(config.data.clone()).into());
+        }
+        Purpose::Init => (create()?, SchemaPolicy::Create),
+        Purpose::Migrate => (data::open(&config.data)?, SchemaPolicy::Migrate),
+        Purpose::Admin => (data::open(&config.data)?, SchemaPolicy::Current),
+    };
     let store = match &config.database_url {
-        Some(url) => Store::connect(url).await?,
-        None => Store::open_sqlite(&config.data).await?,
+        Some(url) => Store::connect(url, schema).await?,
+        None => Store::open_sqlite(&config.data, schema).await?,
     };
     let bank = Bank::new(
         store,

@@ -137,7 +137,7 @@ on_both!(
             .unwrap();
         assert!(matches!(r, Reply::LoggedIn(ref i) if i.stage == Stage::ChangePassword));
         assert_eq!(
-            code(&c.call(Request::Overview).await),
+            code(&c.call(Request::Overview {}).await),
             ErrorCode::NotAllowed
         );
         let r = c
@@ -148,7 +148,7 @@ on_both!(
             .await;
         assert_eq!(r.unwrap(), Reply::PasswordChanged { next: Stage::Key });
         assert!(matches!(
-            c.call(Request::Overview).await.unwrap(),
+            c.call(Request::Overview {}).await.unwrap(),
             Reply::Overview(_)
         ));
     }
@@ -273,7 +273,7 @@ on_both!(
             .await
             .unwrap();
         let mut c = bank.key_login(&who, "10.4.2.1").await;
-        match c.call(Request::Overview).await.unwrap() {
+        match c.call(Request::Overview {}).await.unwrap() {
             Reply::Overview(o) => {
                 assert!(o.restricted);
                 assert_eq!(o.accounts[0].rights, rights(true, false, false, false));
@@ -333,7 +333,7 @@ on_both!(
             ..who.clone()
         };
         let mut c = bank.key_login(&recovered, "10.4.2.6").await;
-        match c.call(Request::Overview).await.unwrap() {
+        match c.call(Request::Overview {}).await.unwrap() {
             Reply::Overview(o) => assert!(!o.restricted && o.accounts[0].rights == ALL),
             other => panic!("{other:?}"),
         }
@@ -542,7 +542,7 @@ on_both!(
         assert_eq!(status, OrderStatus::Accepted);
         let (_, _, status) = order_of(&s2.call(Request::SendOrder { id }).await.unwrap());
         assert_eq!(status, OrderStatus::Accepted);
-        match s2.call(Request::Overview).await.unwrap() {
+        match s2.call(Request::Overview {}).await.unwrap() {
             Reply::Overview(o) => {
                 assert_eq!(o.accounts[0].balance, 1_000_000 - 60_000, "debited once")
             }
@@ -611,7 +611,7 @@ on_both!(
         // Nothing but login works before login.
         let mut anon = bank.anonymous("10.5.0.9").await;
         for req in [
-            Request::Overview,
+            Request::Overview {},
             Request::GetOrder { id },
             Request::SendOrder { id },
             Request::ListOrders { account: None },
@@ -628,7 +628,7 @@ on_both!(
         let iban = bank.account(4, 100_000).await;
         let who = bank.enrolled_user("otp.user", &[(&iban, ALL)]).await;
         let mut k = bank.key_login(&who, "10.6.0.1").await;
-        let uri = match k.call(Request::TotpEnroll).await.unwrap() {
+        let uri = match k.call(Request::TotpEnroll {}).await.unwrap() {
             Reply::TotpEnrollment { uri } => uri,
             other => panic!("{other:?}"),
         };
@@ -640,7 +640,7 @@ on_both!(
             .next()
             .unwrap();
         let secret = totp::TotpSecret::from_base32(b32).unwrap();
-        let now = tresor_bank::store::unix(bank.clock_now()) as u64;
+        let now = tresor_bank::storage::unix(bank.clock_now()) as u64;
         let code_now = |t: u64| totp::format_code(totp::code_at(&secret, totp::time_step(t)));
         assert_eq!(
             code(
@@ -679,7 +679,7 @@ on_both!(
             ErrorCode::LoginFailed
         );
         // View and prepare: yes. Sign and send: no, even with a valid signature made elsewhere.
-        match o.call(Request::Overview).await.unwrap() {
+        match o.call(Request::Overview {}).await.unwrap() {
             Reply::Overview(ov) => {
                 assert_eq!(ov.accounts[0].rights, rights(true, true, false, false))
             }
@@ -710,7 +710,7 @@ on_both!(
             ErrorCode::Forbidden
         );
         assert_eq!(
-            code(&o.call(Request::TotpEnroll).await),
+            code(&o.call(Request::TotpEnroll {}).await),
             ErrorCode::NotAllowed
         );
         // The key session signs the same order.
@@ -1019,7 +1019,7 @@ on_both!(
             } else {
                 first.clone()
             };
-            let payload = serde_json::to_vec(&Request::Overview).unwrap();
+            let payload = serde_json::to_vec(&Request::Overview {}).unwrap();
             let (record, reply) = c.raw(&payload).await;
             assert!(
                 matches!(
@@ -1040,7 +1040,7 @@ on_both!(
         // And the session goes on.
         c.channel = second.clone();
         assert!(matches!(
-            c.call(Request::Overview).await.unwrap(),
+            c.call(Request::Overview {}).await.unwrap(),
             Reply::Overview(_)
         ));
     }

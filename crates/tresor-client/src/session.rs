@@ -258,7 +258,7 @@ impl BankSession {
 
     /// The user, accounts and rights.
     pub async fn overview(&mut self) -> Result<Overview, ClientError> {
-        match self.call(&Request::Overview).await? {
+        match self.call(&Request::Overview {}).await? {
             Reply::Overview(o) => Ok(o),
             other => Err(unexpected(&other)),
         }
@@ -266,7 +266,7 @@ impl BankSession {
 
     /// Starts TOTP enrollment: the URI and its QR code.
     pub async fn totp_enroll(&mut self) -> Result<TotpEnrollment, ClientError> {
-        match self.call(&Request::TotpEnroll).await? {
+        match self.call(&Request::TotpEnroll {}).await? {
             Reply::TotpEnrollment { uri } => {
                 let uri = Zeroizing::new(uri);
                 let qr_svg = Zeroizing::new(qr_svg(&uri)?);
@@ -357,7 +357,7 @@ impl BankSession {
     /// the bank's side), then checks whether the key's drive is still plugged in.
     pub async fn logout(mut self, media: &dyn MediaSource) -> LogoutReport {
         if self.info.is_some() && !self.is_idle(Instant::now()) {
-            let _ = self.call(&Request::Logout).await;
+            let _ = self.call(&Request::Logout {}).await;
         }
         if let Some(session) = self.inner.take() {
             let _ = session.close().await;
@@ -388,6 +388,8 @@ fn unexpected(reply: &Reply) -> ClientError {
         Reply::Order(_) => "order",
         Reply::Orders { .. } => "orders",
         Reply::Done => "done",
+        // Reply::Unknown, or a reply added to the protocol after this client.
+        _ => "a reply this client does not know",
     };
     ClientError::Protocol(format!("the bank replied {name}"))
 }

@@ -3,7 +3,12 @@
 //!
 //! JSON rather than a binary format: the channel already authenticates and encrypts every
 //! byte, the messages are small, and the client CLI prints the same types for automation.
-//! Every field is named and unknown fields are refused, so a typo is an error, not a default.
+//!
+//! The two directions evolve differently. A request names every field and the bank refuses
+//! unknown ones (a payment order's too), so a typo is an error, not a default. Replies may
+//! grow: a client ignores fields it does not know, and decodes a reply or error code it does
+//! not know as [`Reply::Unknown`] or [`ErrorCode::Unknown`], so a bank that adds one does not
+//! break older clients.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,9 +57,9 @@ pub enum Request {
         csr: Vec<u8>,
     },
     /// Who is logged in, with what rights, on which accounts.
-    Overview,
+    Overview {},
     /// Starts TOTP enrollment: the bank answers with an otpauth:// URI.
-    TotpEnroll,
+    TotpEnroll {},
     /// Confirms TOTP enrollment with a first code.
     TotpConfirm {
         /// A code from the authenticator app.
@@ -74,6 +79,7 @@ pub enum Request {
     /// Prepares a new payment order (a draft).
     PrepareOrder {
         /// What to pay.
+        #[serde(deserialize_with = "strict_order::deserialize")]
         order: PaymentOrder,
     },
     /// Edits a draft; its signatures are dropped.
@@ -83,6 +89,7 @@ pub enum Request {
         /// The version being edited, so that two editors do not overwrite each other.
         version: u32,
         /// The new content.
+        #[serde(deserialize_with = "strict_order::deserialize")]
         order: PaymentOrder,
     },
     /// Signs a version of an order with the key that signed this session's handshake.
@@ -101,7 +108,7 @@ pub enum Request {
         id: u64,
     },
     /// Ends the login; the channel session stays until closed.
-    Logout,
+    Logout {},
 }
 
 /// The bank's answer to one request.
@@ -109,7 +116,8 @@ pub type Response = Result<Reply, ApiError>;
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reply {
     /// Logged in.
     LoggedIn(LoginInfo),
@@ -142,6 +150,9 @@ pub enum Reply {
     },
     /// Done, nothing to report.
     Done,
+    /// A reply this client does not know (from a newer bank).
+    #[serde(other)]
+    Unknown,
 }
 
 /// What a logged-in session may do.
@@ -165,7 +176,6 @@ pub enum Stage {
 
 /// Answer to a login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LoginInfo {
     /// The login.
     pub login: String,
@@ -179,7 +189,6 @@ pub struct LoginInfo {
 
 /// A certificate's dates, for renewal reminders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CertificateStatus {
     /// Serial number, hex.
@@ -192,7 +201,6 @@ pub struct CertificateStatus {
 
 /// The user's view of the bank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Overview {
     /// The login.
@@ -224,7 +232,6 @@ pub enum Menus {
 
 /// One account, as a user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AccountView {
     /// IBAN.
@@ -243,7 +250,6 @@ pub struct AccountView {
 
 /// Rights on one account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Rights {
     /// See the balance and the orders.
@@ -304,7 +310,6 @@ impl OrderStatus {
 
 /// A payment order, as the bank holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct OrderView {
     /// Its id.
@@ -327,7 +332,6 @@ pub struct OrderView {
 
 /// One signature on an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SignatureView {
     /// Who signed.
@@ -340,7 +344,6 @@ pub struct SignatureView {
 
 /// A refused request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(deny_unknown_fields)]
 #[error("{message}")]
 pub struct ApiError {
     /// What kind of refusal, for programs.
@@ -362,6 +365,7 @@ impl ApiError {
 /// Kinds of refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Login refused. Deliberately says nothing of which factor was wrong, or whether the
     /// account exists or is locked.
@@ -385,6 +389,41 @@ pub enum ErrorCode {
     Conflict,
     /// Something failed on the bank's side; nothing was changed.
     Internal,
+    /// A code this client does not know (from a newer bank).
+    #[serde(other)]
+    Unknown,
+}
+
+/// A payment order in a request: unknown fields are refused (in a reply, ignored).
+mod strict_order {
+    use serde::{Deserialize, Deserializer};
+
+    use crate::payment::PaymentOrder;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        payer_iban: String,
+        payee_name: String,
+        payee_tax_code: String,
+        payee_iban: String,
+        amount: u64,
+        currency: String,
+        purpose: String,
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PaymentOrder, D::Error> {
+        let o = Strict::deserialize(d)?;
+        Ok(PaymentOrder {
+            payer_iban: o.payer_iban,
+            payee_name: o.payee_name,
+            payee_tax_code: o.payee_tax_code,
+            payee_iban: o.payee_iban,
+            amount: o.amount,
+            currency: o.currency,
+            purpose: o.purpose,
+        })
+    }
 }
 
 mod base64 {
@@ -455,6 +494,52 @@ mod tests {
         assert!(
             serde_json::from_str::<Request>(r#"{"op":"request_certificate","csr":"*"}"#).is_err()
         );
+    }
+
+    #[test]
+    fn every_request_refuses_unknown_fields() {
+        let order = r#"{"payer_iban":"UA1","payee_name":"N","payee_tax_code":"1","payee_iban":"UA2","amount":1,"currency":"UAH","purpose":"p"}"#;
+        let good = [
+            r#"{"op":"overview"}"#.to_owned(),
+            r#"{"op":"totp_enroll"}"#.to_owned(),
+            r#"{"op":"logout"}"#.to_owned(),
+            format!(r#"{{"op":"prepare_order","order":{order}}}"#),
+            format!(r#"{{"op":"edit_order","id":1,"version":1,"order":{order}}}"#),
+        ];
+        for json in &good {
+            serde_json::from_str::<Request>(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            // The same with one more field, at the top or inside the order.
+            let extra = json.replacen('{', r#"{"x":1,"#, 1);
+            assert!(serde_json::from_str::<Request>(&extra).is_err(), "{extra}");
+        }
+        let inner = format!(
+            r#"{{"op":"prepare_order","order":{}}}"#,
+            order.replacen('{', r#"{"fee":5,"#, 1)
+        );
+        assert!(serde_json::from_str::<Request>(&inner).is_err(), "{inner}");
+        assert_eq!(
+            serde_json::to_string(&Request::Overview {}).unwrap(),
+            r#"{"op":"overview"}"#
+        );
+    }
+
+    #[test]
+    fn a_client_reads_replies_and_codes_from_a_newer_bank() {
+        // A reply it does not know, with fields.
+        let r: Reply = serde_json::from_str(r#"{"reply":"statement","lines":[1,2]}"#).unwrap();
+        assert_eq!(r, Reply::Unknown);
+        // A known reply with a field added.
+        let r: Reply =
+            serde_json::from_str(r#"{"reply":"password_changed","next":"key","hint":"x"}"#)
+                .unwrap();
+        assert_eq!(r, Reply::PasswordChanged { next: Stage::Key });
+        // An error code it does not know.
+        let e: ApiError =
+            serde_json::from_str(r#"{"code":"token_locked","message":"m","retry":3}"#).unwrap();
+        assert_eq!(e.code, ErrorCode::Unknown);
+        let e: Response =
+            serde_json::from_str(r#"{"Err":{"code":"not_found","message":"m","x":1}}"#).unwrap();
+        assert_eq!(e.unwrap_err().code, ErrorCode::NotFound);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tresor_bank::clock::ManualClock;
 use tresor_bank::config::Policy;
 use tresor_bank::data::{self, BankFiles};
 use tresor_bank::server::{self, BankChannel, Opened};
-use tresor_bank::store::Store;
+use tresor_bank::storage::{SchemaPolicy, Store};
 use tresor_core::api::{ApiError, ErrorCode, Reply, Request, Response, Rights, Stage};
 use tresor_core::channel::client::{self, ClientAuthentication, ClientSession};
 use tresor_core::channel::wire::Alert;
@@ -252,7 +252,7 @@ async fn instance(
 ) -> Arc<BankChannel> {
     let files: BankFiles =
         data::open_or_create(dir, "Test Bank", &[], &[], SystemTime::now()).unwrap();
-    let store = Store::connect(url).await.unwrap();
+    let store = Store::connect(url, SchemaPolicy::Create).await.unwrap();
     let bank = Bank::new(
         store,
         files.ca.clone(),

@@ -1,13 +1,12 @@
--- Tresor bank schema, version 1. Times are Unix seconds; flags are 0/1; amounts are minor
--- units (kopiykas). `{ID}` and `{BLOB}` are filled in per database by store.rs.
-
+-- Tresor bank schema, version 1: the tables as the first release created them. Kept with
+-- IF NOT EXISTS so that a database made before migrations existed is taken over as is.
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS users (
-    id {ID},
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     login TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     password_hash TEXT NOT NULL,
@@ -21,8 +20,8 @@ CREATE TABLE IF NOT EXISTS users (
     emergency_hash TEXT,
     emergency_expires BIGINT,
     recovery_pending BIGINT NOT NULL DEFAULT 0,
-    totp_secret {BLOB},
-    totp_pending {BLOB},
+    totp_secret BLOB,
+    totp_pending BLOB,
     totp_last_step BIGINT,
     otp_failures BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL
@@ -31,7 +30,7 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY,
     user_id BIGINT NOT NULL REFERENCES users (id),
-    der {BLOB} NOT NULL,
+    der BLOB NOT NULL,
     not_before BIGINT NOT NULL,
     not_after BIGINT NOT NULL,
     issued_at BIGINT NOT NULL,
@@ -61,7 +60,7 @@ CREATE TABLE IF NOT EXISTS rights (
 );
 
 CREATE TABLE IF NOT EXISTS orders (
-    id {ID},
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     payer_iban TEXT NOT NULL REFERENCES accounts (iban),
     payee_name TEXT NOT NULL,
     payee_tax_code TEXT NOT NULL,
@@ -84,7 +83,7 @@ CREATE TABLE IF NOT EXISTS order_signatures (
     position BIGINT NOT NULL,
     user_id BIGINT NOT NULL REFERENCES users (id),
     cert_serial TEXT NOT NULL,
-    signature {BLOB} NOT NULL,
+    signature BLOB NOT NULL,
     signed_at BIGINT NOT NULL,
     PRIMARY KEY (order_id, position)
 );
@@ -111,23 +110,23 @@ CREATE TABLE IF NOT EXISTS audit (
     event TEXT NOT NULL,
     outcome TEXT NOT NULL,
     detail TEXT NOT NULL,
-    prev_hash {BLOB} NOT NULL,
-    hash {BLOB} NOT NULL
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_login ON audit (login);
 
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,
-    hash {BLOB} NOT NULL,
-    mac {BLOB} NOT NULL
+    hash BLOB NOT NULL,
+    mac BLOB NOT NULL
 );
 
 -- Secure-channel sessions (sessions.rs), shared by every instance on this database, and the
 -- login each one carries.
 CREATE TABLE IF NOT EXISTS channel_sessions (
     id TEXT PRIMARY KEY,
-    state {BLOB} NOT NULL,
+    state BLOB NOT NULL,
     next_seq BIGINT NOT NULL,
     last_activity BIGINT NOT NULL,
     idle_timeout BIGINT NOT NULL,

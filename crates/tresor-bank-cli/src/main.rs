@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use tresor_bank::admin::{self, format_time, parse_rights, rights_text};
 use tresor_bank::clock::SystemClock;
 use tresor_bank::config::Config;
+use tresor_bank::server::Purpose;
 use tresor_bank::{server, tls};
 use tresor_core::api::Menus;
 use tresor_core::payment;
@@ -45,7 +46,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the bank server.
+    /// Runs the bank server. On first start it creates the bank (data folder, bank CA,
+    /// database); a database from an older tresor-bank is migrated only with --migrate.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "TRESOR_LISTEN")]
@@ -53,7 +55,15 @@ enum Command {
         /// Seeds a demo company and prints its login and initial password.
         #[arg(long)]
         demo: bool,
+        /// Brings an older database's schema up to date first (back it up before).
+        #[arg(long)]
+        migrate: bool,
     },
+    /// Creates a new bank: data folder, bank CA, server certificate, database. Refuses a
+    /// folder that already holds a bank.
+    Init,
+    /// Brings an existing bank's database schema up to date (back it up first).
+    Migrate,
     /// Users.
     #[command(subcommand)]
     User(UserCommand),
@@ -213,7 +223,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         config.listen = *listen;
     }
-    let opened = server::open(&config, Arc::new(SystemClock))
+    let purpose = match &cli.command {
+        Command::Serve { migrate, .. } => Purpose::Serve { migrate: *migrate },
+        Command::Init => Purpose::Init,
+        Command::Migrate => Purpose::Migrate,
+        _ => Purpose::Admin,
+    };
+    let opened = server::open(&config, Arc::new(SystemClock), purpose)
         .await
         .context("opening the bank")?;
     let actor = actor();
@@ -253,6 +269,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let bank = &opened.bank;
     match cli.command {
         Command::Serve { .. } => {}
+        Command::Init => {
+            println!("Bank created in {}.", config.data.display());
+            println!(
+                "Clients trust the bank CA certificate: {}",
+                opened.files.ca_cert_path.display()
+            );
+        }
+        Command::Migrate => {
+            let state = bank.store().schema_state().await?;
+            println!(
+                "Database schema at version {}.",
+                state.version().unwrap_or_default()
+            );
+        }
         Command::User(cmd) => match cmd {
             UserCommand::Add { login, name } => {
                 let password = bank.add_user(&actor, &login, &name).await?;
@@ -380,7 +410,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => match cmd {
             AuditCommand::List { login, limit } => {
                 for r in bank.audit_list(login.as_deref(), limit).await? {
-                    let t = tresor_bank::store::unix(r.at);
+                    let t = tresor_bank::storage::unix(r.at);
                     println!(
                         "{:>6} {} {:<12} {:<16} {:<18} {:<10} {} {}",
                         r.seq,

@@ -1,0 +1,102 @@
+//! `tresor-bank` as an admin runs it: only `init` and `serve` create a bank; every other
+//! command on a folder without one fails with a clear error and creates nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bank(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tresor-bank"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("TRESOR_CONFIG")
+        .env_remove("TRESOR_DATABASE_URL")
+        .env("TRESOR_LOG", "warn")
+        .output()
+        .expect("run tresor-bank")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn admin_commands_never_create_a_bank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("tresor-dtaa");
+    for args in [
+        &["user", "list"][..],
+        &["user", "add", "new.user", "--name", "New User"],
+        &["account", "list"],
+        &["audit", "verify"],
+        &["cert", "list"],
+        &["migrate"],
+    ] {
+        let out = bank(&missing, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&out).contains("holds no Tresor bank"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    // An empty folder stays empty.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = bank(&empty, &["user", "list"]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
+
+#[test]
+fn init_creates_a_bank_once_and_admin_commands_then_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bank");
+    let out = bank(&data, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(data.join("bank-ca.pem").exists());
+    assert!(data.join("tresor.db").exists());
+    let ca = std::fs::read(data.join("bank-ca.pem")).unwrap();
+
+    let again = bank(&data, &["init"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already holds a Tresor bank"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read(data.join("bank-ca.pem")).unwrap(), ca);
+
+    let out = bank(
+        &data,
+        &["user", "add", "first.user", "--name", "First User"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bank(&data, &["user", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("first.user"));
+    let out = bank(&data, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bank(&data, &["audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_lost_database_file_is_not_recreated_by_admin_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bank");
+    assert!(bank(&data, &["init"]).status.success());
+    std::fs::remove_file(data.join("tresor.db")).unwrap();
+    let _ = std::fs::remove_file(data.join("tresor.db-wal"));
+    let _ = std::fs::remove_file(data.join("tresor.db-shm"));
+    let out = bank(&data, &["user", "list"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("holds no Tresor bank"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!data.join("tresor.db").exists());
+}

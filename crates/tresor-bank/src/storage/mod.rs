@@ -1,0 +1,298 @@
+//! The bank's database, and all of the bank's SQL: SQLite (the embedded default, a file in the
+//! data folder) or PostgreSQL (several instances sharing one set of users).
+//!
+//! Nothing outside this module tree writes SQL. The services above it read typed rows
+//! ([`rows`]) whose enumerated columns parse strictly: a value the bank never writes is
+//! [`StorageError::Corrupt`], never a default, so an edited row fails closed.
+//!
+//! * [`Conn`] is a connection with the queries as methods: [`Reader`] for reads on a pooled
+//!   connection, [`Tx`] for a write transaction. A write transaction starts with
+//!   `BEGIN IMMEDIATE` on SQLite (writers queue for the database's one write lock, and what a
+//!   transaction read cannot change before it commits); on PostgreSQL the rows a decision
+//!   depends on are read with `SELECT … FOR UPDATE` (the `*_for_update` methods), or the write
+//!   carries its own condition (a version, a status, a used flag) and reports whether it
+//!   applied.
+//! * The schema changes only by the versioned migrations in `migrations/{sqlite,postgres}`,
+//!   applied by sqlx's migrator; [`SchemaPolicy`] says what opening a database may do to it.
+//!
+//! Queries use `$n` placeholders and portable SQL (`RETURNING`, `ON CONFLICT`, `BIGINT` for
+//! every number, 0/1 for flags) through sqlx's Any driver.
+
+mod accounts;
+mod audit;
+pub mod certs;
+mod meta;
+mod migrations;
+pub mod orders;
+mod penalties;
+pub mod rows;
+pub mod sessions;
+pub mod users;
+
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::{Duration, SystemTime};
+
+use sqlx::ConnectOptions as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+
+pub use migrations::{LATEST_VERSION, SchemaPolicy, SchemaState};
+pub use rows::*;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file in the data folder.
+    Sqlite,
+    /// A PostgreSQL server, shared by several instances.
+    Postgres,
+}
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The URL names no supported database.
+    #[error("unsupported database URL (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    /// A stored value is not one the bank writes: the row was edited or damaged.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    /// Applying the migrations failed; the failed one was rolled back.
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's schema is newer than this program: an older `tresor-bank` must not
+    /// write to it.
+    #[error(
+        "the database's schema is version {found}, newer than this tresor-bank knows \
+         ({known}); run the tresor-bank that migrated it"
+    )]
+    SchemaNewer {
+        /// The database's version.
+        found: i64,
+        /// The newest this program knows.
+        known: i64,
+    },
+    /// The database's schema is older than this program.
+    #[error(
+        "the database's schema is version {found}, this tresor-bank needs {known}: back it \
+         up, then run `tresor-bank migrate` (or `serve --migrate`)"
+    )]
+    SchemaOlder {
+        /// The database's version.
+        found: i64,
+        /// The version needed.
+        known: i64,
+    },
+    /// The database holds no bank.
+    #[error("the database holds no Tresor bank; create one with `tresor-bank init` (or `serve`)")]
+    NoBank,
+}
+
+impl StorageError {
+    /// A stored value that does not parse.
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(what.to_string())
+    }
+}
+
+/// The bank's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    // The URL may hold a database password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file of the embedded database inside the data folder.
+pub const SQLITE_FILE: &str = "tresor.db";
+
+/// The URL of the embedded database in `data_dir`. `create` allows making the file.
+pub fn sqlite_url(data_dir: &Path, create: bool) -> String {
+    let mode = if create { "rwc" } else { "rw" };
+    format!(
+        "sqlite://{}?mode={mode}",
+        data_dir.join(SQLITE_FILE).display()
+    )
+}
+
+impl Store {
+    /// The embedded database in `data_dir`.
+    pub async fn open_sqlite(data_dir: &Path, policy: SchemaPolicy) -> Result<Self, StorageError> {
+        let create = policy != SchemaPolicy::Current;
+        if !create && !data_dir.join(SQLITE_FILE).exists() {
+            return Err(StorageError::NoBank);
+        }
+        Self::connect(&sqlite_url(data_dir, create), policy).await
+    }
+
+    /// A database by URL: `sqlite://…` or `postgres://…`, its schema handled as `policy`
+    /// says.
+    pub async fn connect(url: &str, policy: SchemaPolicy) -> Result<Self, StorageError> {
+        let store = Self::connect_only(url).await?;
+        migrations::prepare(&store, policy).await?;
+        Ok(store)
+    }
+
+    /// Connects without looking at the schema.
+    async fn connect_only(url: &str) -> Result<Self, StorageError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StorageError::UnsupportedUrl);
+        };
+        // Statement logging would put bound values (hashes, sealed session state) in logs.
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL for concurrent readers; FULL so that an acknowledged write
+                        // survives a power cut; a long busy timeout so writers queue.
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool. The bank goes through [`Store::read`] and [`Store::begin`];
+    /// tests that play a database-only attacker write through this.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A pooled connection for reads.
+    pub async fn read(&self) -> Result<Reader, StorageError> {
+        Ok(Conn {
+            c: self.pool.acquire().await?,
+            backend: self.backend,
+        })
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Conn {
+            c: tx,
+            backend: self.backend,
+        })
+    }
+
+    /// The schema's version and what it needs.
+    pub async fn schema_state(&self) -> Result<SchemaState, StorageError> {
+        migrations::state(self).await
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<SchemaState, StorageError> {
+        migrations::run(self).await?;
+        migrations::state(self).await
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database connection with the bank's queries as methods (in this module's files).
+pub struct Conn<C> {
+    c: C,
+    backend: Backend,
+}
+
+/// A connection for reads.
+pub type Reader = Conn<PoolConnection<Any>>;
+
+/// A write transaction: what is read through it and then written commits together, or not
+/// at all (dropped without [`Tx::commit`], it rolls back).
+pub type Tx = Conn<Transaction<'static, Any>>;
+
+impl<C: DerefMut<Target = AnyConnection>> Conn<C> {
+    fn conn(&mut self) -> &mut AnyConnection {
+        self.c.deref_mut()
+    }
+
+    /// ` FOR UPDATE` where row locks exist (PostgreSQL); SQLite's `BEGIN IMMEDIATE` already
+    /// holds the database's write lock.
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
+impl<C: Deref<Target = AnyConnection>> Conn<C> {
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl Tx {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        self.c.commit().await?;
+        Ok(())
+    }
+}
+
+/// Unix seconds, as stored.
+pub fn unix(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The inverse of [`unix`].
+pub fn from_unix(s: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(s).unwrap_or(0))
+}
+
+/// A count or amount as stored (BIGINT), refusing what does not fit.
+pub(crate) fn to_db(v: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::corrupt(format!("{what} out of range")))
+}
+
+/// A stored BIGINT that must not be negative.
+pub(crate) fn from_db(v: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::corrupt(format!("negative {what}")))
+}

@@ -1,0 +1,280 @@
+//! Requests racing each other on one bank, on SQLite and PostgreSQL: what reads, decides and
+//! writes does so in one transaction, so that concurrency never lets more through than one
+//! request at a time would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use tokio::task::JoinSet;
+use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
+use tresor_core::payment::{self, Iban, PaymentOrder};
+use tresor_core::totp;
+
+fn order(payer: &str, amount: u64) -> PaymentOrder {
+    PaymentOrder {
+        payer_iban: payer.to_owned(),
+        payee_name: "Supplier LLC".into(),
+        payee_tax_code: "12345678".into(),
+        payee_iban: Iban::ua_from_parts("300001", "26000000009999")
+            .unwrap()
+            .to_string(),
+        amount,
+        currency: "UAH".into(),
+        purpose: "Invoice 17".into(),
+    }
+}
+
+fn order_view(r: &tresor_core::api::Response) -> tresor_core::api::OrderView {
+    match r {
+        Ok(Reply::Order(v)) => v.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// How many audit records have this event and an outcome starting with `prefix`.
+async fn audited(bank: &TestBank, event: &str, prefix: &str) -> usize {
+    bank.bank()
+        .audit_list(None, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.event == event && r.outcome.starts_with(prefix))
+        .count()
+}
+
+on_both!(
+    fifty_logins_with_one_initial_password_let_one_in,
+    |db: Db| async move {
+        let bank = TestBank::new(db).await;
+        let initial = bank
+            .bank()
+            .add_user("admin:test", "race.initial", "Race Initial")
+            .await
+            .unwrap();
+        let mut clients = Vec::new();
+        for i in 0..50 {
+            clients.push(
+                bank.anonymous(&format!("10.50.{}.{}", i / 200, i % 200 + 1))
+                    .await,
+            );
+        }
+        let mut tasks = JoinSet::new();
+        for mut c in clients {
+            let password = initial.expose().to_owned();
+            tasks.spawn(async move { c.login("race.initial", &password, None, None).await });
+        }
+        let mut ok = 0;
+        while let Some(r) = tasks.join_next().await {
+            match r.unwrap() {
+                Ok(Reply::LoggedIn(info)) => {
+                    assert_eq!(info.stage, Stage::ChangePassword);
+                    ok += 1;
+                }
+                Err(e) => assert_eq!(e.code, ErrorCode::LoginFailed, "{e:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ok, 1, "exactly one login may use the initial password");
+        assert_eq!(audited(&bank, "login", "ok").await, 1);
+    }
+);
+
+on_both!(
+    sixty_concurrent_wrong_totp_codes_check_no_more_than_the_limit,
+    |db: Db| async move {
+        let bank = TestBank::new(db).await;
+        let limit = bank.bank().policy().otp_lockout_threshold as usize;
+        let iban = bank.account(60, 100_000).await;
+        let who = bank.enrolled_user("race.otp", &[(&iban, ALL)]).await;
+        let mut k = bank.key_login(&who, "10.60.0.1").await;
+        let uri = match k.call(Request::TotpEnroll {}).await.unwrap() {
+            Reply::TotpEnrollment { uri } => uri,
+            other => panic!("{other:?}"),
+        };
+        let b32 = uri
+            .split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let secret = totp::TotpSecret::from_base32(b32).unwrap();
+        let now = tresor_bank::storage::unix(bank.clock_now()) as u64;
+        let right = totp::format_code(totp::code_at(&secret, totp::time_step(now)));
+        k.call(Request::TotpConfirm {
+            code: right.clone(),
+        })
+        .await
+        .unwrap();
+        // A code that is wrong now and in the steps around it.
+        let wrong = (0..1_000_000u32)
+            .map(|n| format!("{n:06}"))
+            .find(|c| {
+                (-1i64..=1).all(|d| {
+                    let step = (totp::time_step(now) as i64 + d) as u64;
+                    *c != totp::format_code(totp::code_at(&secret, step))
+                })
+            })
+            .unwrap();
+        let mut clients = Vec::new();
+        for i in 0..60 {
+            // One address each, so that IP penalties do not stop them first.
+            clients.push(
+                bank.anonymous(&format!("10.61.{}.{}", i / 200, i % 200 + 1))
+                    .await,
+            );
+        }
+        let mut tasks = JoinSet::new();
+        for mut c in clients {
+            let (login, password, code) = (who.login.clone(), who.password.clone(), wrong.clone());
+            tasks.spawn(async move { c.login(&login, &password, Some(&code), None).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            assert_eq!(code(&r.unwrap()), ErrorCode::LoginFailed);
+        }
+        let checked = audited(&bank, "login", "failed: OTP").await;
+        let refused = audited(&bank, "login", "refused: OTP locked").await;
+        assert_eq!(checked, limit, "codes checked: {checked}, limit {limit}");
+        assert_eq!(checked + refused, 60);
+        // Locked for OTP now: even the right code is not checked.
+        let mut o = bank.anonymous("10.62.0.1").await;
+        assert_eq!(
+            code(&o.login(&who.login, &who.password, Some(&right), None).await),
+            ErrorCode::LoginFailed
+        );
+        assert_eq!(audited(&bank, "login", "failed: OTP").await, limit);
+    }
+);
+
+on_both!(
+    an_edit_racing_a_signature_never_leaves_the_new_version_signed,
+    |db: Db| async move {
+        let bank = TestBank::new(db).await;
+        let iban = bank.account(70, 1_000_000).await;
+        let who = bank.enrolled_user("race.sign", &[(&iban, ALL)]).await;
+        let mut k = bank.key_login(&who, "10.70.0.1").await;
+        let o = order(&iban, 1_000);
+        let v = order_view(&k.call(Request::PrepareOrder { order: o.clone() }).await);
+        let signature = payment::sign(&who.key, v.id, v.version, &o);
+
+        // Widen the window: another writer holds the order (a row lock on PostgreSQL, the
+        // write lock on SQLite) while the signature arrives, then edits it and commits.
+        let pool = bank.store().pool().clone();
+        let mut editor = match db {
+            Db::Postgres => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM orders WHERE id = {} FOR UPDATE",
+                    v.id
+                )))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                tx
+            }
+            Db::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await.unwrap(),
+        };
+        let id = v.id;
+        let signing = tokio::spawn(async move {
+            k.call(Request::SignOrder {
+                id,
+                version: 1,
+                signature,
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE orders SET version = version + 1, amount = amount + 1 WHERE id = {id}"
+        )))
+        .execute(&mut *editor)
+        .await
+        .unwrap();
+        editor.commit().await.unwrap();
+        let signed = signing.await.unwrap();
+        assert_eq!(code(&signed), ErrorCode::Conflict);
+        let mut k = bank.key_login(&who, "10.70.0.2").await;
+        let now = order_view(&k.call(Request::GetOrder { id }).await);
+        assert_eq!((now.version, now.status), (2, OrderStatus::Draft));
+        assert!(now.signatures.is_empty());
+
+        // And through the bank's own requests, many times over: whatever the order, a signed
+        // order is at the version that was signed.
+        let mut e = bank.key_login(&who, "10.70.0.3").await;
+        for round in 0..10u64 {
+            let o = order(&iban, 2_000 + round);
+            let v = order_view(&k.call(Request::PrepareOrder { order: o.clone() }).await);
+            let signature = payment::sign(&who.key, v.id, 1, &o);
+            let mut edited = o.clone();
+            edited.amount += 1;
+            let (signed, edit) = tokio::join!(
+                k.call(Request::SignOrder {
+                    id: v.id,
+                    version: 1,
+                    signature,
+                }),
+                e.call(Request::EditOrder {
+                    id: v.id,
+                    version: 1,
+                    order: edited.clone(),
+                })
+            );
+            let end = order_view(&k.call(Request::GetOrder { id: v.id }).await);
+            match (signed.is_ok(), edit.is_ok()) {
+                // Signed first, then edited: the signature went with the old version.
+                (true, true) => {
+                    assert_eq!((end.version, end.status), (2, OrderStatus::Draft));
+                    assert!(end.signatures.is_empty());
+                }
+                (true, false) => panic!("the edit of a signed order was refused: {edit:?}"),
+                (false, true) => {
+                    assert_eq!(code(&signed), ErrorCode::Conflict);
+                    assert_eq!((end.version, end.status), (2, OrderStatus::Draft));
+                }
+                (false, false) => panic!("{signed:?} {edit:?}"),
+            }
+            assert_eq!(end.order, edited);
+        }
+    }
+);
+
+on_both!(
+    fifty_concurrent_sends_of_one_order_debit_once,
+    |db: Db| async move {
+        let bank = TestBank::new(db).await;
+        let iban = bank.account(80, 1_000_000).await;
+        let who = bank.enrolled_user("race.send", &[(&iban, ALL)]).await;
+        let mut k = bank.key_login(&who, "10.80.0.1").await;
+        let o = order(&iban, 12_345);
+        let v = order_view(&k.call(Request::PrepareOrder { order: o.clone() }).await);
+        let signature = payment::sign(&who.key, v.id, v.version, &o);
+        k.call(Request::SignOrder {
+            id: v.id,
+            version: v.version,
+            signature,
+        })
+        .await
+        .unwrap();
+        let mut clients = Vec::new();
+        for i in 0..50 {
+            clients.push(bank.key_login(&who, &format!("10.81.0.{}", i + 1)).await);
+        }
+        let mut tasks = JoinSet::new();
+        for mut c in clients {
+            let id = v.id;
+            tasks.spawn(async move { c.call(Request::SendOrder { id }).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            assert_eq!(order_view(&r.unwrap()).status, OrderStatus::Accepted);
+        }
+        let accounts = bank.bank().list_accounts().await.unwrap();
+        let account = accounts.iter().find(|a| a.iban == iban).unwrap();
+        assert_eq!(account.balance, 1_000_000 - 12_345);
+        assert_eq!(audited(&bank, "order_send", "accepted").await, 1);
+        assert!(bank.bank().audit_verify().await.unwrap().is_ok());
+    }
+);
