@@ -407,8 +407,8 @@ pub async fn session_info(state: State<'_, AppState>) -> Result<SessionView> {
     SessionView::of(inner.session()?)
 }
 
-/// Renews the key: a new key on the same drive, under the same key password, which is checked
-/// against the current key first so that a typo cannot make a key nobody can open.
+/// Renews the key: a new key on the same drive, under the same key password (which the
+/// library checks against the current key first).
 #[tauri::command]
 #[specta::specta]
 pub async fn renew_key(
@@ -420,12 +420,6 @@ pub async fn renew_key(
     let mut inner = state.lock().await;
     let client = inner.client()?;
     let session = inner.session()?;
-    let store = session
-        .key()
-        .map(|k| k.store.clone())
-        .ok_or_else(|| AppError::new(ErrorCode::Refused, "renewal needs a login with the key"))?;
-    progress.send(Step::UnlockingKey).ok();
-    client.unlock_key(&store, &key_password, SystemTime::now())?;
     let result = client
         .renew(session, &key_password, &report(&progress))
         .await;
@@ -509,12 +503,12 @@ pub async fn list_orders(
 pub async fn prepare_order(state: State<'_, AppState>, draft: OrderDraft) -> Result<OrderView> {
     let order = PaymentOrder {
         payer_iban: draft.payer_iban,
-        payee_name: draft.payee_name.trim().to_owned(),
+        payee_name: draft.payee_name,
         payee_tax_code: draft.payee_tax_code,
         payee_iban: draft.payee_iban,
         amount: parse_amount(&draft.amount).map_err(tresor_client::ClientError::from)?,
         currency: draft.currency,
-        purpose: draft.purpose.trim().to_owned(),
+        purpose: draft.purpose,
     }
     .normalized()
     .map_err(tresor_client::ClientError::from)?;

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use tresor_client::ClientError;
+use tresor_client::error::Code;
 use tresor_client::settings::SettingsError;
 
 /// What went wrong, for the UI to choose a screen or a hint.
@@ -73,30 +74,36 @@ impl AppError {
     }
 }
 
+impl From<Code> for ErrorCode {
+    fn from(code: Code) -> Self {
+        match code {
+            Code::Settings => Self::Settings,
+            Code::Credentials => Self::Credentials,
+            Code::Locked => Self::Locked,
+            Code::WrongKeyPassword => Self::WrongKeyPassword,
+            Code::KeyNotFound => Self::KeyNotFound,
+            Code::BrokenKey => Self::BrokenKey,
+            Code::CertificateExpired => Self::CertificateExpired,
+            Code::CertificateRevoked => Self::CertificateRevoked,
+            Code::Drive => Self::Drive,
+            Code::Network => Self::Network,
+            Code::SessionExpired => Self::SessionExpired,
+            Code::Refused => Self::Refused,
+            Code::PasswordPolicy => Self::PasswordPolicy,
+            Code::KeyPasswordPolicy => Self::KeyPasswordPolicy,
+            Code::InvalidOrder => Self::InvalidOrder,
+            Code::Protocol => Self::Other,
+        }
+    }
+}
+
 impl From<ClientError> for AppError {
     fn from(e: ClientError) -> Self {
-        let code = match &e {
-            ClientError::Settings(_) => ErrorCode::Settings,
-            ClientError::LoginFailed(_) => ErrorCode::Credentials,
-            ClientError::AccountLocked(_) | ClientError::AddressBlocked(_) => ErrorCode::Locked,
-            ClientError::WrongKeyPassword => ErrorCode::WrongKeyPassword,
-            ClientError::KeyNotFound { .. } => ErrorCode::KeyNotFound,
-            ClientError::BrokenKey(_) | ClientError::CertificateMissing(_) => ErrorCode::BrokenKey,
-            ClientError::CertificateExpired(_) => ErrorCode::CertificateExpired,
-            ClientError::CertificateRevoked => ErrorCode::CertificateRevoked,
-            ClientError::Store(_) => ErrorCode::Drive,
-            ClientError::Connection(_) => ErrorCode::Network,
-            ClientError::SessionExpired(_) => ErrorCode::SessionExpired,
-            ClientError::Refused(_) | ClientError::NotPossible(_) => ErrorCode::Refused,
-            ClientError::LoginPassword(_) => ErrorCode::PasswordPolicy,
-            ClientError::KeyPassword(_) => ErrorCode::KeyPasswordPolicy,
-            ClientError::Payment(_) => ErrorCode::InvalidOrder,
-            _ => ErrorCode::Other,
-        };
+        let code = e.code();
         Self {
-            code,
+            code: code.into(),
             message: e.to_string(),
-            offers_recovery: e.offers_recovery(),
+            offers_recovery: code.offers_recovery(),
         }
     }
 }

@@ -81,7 +81,46 @@ pub enum ClientError {
     Protocol(String),
 }
 
-/// What kind of failure, for exit codes and screens.
+/// What failed, one code per case the user acts on differently. The CLI's exit status and
+/// the app's error codes both derive from it ([`ClientError::code`]), so the two never
+/// disagree about a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// The connection settings are missing or wrong.
+    Settings,
+    /// The login was refused (which factor is not said).
+    Credentials,
+    /// The account is locked, or the address blocked.
+    Locked,
+    /// The key password does not open the key.
+    WrongKeyPassword,
+    /// No key for the login on the drive.
+    KeyNotFound,
+    /// The key file cannot be used, or has no certificate.
+    BrokenKey,
+    /// The certificate has expired.
+    CertificateExpired,
+    /// The bank revoked the certificate.
+    CertificateRevoked,
+    /// The drive failed: removed, read-only, full.
+    Drive,
+    /// The bank cannot be reached, or the channel failed.
+    Network,
+    /// The session ended: log in again.
+    SessionExpired,
+    /// The bank refused a request, or the session cannot do it.
+    Refused,
+    /// A new login password breaks the policy.
+    PasswordPolicy,
+    /// A new key password breaks the policy.
+    KeyPasswordPolicy,
+    /// A payment order is invalid.
+    InvalidOrder,
+    /// The bank answered something the client did not expect.
+    Protocol,
+}
+
+/// What kind of failure, for exit codes: a coarser grouping of [`Code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The login, password or second factor was refused.
@@ -99,35 +138,67 @@ pub enum ErrorKind {
     Other,
 }
 
+impl Code {
+    /// Its kind.
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            Self::Credentials => ErrorKind::Credentials,
+            Self::Locked => ErrorKind::Locked,
+            Self::WrongKeyPassword
+            | Self::KeyNotFound
+            | Self::BrokenKey
+            | Self::CertificateExpired
+            | Self::CertificateRevoked
+            | Self::Drive => ErrorKind::Key,
+            Self::Network | Self::SessionExpired => ErrorKind::Network,
+            Self::Refused => ErrorKind::Refused,
+            Self::Settings
+            | Self::PasswordPolicy
+            | Self::KeyPasswordPolicy
+            | Self::InvalidOrder
+            | Self::Protocol => ErrorKind::Other,
+        }
+    }
+
+    /// Whether certificate recovery is the way out: every key problem but the drive's own
+    /// (read-only, full, removed), which a new key would not solve.
+    pub fn offers_recovery(self) -> bool {
+        self.kind() == ErrorKind::Key && self != Self::Drive
+    }
+}
+
 impl ClientError {
+    /// Its code.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::Settings(_) => Code::Settings,
+            Self::Connection(_) => Code::Network,
+            Self::KeyNotFound { .. } => Code::KeyNotFound,
+            Self::WrongKeyPassword => Code::WrongKeyPassword,
+            Self::BrokenKey(_) | Self::CertificateMissing(_) => Code::BrokenKey,
+            Self::CertificateExpired(_) => Code::CertificateExpired,
+            Self::CertificateRevoked => Code::CertificateRevoked,
+            Self::Store(_) => Code::Drive,
+            Self::LoginFailed(_) => Code::Credentials,
+            Self::AccountLocked(_) | Self::AddressBlocked(_) => Code::Locked,
+            Self::Refused(_) | Self::NotPossible(_) => Code::Refused,
+            Self::SessionExpired(_) => Code::SessionExpired,
+            Self::LoginPassword(_) => Code::PasswordPolicy,
+            Self::KeyPassword(_) => Code::KeyPasswordPolicy,
+            Self::Payment(_) => Code::InvalidOrder,
+            Self::Protocol(_) => Code::Protocol,
+        }
+    }
+
     /// Its kind.
     pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::LoginFailed(_) => ErrorKind::Credentials,
-            Self::AccountLocked(_) | Self::AddressBlocked(_) => ErrorKind::Locked,
-            Self::KeyNotFound { .. }
-            | Self::WrongKeyPassword
-            | Self::BrokenKey(_)
-            | Self::CertificateMissing(_)
-            | Self::CertificateExpired(_)
-            | Self::CertificateRevoked
-            | Self::Store(_) => ErrorKind::Key,
-            Self::Connection(_) | Self::SessionExpired(_) => ErrorKind::Network,
-            Self::Refused(_) | Self::NotPossible(_) => ErrorKind::Refused,
-            Self::Settings(_)
-            | Self::LoginPassword(_)
-            | Self::KeyPassword(_)
-            | Self::Payment(_)
-            | Self::Protocol(_) => ErrorKind::Other,
-        }
+        self.code().kind()
     }
 
     /// Whether certificate recovery is the way out: a wrong key password, a missing or broken
     /// key, an expired or revoked certificate.
     pub fn offers_recovery(&self) -> bool {
-        // Every key problem but the drive's own (read-only, full, removed): a new key would
-        // not help there.
-        self.kind() == ErrorKind::Key && !matches!(self, Self::Store(_))
+        self.code().offers_recovery()
     }
 }
 
@@ -176,6 +247,58 @@ impl From<StoreError> for ClientError {
             )),
             StoreError::CertificateMissing(path) => Self::CertificateMissing(path),
             e => Self::Store(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_group_into_kinds_and_say_when_recovery_helps() {
+        use Code::*;
+        let cases = [
+            (Settings, ErrorKind::Other, false),
+            (Credentials, ErrorKind::Credentials, false),
+            (Locked, ErrorKind::Locked, false),
+            (WrongKeyPassword, ErrorKind::Key, true),
+            (KeyNotFound, ErrorKind::Key, true),
+            (BrokenKey, ErrorKind::Key, true),
+            (CertificateExpired, ErrorKind::Key, true),
+            (CertificateRevoked, ErrorKind::Key, true),
+            (Drive, ErrorKind::Key, false),
+            (Network, ErrorKind::Network, false),
+            (SessionExpired, ErrorKind::Network, false),
+            (Refused, ErrorKind::Refused, false),
+            (PasswordPolicy, ErrorKind::Other, false),
+            (KeyPasswordPolicy, ErrorKind::Other, false),
+            (InvalidOrder, ErrorKind::Other, false),
+            (Protocol, ErrorKind::Other, false),
+        ];
+        for (code, kind, recovery) in cases {
+            assert_eq!(code.kind(), kind, "{code:?}");
+            assert_eq!(code.offers_recovery(), recovery, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn errors_carry_their_code() {
+        let cases = [
+            (ClientError::LoginFailed("no".into()), Code::Credentials),
+            (ClientError::AddressBlocked("later".into()), Code::Locked),
+            (ClientError::WrongKeyPassword, Code::WrongKeyPassword),
+            (ClientError::CertificateRevoked, Code::CertificateRevoked),
+            (ClientError::SessionExpired(300), Code::SessionExpired),
+            (ClientError::NotPossible("otp".into()), Code::Refused),
+            (ClientError::Protocol("?".into()), Code::Protocol),
+            (
+                ClientError::from(ApiError::new(ErrorCode::Unknown, "new")),
+                Code::Refused,
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e}");
         }
     }
 }

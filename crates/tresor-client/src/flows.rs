@@ -235,7 +235,7 @@ impl Client {
         let done = self
             .enroll(&mut session, store, key_password, progress)
             .await?;
-        let _ = session.call(&tresor_core::api::Request::Logout).await;
+        let _ = session.call(&tresor_core::api::Request::Logout {}).await;
         Ok(done)
     }
 
@@ -269,8 +269,10 @@ impl Client {
 
     /// Renewal, on a session signed by the current key: a new key on the same drive, its
     /// certificate requested on this session, stored; the previous key stays as a backup.
-    /// The new key takes the same key password. Returns the new certificate's details; the
-    /// session goes on with the key it was signed with, and the next login uses the new one.
+    /// The new key takes the same key password, which must open the current key first, so
+    /// that a typo cannot make a key nobody can open. Returns the new certificate's details;
+    /// the session goes on with the key it was signed with, and the next login uses the new
+    /// one.
     pub async fn renew(
         &self,
         session: &mut BankSession,
@@ -290,6 +292,8 @@ impl Client {
                 "renewal needs a completed login with the key".into(),
             ));
         }
+        progress(Step::UnlockingKey);
+        self.unlock_key(&store, key_password, SystemTime::now())?;
         self.certify_new_key(session, &store, key_password, progress)
             .await
     }
@@ -328,7 +332,7 @@ impl Client {
         let done = self
             .certify(&mut session, store, &pending, progress)
             .await?;
-        let _ = session.call(&tresor_core::api::Request::Logout).await;
+        let _ = session.call(&tresor_core::api::Request::Logout {}).await;
         Ok(done)
     }
 

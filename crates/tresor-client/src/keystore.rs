@@ -98,6 +98,10 @@ pub enum StoreError {
     /// The certificate is for another key than the pending one.
     #[error("the certificate does not match the new key; the current key is unchanged")]
     CertificateForAnotherKey,
+    /// A first key was asked for where a key exists: keys are renewed or recovered, never
+    /// overwritten.
+    #[error("a key already exists at {0}; keys are renewed or recovered, never overwritten")]
+    KeyExists(PathBuf),
 }
 
 impl StoreError {
@@ -129,6 +133,17 @@ impl Generation {
     pub fn is_complete(&self) -> bool {
         self.has_key && self.has_cert
     }
+}
+
+/// Where a login's keys on a drive stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyGenerations {
+    /// The current generation: the newest with both its key and its certificate.
+    pub current: u32,
+    /// The newest complete generation before it, kept as a backup.
+    pub backup: Option<u32>,
+    /// A newer key still waiting for its certificate (a renewal or recovery not finished).
+    pub pending: Option<u32>,
 }
 
 /// A key that was opened with its password.
@@ -288,6 +303,34 @@ impl KeyStore {
             .find(Generation::is_complete))
     }
 
+    /// The current, backup and pending generations; an error naming what is missing when
+    /// there is no current key (no key at all, or a key without its certificate).
+    pub fn key_generations(&self) -> Result<KeyGenerations, StoreError> {
+        let gens = self.generations()?;
+        let Some(current) = gens.iter().rev().find(|g| g.is_complete()) else {
+            return Err(match gens.iter().rev().find(|g| g.has_key) {
+                Some(g) => StoreError::CertificateMissing(self.key_path(g.number)),
+                None => StoreError::KeyNotFound {
+                    login: self.login.to_string(),
+                    dir: self.dir.clone(),
+                },
+            });
+        };
+        Ok(KeyGenerations {
+            current: current.number,
+            backup: gens
+                .iter()
+                .rev()
+                .find(|g| g.is_complete() && g.number < current.number)
+                .map(|g| g.number),
+            pending: gens
+                .iter()
+                .rev()
+                .find(|g| g.has_key && !g.has_cert && g.number > current.number)
+                .map(|g| g.number),
+        })
+    }
+
     /// The newest key, pending or current.
     pub fn latest_key(&self) -> Result<Option<Generation>, StoreError> {
         Ok(self.generations()?.into_iter().rev().find(|g| g.has_key))
@@ -370,6 +413,15 @@ impl KeyStore {
         let key = PrivateKey::generate();
         let pem = key.to_encrypted_pem(password)?;
         self.write_pending(key, &pem)
+    }
+
+    /// The first key for this login on the drive, refused where any key is there already:
+    /// keys are renewed or recovered, never overwritten.
+    pub fn create_first_key(&self, password: &Password) -> Result<PendingKey, StoreError> {
+        if let Some(g) = self.latest_key()? {
+            return Err(StoreError::KeyExists(self.key_path(g.number)));
+        }
+        self.create_pending_key(password)
     }
 
     /// [`Self::create_pending_key`] with an already encrypted key (tests use cheap KDFs).
@@ -583,6 +635,61 @@ mod tests {
             BankCa::generate("CA", "Bank", "UA", SystemTime::now(), DEFAULT_CA_VALIDITY).unwrap();
         let store = KeyStore::new(drive.path(), &Login::new("ivan").unwrap());
         (drive, ca, store)
+    }
+
+    #[test]
+    fn generations_name_current_backup_and_pending() {
+        let (_drive, ca, store) = fixture();
+        assert!(matches!(
+            store.key_generations(),
+            Err(StoreError::KeyNotFound { .. })
+        ));
+        let first = cheap(&store);
+        assert!(matches!(
+            store.key_generations(),
+            Err(StoreError::CertificateMissing(p)) if p == first.key_path
+        ));
+        store
+            .commit_certificate(&first, &issue(&ca, &store, &first))
+            .unwrap();
+        let one = KeyGenerations {
+            current: 1,
+            backup: None,
+            pending: None,
+        };
+        assert_eq!(store.key_generations().unwrap(), one);
+        let second = cheap(&store);
+        assert_eq!(
+            store.key_generations().unwrap(),
+            KeyGenerations {
+                pending: Some(2),
+                ..one
+            }
+        );
+        store
+            .commit_certificate(&second, &issue(&ca, &store, &second))
+            .unwrap();
+        assert_eq!(
+            store.key_generations().unwrap(),
+            KeyGenerations {
+                current: 2,
+                backup: Some(1),
+                pending: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_first_key_never_overwrites_one() {
+        let (_drive, _ca, store) = fixture();
+        let first = cheap(&store);
+        let before = std::fs::read(&first.key_path).unwrap();
+        assert!(matches!(
+            store.create_first_key(&Password::from("another key password 2")),
+            Err(StoreError::KeyExists(p)) if p == first.key_path
+        ));
+        assert_eq!(std::fs::read(&first.key_path).unwrap(), before);
+        assert_eq!(store.generations().unwrap().len(), 1);
     }
 
     #[test]

@@ -90,6 +90,15 @@ pub fn removable_drive_present(media: &dyn MediaSource, path: &Path) -> Option<P
         .map(|d| d.mount_path.clone())
 }
 
+/// The fixed (not removable) disk `path` is on, if it is: a key written there gets the
+/// fixed-disk warning the design asks for.
+pub fn fixed_disk_holding(media: &dyn MediaSource, path: &Path) -> Option<Drive> {
+    let drives = media.list().ok()?;
+    drive_holding(&drives, path)
+        .filter(|d| !d.removable)
+        .cloned()
+}
+
 /// Removable drives first, then by mount path, so the picker offers a USB stick before the
 /// system disk.
 pub fn sort_drives(drives: &mut [Drive]) {
@@ -190,6 +199,26 @@ mod tests {
             order,
             [PathBuf::from("/media/a"), "/media/b".into(), "/".into()]
         );
+    }
+
+    #[test]
+    fn the_fixed_disk_warning_names_the_fixed_disk_holding_the_path() {
+        let media = FixedMedia(vec![
+            drive("/", false),
+            drive("/media/stick", true),
+            drive("/data", false),
+        ]);
+        let fixed = |p: &str| fixed_disk_holding(&media, Path::new(p)).map(|d| d.mount_path);
+        let cases = [
+            ("/media/stick", None),
+            ("/media/stick/keys/ivan", None),
+            ("/home/ivan/keys", Some(PathBuf::from("/"))),
+            ("/data/keys", Some(PathBuf::from("/data"))),
+            ("/media/other", Some(PathBuf::from("/"))),
+        ];
+        for (path, want) in cases {
+            assert_eq!(fixed(path), want, "{path}");
+        }
     }
 
     #[test]

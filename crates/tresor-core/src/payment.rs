@@ -470,11 +470,14 @@ impl PaymentOrder {
         Ok(())
     }
 
-    /// A copy with the IBANs, tax code and currency in canonical form (as the user may have
-    /// typed them with spaces or in lower case). Text fields are left as they are: they are
-    /// signed exactly as the user sees them.
+    /// A copy in canonical form, as every client prepares an order before sending it: the
+    /// IBANs, tax code and currency as the user may have typed them (with spaces, in lower
+    /// case), and the payee's name and the purpose without the spaces around them. Nothing
+    /// inside the text changes: it is signed exactly as the user then sees it.
     pub fn normalized(&self) -> Result<PaymentOrder, PaymentError> {
         Ok(PaymentOrder {
+            payee_name: self.payee_name.trim().to_owned(),
+            purpose: self.purpose.trim().to_owned(),
             payer_iban: Iban::parse(&self.payer_iban)
                 .map_err(|e| Iban::relabel(e, "payer IBAN"))?
                 .0,
@@ -957,12 +960,17 @@ mod tests {
     }
 
     #[test]
-    fn normalized_fixes_identifiers_only() {
+    fn normalized_fixes_identifiers_and_outer_spaces_only() {
         let mut o = order();
         o.payer_iban = "ua21 3223 1300 0002 6007 2335 6600 1".into();
         o.payee_tax_code = " 14360570 ".into();
         o.currency = "uah".into();
+        o.payee_name = format!("  {} \n", order().payee_name);
+        o.purpose = format!("\t{} ", order().purpose);
         assert_eq!(o.normalized().unwrap(), order());
+        // Inside the text nothing changes: validation still judges it.
+        o.purpose = "two  spaces\u{200B}".into();
+        assert_eq!(o.normalized().unwrap().purpose, o.purpose);
         o.payee_iban = "UA00".into();
         assert!(matches!(
             o.normalized(),

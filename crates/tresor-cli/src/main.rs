@@ -875,14 +875,12 @@ struct KeyReport {
 fn key_generate(json: bool, drive: &Path, login: &str) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
     let store = KeyStore::new(drive, &login);
+    // Refuse before asking for a password; the store refuses again when it writes.
     if let Some(g) = store.latest_key()? {
-        bail!(
-            "a key for {login} already exists at {}; keys are renewed, never overwritten",
-            store.key_path(g.number).display()
-        );
+        return Err(StoreError::KeyExists(store.key_path(g.number)).into());
     }
     let password = new_key_password()?;
-    let pending = store.create_pending_key(&password)?;
+    let pending = store.create_first_key(&password)?;
     if json {
         let report = KeyReport {
             login: login.to_string(),
@@ -945,38 +943,18 @@ struct KeyStatus {
 fn key_status(json: bool, login: &str, drive: Option<&Path>) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
     let store = flows::find_store(&SystemMedia, &login, drive)?;
-    let gens = store.generations()?;
-    let Some(current) = gens.iter().rev().find(|g| g.is_complete()) else {
-        return Err(match gens.iter().rev().find(|g| g.has_key) {
-            Some(g) => ClientError::CertificateMissing(store.key_path(g.number)),
-            None => ClientError::KeyNotFound {
-                login: login.to_string(),
-                drive: store.drive().to_path_buf(),
-            },
-        }
-        .into());
-    };
-    let cert = store
-        .certificate(current.number)
-        .map_err(ClientError::from)?;
+    let gens = store.key_generations().map_err(ClientError::from)?;
+    let cert = store.certificate(gens.current).map_err(ClientError::from)?;
     let not_after = pki::not_after(&cert);
     let status = KeyStatus {
         login: login.to_string(),
         drive: store.drive().to_path_buf(),
-        generation: current.number,
+        generation: gens.current,
         serial: pki::serial_hex(cert.tbs_certificate().serial_number()),
         not_after: tresor_client::unix_seconds(not_after),
         reminder: reminder::renewal_reminder(not_after, SystemTime::now()),
-        backup_generation: gens
-            .iter()
-            .rev()
-            .find(|g| g.is_complete() && g.number < current.number)
-            .map(|g| g.number),
-        pending_generation: gens
-            .iter()
-            .rev()
-            .find(|g| g.has_key && !g.has_cert && g.number > current.number)
-            .map(|g| g.number),
+        backup_generation: gens.backup,
+        pending_generation: gens.pending,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -1037,10 +1015,7 @@ fn new_key_password() -> Result<Password> {
 
 /// The design asks for a clear warning when the key goes to a fixed disk.
 fn warn_if_fixed(drive: &Path) {
-    if let Ok(drives) = SystemMedia.list()
-        && let Some(d) = media::drive_holding(&drives, drive)
-        && !d.removable
-    {
+    if let Some(d) = media::fixed_disk_holding(&SystemMedia, drive) {
         eprintln!(
             "tresor: warning: {} is on a fixed disk ({}), not a removable drive; anyone with \
              this computer has the key file",
