@@ -5,13 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ALL, Db, Holder, TestBank, advance, code, rights};
+use support::{ALL, Db, Holder, TestBank, advance, code, rights, totp_code};
 use tresor_bank::audit::Tampering;
 use tresor_bank::config::Policy;
 use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
 use tresor_core::channel::{AlertCode, ChannelError};
 use tresor_core::payment::{self, PaymentOrder};
-use tresor_core::{Password, PrivateKey, totp};
+use tresor_core::{Password, PrivateKey};
 
 fn order(payer: &str, amount: u64) -> PaymentOrder {
     PaymentOrder {
@@ -628,20 +628,9 @@ on_both!(
         let iban = bank.account(4, 100_000).await;
         let who = bank.enrolled_user("otp.user", &[(&iban, ALL)]).await;
         let mut k = bank.key_login(&who, "10.6.0.1").await;
-        let uri = match k.call(Request::TotpEnroll {}).await.unwrap() {
-            Reply::TotpEnrollment { uri } => uri,
-            other => panic!("{other:?}"),
-        };
-        let b32 = uri
-            .split("secret=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
-        let secret = totp::TotpSecret::from_base32(b32).unwrap();
+        let secret = k.start_totp().await;
         let now = tresor_bank::storage::unix(bank.clock_now()) as u64;
-        let code_now = |t: u64| totp::format_code(totp::code_at(&secret, totp::time_step(t)));
+        let code_now = |t: u64| totp_code(&secret, t);
         assert_eq!(
             code(
                 &k.call(Request::TotpConfirm {

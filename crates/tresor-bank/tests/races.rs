@@ -12,7 +12,6 @@ use support::*;
 use tokio::task::JoinSet;
 use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
 use tresor_core::payment::{self, Iban, PaymentOrder};
-use tresor_core::totp;
 
 fn order(payer: &str, amount: u64) -> PaymentOrder {
     PaymentOrder {
@@ -91,20 +90,9 @@ on_both!(
         let iban = bank.account(60, 100_000).await;
         let who = bank.enrolled_user("race.otp", &[(&iban, ALL)]).await;
         let mut k = bank.key_login(&who, "10.60.0.1").await;
-        let uri = match k.call(Request::TotpEnroll {}).await.unwrap() {
-            Reply::TotpEnrollment { uri } => uri,
-            other => panic!("{other:?}"),
-        };
-        let b32 = uri
-            .split("secret=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
-        let secret = totp::TotpSecret::from_base32(b32).unwrap();
+        let secret = k.start_totp().await;
         let now = tresor_bank::storage::unix(bank.clock_now()) as u64;
-        let right = totp::format_code(totp::code_at(&secret, totp::time_step(now)));
+        let right = totp_code(&secret, now);
         k.call(Request::TotpConfirm {
             code: right.clone(),
         })
@@ -114,10 +102,9 @@ on_both!(
         let wrong = (0..1_000_000u32)
             .map(|n| format!("{n:06}"))
             .find(|c| {
-                (-1i64..=1).all(|d| {
-                    let step = (totp::time_step(now) as i64 + d) as u64;
-                    *c != totp::format_code(totp::code_at(&secret, step))
-                })
+                [now - 30, now, now + 30]
+                    .iter()
+                    .all(|t| *c != totp_code(&secret, *t))
             })
             .unwrap();
         let mut clients = Vec::new();

@@ -147,6 +147,21 @@ impl Store {
         Ok(store)
     }
 
+    /// A private SQLite database in memory, migrated: for fast tests. It lives as long as a
+    /// connection of the pool does.
+    pub async fn in_memory() -> Result<Self, StorageError> {
+        // A name of its own, shared by the pool's connections (shared cache): through the Any
+        // driver, `sqlite::memory:` would give each connection a database of its own.
+        let mut name = [0u8; 12];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut name)
+            .map_err(|_| StorageError::corrupt("no randomness for a database name"))?;
+        let url = format!(
+            "sqlite:file:tresor-memory-{}?mode=memory&cache=shared",
+            data_encoding::HEXLOWER.encode(&name)
+        );
+        Self::connect(&url, SchemaPolicy::Create).await
+    }
+
     /// Connects without looking at the schema.
     async fn connect_only(url: &str) -> Result<Self, StorageError> {
         sqlx::any::install_default_drivers();
@@ -295,4 +310,111 @@ pub(crate) fn to_db(v: u64, what: &str) -> Result<i64, StorageError> {
 /// A stored BIGINT that must not be negative.
 pub(crate) fn from_db(v: i64, what: &str) -> Result<u64, StorageError> {
     u64::try_from(v).map_err(|_| StorageError::corrupt(format!("negative {what}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use tresor_core::api::Menus;
+
+    use super::users::NewUser;
+    use super::*;
+
+    async fn with_user(store: &Store) -> i64 {
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            tx.insert_user(&NewUser {
+                login: "ivan",
+                name: "Ivan",
+                password_hash: "$argon2id$hash",
+                password_expires: 100,
+                created_at: 1,
+            })
+            .await
+            .unwrap()
+        );
+        tx.commit().await.unwrap();
+        let mut r = store.read().await.unwrap();
+        r.user_by_login("ivan").await.unwrap().unwrap().id
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_store_is_migrated_and_shared_by_the_pool() {
+        let store = Store::in_memory().await.unwrap();
+        assert_eq!(
+            store.schema_state().await.unwrap(),
+            SchemaState::At(LATEST_VERSION)
+        );
+        let id = with_user(&store).await;
+        // Another connection of the pool sees the same database.
+        let mut a = store.read().await.unwrap();
+        let mut b = store.read().await.unwrap();
+        let u = b.user_by_id(id).await.unwrap().unwrap();
+        assert_eq!(
+            (u.login.as_str(), u.password_kind, u.menus, u.locked),
+            ("ivan", PasswordKind::Initial, Menus::Full, false)
+        );
+        assert_eq!(a.users().await.unwrap().len(), 1);
+        // A second in-memory store is another database.
+        let other = Store::in_memory().await.unwrap();
+        assert!(
+            other
+                .read()
+                .await
+                .unwrap()
+                .users()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_lost_its_condition_reports_it_and_changes_nothing() {
+        let store = Store::in_memory().await.unwrap();
+        let id = with_user(&store).await;
+        let mut tx = store.begin().await.unwrap();
+        let login = super::users::LoginSuccess {
+            user_id: id,
+            password_hash: "$argon2id$hash",
+            one_time: true,
+        };
+        assert!(tx.record_login(&login).await.unwrap());
+        // The one-time password is used now: the same write no longer applies.
+        assert!(!tx.record_login(&login).await.unwrap());
+        let other = super::users::LoginSuccess {
+            password_hash: "$argon2id$another",
+            ..login
+        };
+        assert!(!tx.record_login(&other).await.unwrap());
+        tx.commit().await.unwrap();
+        let u = store
+            .read()
+            .await
+            .unwrap()
+            .user_by_id(id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(u.password_used);
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_outside_its_set_is_corrupt() {
+        let store = Store::in_memory().await.unwrap();
+        let id = with_user(&store).await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        sqlx::raw_sql(
+            "PRAGMA ignore_check_constraints = ON; UPDATE users SET menus = 'bogus'; \
+             PRAGMA ignore_check_constraints = OFF;",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        drop(conn);
+        let got = store.read().await.unwrap().user_by_id(id).await;
+        assert!(
+            matches!(&got, Err(StorageError::Corrupt(m)) if m.contains("bogus")),
+            "{got:?}"
+        );
+    }
 }

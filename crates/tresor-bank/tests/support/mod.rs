@@ -315,6 +315,20 @@ impl Client {
         .await
     }
 
+    /// Starts TOTP enrollment: the secret of the otpauth URI the bank answers.
+    pub async fn start_totp(&mut self) -> tresor_core::totp::TotpSecret {
+        let uri = match self.call(Request::TotpEnroll {}).await.unwrap() {
+            Reply::TotpEnrollment { uri } => uri,
+            other => panic!("{other:?}"),
+        };
+        let b32 = uri
+            .split("secret=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .unwrap();
+        tresor_core::totp::TotpSecret::from_base32(b32).unwrap()
+    }
+
     pub async fn request_certificate(
         &mut self,
         key: &PrivateKey,
@@ -362,6 +376,12 @@ pub fn rights(view: bool, prepare: bool, sign: bool, send: bool) -> Rights {
         sign,
         send,
     }
+}
+
+/// The TOTP code for Unix time `t`.
+pub fn totp_code(secret: &tresor_core::totp::TotpSecret, t: u64) -> String {
+    use tresor_core::totp;
+    totp::format_code(totp::code_at(secret, totp::time_step(t)))
 }
 
 /// Moves the bank's clock.
