@@ -4,6 +4,7 @@ pub const ALL: &[&str] = &[
     "save_settings",
     "forget_remembered",
     "list_drives",
+    "fixed_disk_warning",
     "pick_folder",
     "check_new_password",
     "check_new_key_password",

@@ -10,7 +10,7 @@ use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 use tresor_client::flows::{self, KeyCertificate, Step};
-use tresor_client::media::{Drive, MediaSource, SystemMedia};
+use tresor_client::media::{self, Drive, MediaSource, SystemMedia};
 use tresor_client::reminder::{Reminder, renewal_reminder};
 use tresor_client::session::SigningSummary;
 use tresor_client::{BankSession, KeyStore, Settings};
@@ -255,6 +255,18 @@ pub async fn list_drives(for_login: Option<String>) -> Result<Vec<DriveView>> {
             .collect())
     })
     .await?
+}
+
+/// Whether a key written to `path` gets the fixed-disk warning: the library decides, for the
+/// app as for the CLI (a folder on a listed USB drive does not; anywhere else does).
+#[tauri::command]
+#[specta::specta]
+pub async fn fixed_disk_warning(path: String) -> Result<bool> {
+    let path = PathBuf::from(path.trim());
+    if path.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    blocking(move || Ok(media::fixed_disk_warning(&SystemMedia, &path).is_some())).await?
 }
 
 /// The native folder chooser, for a key folder that is not a mounted drive.

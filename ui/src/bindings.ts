@@ -18,6 +18,11 @@ export const commands = {
 	 *  this every few seconds, so a USB drive appears and disappears as it is plugged and pulled.
 	 */
 	listDrives: (forLogin: string | null) => typedError<DriveView[], AppError>(__TAURI_INVOKE("list_drives", { forLogin })),
+	/**
+	 *  Whether a key written to `path` gets the fixed-disk warning: the library decides, for the
+	 *  app as for the CLI (a folder on a listed USB drive does not; anywhere else does).
+	 */
+	fixedDiskWarning: (path: string) => typedError<boolean, AppError>(__TAURI_INVOKE("fixed_disk_warning", { path })),
 	/**  The native folder chooser, for a key folder that is not a mounted drive. */
 	pickFolder: () => typedError<string | null, AppError>(__TAURI_INVOKE("pick_folder")),
 	/**  Checks a new login password against the policy, here, before a wizard goes on. */
@@ -43,8 +48,8 @@ export const commands = {
 	/**  The session and its key's certificate, with the renewal reminder due. */
 	sessionInfo: () => typedError<SessionView, AppError>(__TAURI_INVOKE("session_info")),
 	/**
-	 *  Renews the key: a new key on the same drive, under the same key password, which is checked
-	 *  against the current key first so that a typo cannot make a key nobody can open.
+	 *  Renews the key: a new key on the same drive, under the same key password (which the
+	 *  library checks against the current key first).
 	 */
 	renewKey: (keyPassword: string, progress: Channel<Step>) => typedError<KeyCertificate, AppError>(__TAURI_INVOKE("renew_key", { keyPassword, progress })),
 	/**

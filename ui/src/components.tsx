@@ -8,7 +8,7 @@ import { commands, run } from "./api";
 import { useI18n } from "./context";
 import type { Key } from "./i18n";
 import type { FormProblem } from "./logic/forms";
-import { formatBytes, needsFixedDiskWarning, preselect, sameDrives } from "./logic/drives";
+import { formatBytes, preselect, sameDrives } from "./logic/drives";
 import { dismissible, reminderLevel } from "./logic/reminder";
 
 export function Field(props: {
@@ -144,6 +144,26 @@ export function useDrives(login: string, remembered?: string | null) {
   return { drives, chosen, choose };
 }
 
+/** Whether a key written to `path` gets the fixed-disk warning: the library decides (the CLI
+ * asks the same function). The answer for an older path is dropped when a newer one is asked. */
+function useFixedDiskWarning(path: string): boolean {
+  const [warn, setWarn] = useState(false);
+  useEffect(() => {
+    let current = true;
+    if (!path) {
+      setWarn(false);
+      return;
+    }
+    run(commands.fixedDiskWarning(path))
+      .then((w) => current && setWarn(w))
+      .catch(() => current && setWarn(false));
+    return () => {
+      current = false;
+    };
+  }, [path]);
+  return warn;
+}
+
 export function DrivePicker(props: {
   drives: DriveView[];
   chosen: string;
@@ -169,6 +189,7 @@ export function DrivePicker(props: {
     const folder = await run(commands.pickFolder());
     if (folder) type(folder);
   };
+  const warnFixed = useFixedDiskWarning(props.warnFixed ? props.chosen : "");
   return (
     <fieldset className="drives" data-test="drives">
       <legend id={groupId}>{t("drive.label")}</legend>
@@ -198,7 +219,7 @@ export function DrivePicker(props: {
           {t("drive.browse")}
         </button>
       </div>
-      {props.warnFixed && props.chosen && needsFixedDiskWarning(props.drives, props.chosen) && (
+      {warnFixed && (
         <p className="warning" role="note" data-test="fixed-disk-warning">
           {t("drive.fixedWarning")}
         </p>

@@ -1015,12 +1015,15 @@ fn new_key_password() -> Result<Password> {
 
 /// The design asks for a clear warning when the key goes to a fixed disk.
 fn warn_if_fixed(drive: &Path) {
-    if let Some(d) = media::fixed_disk_holding(&SystemMedia, drive) {
+    if let Some(w) = media::fixed_disk_warning(&SystemMedia, drive) {
+        let on = w
+            .disk
+            .map(|d| format!(" (it is on the fixed disk {})", d.display()))
+            .unwrap_or_default();
         eprintln!(
-            "tresor: warning: {} is on a fixed disk ({}), not a removable drive; anyone with \
-             this computer has the key file",
-            drive.display(),
-            d.mount_path.display()
+            "tresor: warning: {} is not on a removable drive{on}; anyone with this computer \
+             has the key file",
+            drive.display()
         );
     }
 }

@@ -90,13 +90,24 @@ pub fn removable_drive_present(media: &dyn MediaSource, path: &Path) -> Option<P
         .map(|d| d.mount_path.clone())
 }
 
-/// The fixed (not removable) disk `path` is on, if it is: a key written there gets the
-/// fixed-disk warning the design asks for.
-pub fn fixed_disk_holding(media: &dyn MediaSource, path: &Path) -> Option<Drive> {
-    let drives = media.list().ok()?;
-    drive_holding(&drives, path)
-        .filter(|d| !d.removable)
-        .cloned()
+/// The fixed-disk warning the design asks for when a key is written off a removable drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedDiskWarning {
+    /// The fixed disk holding the path, where the system lists one.
+    pub disk: Option<PathBuf>,
+}
+
+/// Whether a key written to `path` gets the fixed-disk warning: it does unless a removable
+/// drive the system lists holds `path` (a fixed disk, a place no listed drive holds, or a
+/// drive list that cannot be read all get it). The CLI and the app both ask this.
+pub fn fixed_disk_warning(media: &dyn MediaSource, path: &Path) -> Option<FixedDiskWarning> {
+    let drives = media.list().unwrap_or_default();
+    match drive_holding(&drives, path) {
+        Some(d) if d.removable => None,
+        holding => Some(FixedDiskWarning {
+            disk: holding.map(|d| d.mount_path.clone()),
+        }),
+    }
 }
 
 /// Removable drives first, then by mount path, so the picker offers a USB stick before the
@@ -202,23 +213,29 @@ mod tests {
     }
 
     #[test]
-    fn the_fixed_disk_warning_names_the_fixed_disk_holding_the_path() {
+    fn the_fixed_disk_warning_spares_only_listed_removable_drives() {
         let media = FixedMedia(vec![
             drive("/", false),
             drive("/media/stick", true),
             drive("/data", false),
         ]);
-        let fixed = |p: &str| fixed_disk_holding(&media, Path::new(p)).map(|d| d.mount_path);
+        let warning = |p: &str| fixed_disk_warning(&media, Path::new(p)).map(|w| w.disk);
         let cases = [
             ("/media/stick", None),
             ("/media/stick/keys/ivan", None),
-            ("/home/ivan/keys", Some(PathBuf::from("/"))),
-            ("/data/keys", Some(PathBuf::from("/data"))),
-            ("/media/other", Some(PathBuf::from("/"))),
+            ("/home/ivan/keys", Some(Some(PathBuf::from("/")))),
+            ("/data/keys", Some(Some(PathBuf::from("/data")))),
+            ("/media/other", Some(Some(PathBuf::from("/")))),
         ];
         for (path, want) in cases {
-            assert_eq!(fixed(path), want, "{path}");
+            assert_eq!(warning(path), want, "{path}");
         }
+        // No listed drive holds it (the system disk may be a hidden overlay): warned.
+        let only_stick = FixedMedia(vec![drive("/media/stick", true)]);
+        assert_eq!(
+            fixed_disk_warning(&only_stick, Path::new("/tmp/keys")),
+            Some(FixedDiskWarning { disk: None })
+        );
     }
 
     #[test]

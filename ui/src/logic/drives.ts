@@ -1,4 +1,5 @@
-// The drive list: USB drives first (the app sorts them so), and a warning for fixed disks.
+// The drive list: USB drives first (the app sorts them so). Whether a path gets the fixed-disk
+// warning is the library's to say (the fixed_disk_warning command).
 import type { DriveView } from "../bindings";
 
 export function sameDrives(a: DriveView[], b: DriveView[]): boolean {
@@ -12,12 +13,6 @@ export function preselect(drives: DriveView[], remembered: string | null | undef
   if (withKey) return withKey.drive.mount_path;
   const removable = drives.find((d) => d.drive.removable);
   return removable ? removable.drive.mount_path : null;
-}
-
-/** Whether choosing this path needs the fixed-disk warning: not a removable drive we know of. */
-export function needsFixedDiskWarning(drives: DriveView[], path: string): boolean {
-  const known = drives.find((d) => d.drive.mount_path === path);
-  return !known || !known.drive.removable;
 }
 
 export function formatBytes(n: number): string {

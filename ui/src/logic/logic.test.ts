@@ -5,7 +5,7 @@ import { IdleTimer } from "./idle";
 import { formatMinor, groupIban } from "./money";
 import { confirmed, emptyOrder, missingOrderField, required } from "./forms";
 import { orderActions } from "./orders";
-import { formatBytes, needsFixedDiskWarning, preselect, sameDrives } from "./drives";
+import { formatBytes, preselect, sameDrives } from "./drives";
 
 describe("renewal reminder", () => {
   it("grows louder at each threshold and cannot be hidden in the last week", () => {
@@ -125,12 +125,6 @@ describe("drives", () => {
     expect(preselect(list, null)).toBe("/home");
     expect(preselect([drive("/media/usb", true)], null)).toBe("/media/usb");
     expect(preselect([drive("/", false)], null)).toBeNull();
-  });
-  it("warns for fixed disks and folders not on a known USB drive", () => {
-    const list = [drive("/media/usb", true), drive("/", false)];
-    expect(needsFixedDiskWarning(list, "/media/usb")).toBe(false);
-    expect(needsFixedDiskWarning(list, "/")).toBe(true);
-    expect(needsFixedDiskWarning(list, "/tmp/folder")).toBe(true);
   });
   it("notices a plugged or pulled drive", () => {
     const a = [drive("/media/usb", true)];

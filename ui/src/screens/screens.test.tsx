@@ -10,6 +10,7 @@ vi.mock("@tauri-apps/api/core", () => ({
 
 const commands = vi.hoisted(() => ({
   listDrives: vi.fn(),
+  fixedDiskWarning: vi.fn(),
   loginWithKey: vi.fn(),
   loginWithOtp: vi.fn(),
   pickFolder: vi.fn(),
@@ -140,7 +141,14 @@ describe("landing after login", () => {
 });
 
 describe("drive picker", () => {
-  it("keeps a typed folder path even when a prefix of it is a listed drive", () => {
+  it("shows no warning where the library says the path is on a USB drive", async () => {
+    commands.fixedDiskWarning.mockReturnValue(ok(false));
+    render(<DrivePicker drives={[usb]} chosen="/media/usb/keys" choose={() => {}} warnFixed />);
+    await waitFor(() => expect(commands.fixedDiskWarning).toHaveBeenCalledWith("/media/usb/keys"));
+    expect(screen.queryByRole("note")).toBeNull();
+  });
+  it("keeps a typed folder path even when a prefix of it is a listed drive", async () => {
+    commands.fixedDiskWarning.mockImplementation((path: string) => ok(path.startsWith("/tmp")));
     const root = { ...usb, drive: { ...usb.drive, label: "System", mount_path: "/", removable: false }, has_key: false };
     let chosen = "";
     function Harness() {
@@ -158,8 +166,10 @@ describe("drive picker", () => {
     expect(folder.value).toBe("/tmp/stick");
     expect(chosen).toBe("/tmp/stick");
     expect((screen.getByRole("radio") as HTMLInputElement).checked).toBe(false);
-    // A folder that is not a removable drive gets the fixed-disk warning.
-    expect(screen.getByRole("note").textContent).toMatch(/not a removable drive/);
+    // The library says whether the chosen path gets the fixed-disk warning; the picker asks
+    // it for the path now chosen and shows its answer.
+    expect(commands.fixedDiskWarning).toHaveBeenLastCalledWith("/tmp/stick");
+    expect((await screen.findByRole("note")).textContent).toMatch(/not a removable drive/);
     fireEvent.click(screen.getByRole("radio"));
     expect(chosen).toBe("/");
     expect(folder.value).toBe("");
