@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::channel::{SessionStore, StoreError};
 use crate::storage::sessions::StoredSession;
-use crate::storage::{Reader, StorageError, Store, from_unix, unix};
+use crate::storage::{Reader, StorageError, Store, from_db, from_unix, to_db, unix};
 
 /// Sessions in the database.
 pub struct DbSessions {
@@ -87,7 +87,7 @@ impl SessionStore for DbSessions {
     async fn insert(&self, session: &ServerSession) -> Result<(), StoreError> {
         let stored = StoredSession {
             sealed: self.seal(session.id(), &session.export())?,
-            next_seq: seq_to_db(session.next_client_seq())?,
+            next_seq: to_db(session.next_client_seq(), "seq").map_err(db)?,
             last_activity: unix(session.last_activity()),
         };
         let idle = i64::try_from(session.idle_timeout().as_secs()).unwrap_or(i64::MAX);
@@ -103,7 +103,7 @@ impl SessionStore for DbSessions {
             return Ok(None);
         };
         let state = self.open(id, &stored.sealed)?;
-        let seq = u64::try_from(stored.next_seq).map_err(|_| StoreError("negative seq".into()))?;
+        let seq = from_db(stored.next_seq, "seq").map_err(db)?;
         ServerSession::restore(&state, seq, from_unix(stored.last_activity))
             .map(Some)
             .map_err(|e| StoreError(e.to_string()))
@@ -114,8 +114,8 @@ impl SessionStore for DbSessions {
             .await?
             .advance_session(
                 &id_text(session.id()),
-                seq_to_db(from)?,
-                seq_to_db(session.next_client_seq())?,
+                to_db(from, "seq").map_err(db)?,
+                to_db(session.next_client_seq(), "seq").map_err(db)?,
                 unix(session.last_activity()),
             )
             .await
@@ -142,8 +142,4 @@ impl SessionStore for DbSessions {
         let n = self.conn().await?.count_sessions().await.map_err(db)?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
-}
-
-fn seq_to_db(seq: u64) -> Result<i64, StoreError> {
-    i64::try_from(seq).map_err(|_| StoreError("seq out of range".into()))
 }
