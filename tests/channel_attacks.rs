@@ -510,6 +510,31 @@ fn an_idle_session_expires() {
 }
 
 #[test]
+fn a_session_expires_at_its_lifetime_however_active() {
+    let bank = TestBank::new("Bank");
+    let params = SessionParams {
+        idle_timeout: Duration::from_secs(60),
+        max_lifetime: Duration::from_secs(100),
+        ..SessionParams::default()
+    };
+    let (mut c, mut s, _) = establish_with(&bank, ClientAuthentication::Anonymous, params);
+    // Active every 50 s: never idle, yet over at 100 s, and still over once exported and
+    // restored on another instance.
+    let record = c.seal(b"at 50 s").unwrap();
+    s.open(&record, now() + Duration::from_secs(50)).unwrap();
+    let restored = ServerSession::restore(
+        &s.export(),
+        s.next_client_seq(),
+        now() + Duration::from_secs(50),
+    )
+    .unwrap();
+    let late = now() + Duration::from_secs(101);
+    assert!(!restored.is_expired(now() + Duration::from_secs(99)));
+    assert!(restored.is_expired(late));
+    assert!(s.is_expired(late));
+}
+
+#[test]
 fn the_record_limit_forces_a_new_handshake() {
     let bank = TestBank::new("Bank");
     let params = SessionParams {
@@ -850,4 +875,40 @@ fn the_wrong_message_for_the_state_is_refused() {
             .unwrap_err(),
         ChannelError::PeerAlert(AlertCode::NoCommonSuite)
     );
+}
+
+#[test]
+fn an_authenticated_finish_without_its_certificate_or_signature_is_an_illegal_parameter() {
+    struct Silent;
+    impl HandshakeSigner for Silent {
+        fn sign(&self, _: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+    }
+    let bank = TestBank::new("Bank");
+    let alice = bank.client("alice");
+    let cases: [(Vec<u8>, Box<dyn HandshakeSigner>); 2] = [
+        (Vec::new(), Box::new(alice.key.clone())),
+        (
+            tresor_core::x509_cert::der::Encode::to_der(&alice.cert).unwrap(),
+            Box::new(Silent),
+        ),
+    ];
+    for (certificate, signer) in cases {
+        let missing = if certificate.is_empty() {
+            "certificate"
+        } else {
+            "signature"
+        };
+        let auth = ClientAuthentication::Key {
+            login: alice.login.clone(),
+            certificate,
+            signer,
+        };
+        assert_eq!(
+            finish_error(&bank, auth).alert(),
+            AlertCode::IllegalParameter,
+            "without its {missing}"
+        );
+    }
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::CONTENT_TYPE;
 use rustls_pki_types::CertificateDer;
-use tresor_core::channel::ChannelError;
 use tresor_core::channel::client::{self, ClientAuthentication, ClientSession, Reply};
+use tresor_core::channel::{ChannelError, wire};
 use tresor_core::x509_cert::Certificate;
 use tresor_core::x509_cert::der::Encode as _;
 use zeroize::Zeroizing;
@@ -34,6 +34,9 @@ pub enum ConnectionError {
     /// The server answered with an HTTP error instead of a Tresor message.
     #[error("the bank's server answered HTTP {0}")]
     HttpStatus(u16),
+    /// The server's reply was larger than any Tresor message.
+    #[error("the bank's server sent a reply larger than {0} bytes")]
+    ReplyTooLarge(usize),
     /// The secure channel refused: the server's alert, or a check that failed here.
     #[error(transparent)]
     Channel(#[from] ChannelError),
@@ -112,12 +115,28 @@ impl BankConnection {
         if !response.status().is_success() {
             return Err(ConnectionError::HttpStatus(response.status().as_u16()));
         }
-        Ok(response
-            .bytes()
-            .await
-            .map_err(ConnectionError::Network)?
-            .to_vec())
+        read_limited(response, wire::MAX_RECORD).await
     }
+}
+
+/// Reads a reply of at most `limit` bytes, chunk by chunk: a server (or whatever sits in
+/// its place) cannot make the client hold more than one record's worth, whatever the
+/// Content-Length says.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ConnectionError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ConnectionError::ReplyTooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ConnectionError::Network)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ConnectionError::ReplyTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// An established session with the bank.

@@ -38,10 +38,13 @@ impl DriveIo for StdIo {
     }
 
     fn write_new_synced(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Key files, certificates and settings are the owner's alone, where the file system
+        // has modes (FAT sticks have none: their files take the mount's).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
         file.write_all(bytes)?;
         file.sync_all()
     }
@@ -146,6 +149,16 @@ pub fn classify(err: &io::Error) -> DriveFault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn files_written_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_atomic(&StdIo, dir.path(), "key.tkey", b"secret").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 
     #[test]
     fn atomic_write_creates_and_replaces_without_leftovers() {

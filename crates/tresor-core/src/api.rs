@@ -389,6 +389,8 @@ pub enum ErrorCode {
     Conflict,
     /// Something failed on the bank's side; nothing was changed.
     Internal,
+    /// The bank is busy (its password checks are queued full); nothing was done, try again.
+    Busy,
     /// A code this client does not know (from a newer bank).
     #[serde(other)]
     Unknown,

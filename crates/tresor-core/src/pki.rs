@@ -32,6 +32,13 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
 use crate::keyfile::PrivateKey;
+
+/// Extended key usage of the certificate that speaks for the bank inside the secure channel
+/// (docs/PROTOCOL.md §6): a client accepts no other as the channel's server, so a certificate
+/// the bank CA issued for TLS alone (say, to a TLS-terminating proxy) cannot terminate the
+/// inner channel too. The arc is the project's own (see docs/THREAT_MODEL.md).
+pub const ID_KP_TRESOR_CHANNEL: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.61593.1.1");
 use crate::login::{Login, LoginError};
 
 /// Default lifetime of a client certificate.
@@ -312,8 +319,9 @@ impl BankCa {
         self.sign_leaf(profile, csr.spki.clone(), now, validity)
     }
 
-    /// Issues the bank server's certificate (serverAuth) for its DNS names and IP addresses.
-    /// The server uses the same key to sign its side of Tresor's handshake.
+    /// Issues the bank server's certificate for its DNS names and IP addresses, for TLS
+    /// (serverAuth) and for the secure channel ([`ID_KP_TRESOR_CHANNEL`]): the server uses
+    /// the same key to sign its side of Tresor's handshake.
     pub fn issue_server_certificate(
         &self,
         server_key: &PublicKey,
@@ -321,6 +329,31 @@ impl BankCa {
         ips: &[IpAddr],
         now: SystemTime,
         validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        self.issue_tls_certificate(server_key, dns_names, ips, now, validity, true)
+    }
+
+    /// Issues a certificate for TLS alone (serverAuth), as for a TLS-terminating proxy in
+    /// front of the bank: it may carry the outer connection, never the secure channel.
+    pub fn issue_proxy_certificate(
+        &self,
+        key: &PublicKey,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
+        self.issue_tls_certificate(key, dns_names, ips, now, validity, false)
+    }
+
+    fn issue_tls_certificate(
+        &self,
+        server_key: &PublicKey,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        now: SystemTime,
+        validity: Duration,
+        channel: bool,
     ) -> Result<Certificate, PkiError> {
         let mut names = Vec::new();
         for dns in dns_names {
@@ -344,7 +377,7 @@ impl BankCa {
         let profile = LeafProfile {
             issuer: self.cert.tbs_certificate().subject().clone(),
             subject: Name::from_str(&format!("CN={}", escape_rdn(cn))).map_err(build_err)?,
-            purpose: Purpose::Server(names),
+            purpose: Purpose::Server(names, channel),
         };
         self.sign_leaf(profile, spki_of(server_key)?, now, validity)
     }
@@ -429,7 +462,7 @@ pub fn validate_server_certificate(
     ca: &Certificate,
     now: SystemTime,
 ) -> Result<PublicKey, CertError> {
-    check_end_entity(cert, ca, now, rfc5280::ID_KP_SERVER_AUTH)
+    check_end_entity(cert, ca, now, ID_KP_TRESOR_CHANNEL)
 }
 
 /// What client and server certificates share: issuer and signature, validity, key usage,
@@ -609,7 +642,8 @@ impl BuilderProfile for CaProfile {
 
 enum Purpose {
     Client,
-    Server(Vec<GeneralName>),
+    /// Subject alternative names, and whether the secure channel's EKU is added.
+    Server(Vec<GeneralName>, bool),
 }
 
 struct LeafProfile {
@@ -643,10 +677,13 @@ impl BuilderProfile for LeafProfile {
         exts.push(ku.to_extension(tbs.subject(), &exts)?);
         let eku = match &self.purpose {
             Purpose::Client => ExtendedKeyUsage(vec![rfc5280::ID_KP_CLIENT_AUTH]),
-            Purpose::Server(_) => ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH]),
+            Purpose::Server(_, false) => ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH]),
+            Purpose::Server(_, true) => {
+                ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH, ID_KP_TRESOR_CHANNEL])
+            }
         };
         exts.push(eku.to_extension(tbs.subject(), &exts)?);
-        if let Purpose::Server(names) = &self.purpose
+        if let Purpose::Server(names, _) = &self.purpose
             && !names.is_empty()
         {
             let san = SubjectAltName(names.clone());

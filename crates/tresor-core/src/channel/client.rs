@@ -55,9 +55,30 @@ impl core::fmt::Debug for ClientAuthentication {
 /// Starts a handshake: returns the state that waits for ServerHello and the ClientHello to
 /// send.
 pub fn start(auth: ClientAuthentication) -> (AwaitServerHello, Vec<u8>) {
-    let ephemeral = Ephemeral::generate();
+    start_with(auth, crypto::random(), Ephemeral::generate())
+}
+
+/// [`start`] with a fixed random and ephemeral scalar: for replaying test vectors only.
+#[cfg(feature = "testkit")]
+pub fn start_fixed(
+    auth: ClientAuthentication,
+    random: [u8; 32],
+    ephemeral_scalar: &[u8; 32],
+) -> Result<(AwaitServerHello, Vec<u8>), ChannelError> {
+    Ok(start_with(
+        auth,
+        random,
+        Ephemeral::fixed(ephemeral_scalar)?,
+    ))
+}
+
+fn start_with(
+    auth: ClientAuthentication,
+    random: [u8; 32],
+    ephemeral: Ephemeral,
+) -> (AwaitServerHello, Vec<u8>) {
     let hello = ClientHello {
-        random: crypto::random(),
+        random,
         mode: auth.mode(),
         suites: vec![SUITE_V1],
         share: *ephemeral.public(),

@@ -238,11 +238,34 @@ pub(crate) fn verify_finished(
 
 /// An ephemeral P-256 key for one handshake. ring refuses to use it twice.
 pub(crate) struct Ephemeral {
-    key: EphemeralPrivateKey,
+    key: EphemeralKey,
     public: [u8; SHARE_LEN],
 }
 
+enum EphemeralKey {
+    Ring(EphemeralPrivateKey),
+    /// A fixed scalar, for test vectors only (`testkit`): ring makes ephemeral keys from the
+    /// OS generator alone, so a recorded handshake is replayed with the p256 crate.
+    #[cfg(feature = "testkit")]
+    Fixed(p256::SecretKey),
+}
+
 impl Ephemeral {
+    /// The ephemeral key of a fixed scalar, for test vectors.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn fixed(scalar: &[u8; 32]) -> Result<Self, ChannelError> {
+        use p256::elliptic_curve::sec1::ToSec1Point as _;
+        let secret = p256::SecretKey::from_slice(scalar)
+            .map_err(|_| ChannelError::IllegalParameter("ephemeral scalar"))?;
+        let point = secret.public_key().to_sec1_point(false);
+        let mut public = [0u8; SHARE_LEN];
+        public.copy_from_slice(point.as_bytes());
+        Ok(Self {
+            key: EphemeralKey::Fixed(secret),
+            public,
+        })
+    }
+
     pub(crate) fn generate() -> Self {
         let rng = SystemRandom::new();
         // Fails only if the OS random number generator does.
@@ -253,7 +276,10 @@ impl Ephemeral {
         let computed = key.compute_public_key().expect("public key of a fresh key");
         let mut public = [0u8; SHARE_LEN];
         public.copy_from_slice(computed.as_ref());
-        Self { key, public }
+        Self {
+            key: EphemeralKey::Ring(key),
+            public,
+        }
     }
 
     pub(crate) fn public(&self) -> &[u8; SHARE_LEN] {
@@ -263,16 +289,28 @@ impl Ephemeral {
     /// ECDH with the peer's share. ring checks that the share is an uncompressed point on
     /// P-256 (not the point at infinity), which is what stops invalid-curve attacks.
     pub(crate) fn agree(self, peer: &[u8; SHARE_LEN]) -> Result<Zeroizing<[u8; 32]>, ChannelError> {
-        agreement::agree_ephemeral(
-            self.key,
-            &UnparsedPublicKey::new(&agreement::ECDH_P256, peer),
-            |secret| {
+        let bad = ChannelError::IllegalParameter("key share is not a P-256 point");
+        match self.key {
+            EphemeralKey::Ring(key) => agreement::agree_ephemeral(
+                key,
+                &UnparsedPublicKey::new(&agreement::ECDH_P256, peer),
+                |secret| {
+                    let mut out = Zeroizing::new([0u8; 32]);
+                    out.copy_from_slice(secret);
+                    out
+                },
+            )
+            .map_err(|_| bad),
+            #[cfg(feature = "testkit")]
+            EphemeralKey::Fixed(secret) => {
+                use p256::elliptic_curve::point::AffineCoordinates as _;
+                let peer = p256::PublicKey::from_sec1_bytes(peer).map_err(|_| bad)?;
+                let shared = (peer.to_projective() * *secret.to_nonzero_scalar()).to_affine();
                 let mut out = Zeroizing::new([0u8; 32]);
-                out.copy_from_slice(secret);
-                out
-            },
-        )
-        .map_err(|_| ChannelError::IllegalParameter("key share is not a P-256 point"))
+                out.copy_from_slice(shared.x().as_slice());
+                Ok(out)
+            }
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::login::Login;
 use crate::pki::{self, CertError, RevocationCheck};
 
 /// Version byte of [`ServerSession::export`]'s format.
-const EXPORT_VERSION: u8 = 1;
+const EXPORT_VERSION: u8 = 2;
 
 /// How long the server waits for ClientFinish after sending ServerHello.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,16 +51,25 @@ pub struct SessionParams {
     pub idle_timeout: Duration,
     /// Records per direction before a new handshake is needed.
     pub max_records: u64,
+    /// The session ends this long after its handshake, however active: a stolen session
+    /// does not live for ever.
+    pub max_lifetime: Duration,
 }
 
 impl Default for SessionParams {
-    /// Five minutes idle (the bank's figure), and 2^24 records.
+    /// Five minutes idle (the bank's figure), 2^24 records, 12 hours in all.
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(300),
             max_records: MAX_RECORDS_LIMIT,
+            max_lifetime: Duration::from_secs(12 * 3600),
         }
     }
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Answers a ClientHello: the pending handshake to keep under its session id, and the
@@ -70,17 +79,57 @@ pub fn respond(
     identity: &ServerIdentity,
     now: SystemTime,
 ) -> Result<(PendingHandshake, Vec<u8>), ChannelError> {
+    let fresh = Fresh {
+        random: crypto::random(),
+        session_id: SessionId(crypto::random()),
+    };
+    respond_with(client_hello, identity, now, fresh, Ephemeral::generate())
+}
+
+/// [`respond`] with a fixed random, session id and ephemeral scalar: for replaying test
+/// vectors only.
+#[cfg(feature = "testkit")]
+pub fn respond_fixed(
+    client_hello: &[u8],
+    identity: &ServerIdentity,
+    now: SystemTime,
+    random: [u8; 32],
+    session_id: SessionId,
+    ephemeral_scalar: &[u8; 32],
+) -> Result<(PendingHandshake, Vec<u8>), ChannelError> {
+    let fresh = Fresh { random, session_id };
+    respond_with(
+        client_hello,
+        identity,
+        now,
+        fresh,
+        Ephemeral::fixed(ephemeral_scalar)?,
+    )
+}
+
+/// What each ServerHello draws fresh.
+struct Fresh {
+    random: [u8; 32],
+    session_id: SessionId,
+}
+
+fn respond_with(
+    client_hello: &[u8],
+    identity: &ServerIdentity,
+    now: SystemTime,
+    fresh: Fresh,
+    ephemeral: Ephemeral,
+) -> Result<(PendingHandshake, Vec<u8>), ChannelError> {
     let hello = ClientHello::decode(client_hello)?;
     if !hello.suites.contains(&SUITE_V1) {
         return Err(ChannelError::NoCommonSuite);
     }
-    let ephemeral = Ephemeral::generate();
     let share = *ephemeral.public();
     let ecdh = ephemeral.agree(&hello.share)?;
 
     let mut server_hello = ServerHello {
-        random: crypto::random(),
-        session_id: SessionId(crypto::random()),
+        random: fresh.random,
+        session_id: fresh.session_id,
         suite: SUITE_V1,
         share,
         encrypted_auth: Vec::new(),
@@ -207,6 +256,14 @@ impl PendingHandshake {
                 None
             }
             Mode::Authenticated => {
+                // All three present, as §6 says, before any is looked at: a missing one is
+                // the message's shape, not a bad certificate or signature.
+                if auth.login.is_empty() || auth.certificate.is_empty() || auth.signature.is_empty()
+                {
+                    return Err(ChannelError::IllegalParameter(
+                        "an authenticated handshake without its login, certificate or signature",
+                    ));
+                }
                 let login = core::str::from_utf8(&auth.login)
                     .ok()
                     .and_then(|l| Login::new(l).ok())
@@ -327,6 +384,8 @@ impl VerifiedFinish {
                 send: self.traffic.server,
                 next_client_seq: 0,
                 last_activity: now,
+                established: now,
+                max_lifetime: params.max_lifetime,
                 idle_timeout: Duration::from_secs(body.idle_timeout_seconds),
                 max_records,
                 closed: false,
@@ -361,6 +420,8 @@ pub struct ServerSession {
     send: DirectionKey,
     next_client_seq: u64,
     last_activity: SystemTime,
+    established: SystemTime,
+    max_lifetime: Duration,
     idle_timeout: Duration,
     max_records: u64,
     closed: bool,
@@ -402,12 +463,21 @@ impl ServerSession {
         self.closed
     }
 
-    /// Whether the session is over: closed, or idle for longer than its timeout.
+    /// When the handshake completed.
+    pub fn established(&self) -> SystemTime {
+        self.established
+    }
+
+    /// Whether the session is over: closed, idle for longer than its timeout, or older than
+    /// its lifetime.
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.closed
             || now
                 .duration_since(self.last_activity)
                 .is_ok_and(|idle| idle > self.idle_timeout)
+            || now
+                .duration_since(self.established)
+                .is_ok_and(|age| age > self.max_lifetime)
     }
 
     /// The session's fixed state (id, mode, client, keys, limits) as bytes, so that another
@@ -427,6 +497,8 @@ impl ServerSession {
         self.send.export(&mut out);
         out.extend_from_slice(&self.idle_timeout.as_secs().to_be_bytes());
         out.extend_from_slice(&self.max_records.to_be_bytes());
+        out.extend_from_slice(&unix_secs(self.established).to_be_bytes());
+        out.extend_from_slice(&self.max_lifetime.as_secs().to_be_bytes());
         if let Some(client) = &self.client {
             let login = client.login.as_str().as_bytes();
             let serial = client.serial.as_bytes();
@@ -477,6 +549,8 @@ impl ServerSession {
         };
         let idle_timeout = Duration::from_secs(u64_of(take(8)?)?);
         let max_records = u64_of(take(8)?)?;
+        let established = SystemTime::UNIX_EPOCH + Duration::from_secs(u64_of(take(8)?)?);
+        let max_lifetime = Duration::from_secs(u64_of(take(8)?)?);
         let client = match mode {
             Mode::Anonymous => None,
             Mode::Authenticated => {
@@ -506,6 +580,8 @@ impl ServerSession {
             send,
             next_client_seq,
             last_activity,
+            established,
+            max_lifetime,
             idle_timeout,
             max_records,
             closed: false,
