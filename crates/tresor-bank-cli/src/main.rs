@@ -18,6 +18,14 @@ use tresor_bank::{server, tls};
 use tresor_core::api::Menus;
 use tresor_core::payment;
 
+/// Prints a line with every control character escaped: logins, names and audit details come
+/// from users, and an escape sequence typed as a login must not drive the admin's terminal.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        println!("{}", admin::printable(&format!($($arg)*)))
+    };
+}
+
 #[derive(Parser)]
 #[command(
     name = "tresor-bank",
@@ -245,18 +253,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        println!("Tresor bank server: {}", server::url_of(addr));
-        println!(
+        out!("Tresor bank server: {}", server::url_of(addr));
+        out!(
             "Clients trust the bank CA certificate: {}",
             opened.files.ca_cert_path.display()
         );
         if demo {
             match &demo_user {
                 Some((login, password)) => {
-                    println!("Demo login: {login}");
-                    println!("Demo initial password (shown once): {}", password.expose());
+                    out!("Demo login: {login}");
+                    out!("Demo initial password (shown once): {}", password.expose());
                 }
-                None => println!("Demo data already present (login demo.director)."),
+                None => out!("Demo data already present (login demo.director)."),
             }
         }
         let channel = server::channel(opened)?;
@@ -270,15 +278,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { .. } => {}
         Command::Init => {
-            println!("Bank created in {}.", config.data.display());
-            println!(
+            out!("Bank created in {}.", config.data.display());
+            out!(
                 "Clients trust the bank CA certificate: {}",
                 opened.files.ca_cert_path.display()
             );
         }
         Command::Migrate => {
             let state = bank.store().schema_state().await?;
-            println!(
+            out!(
                 "Database schema at version {}.",
                 state.version().unwrap_or_default()
             );
@@ -286,65 +294,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => match cmd {
             UserCommand::Add { login, name } => {
                 let password = bank.add_user(&actor, &login, &name).await?;
-                println!(
-                    "User {login} created; the initial password must be changed at first login."
-                );
-                println!("{}", password.expose());
+                out!("User {login} created; the initial password must be changed at first login.");
+                out!("{}", password.expose());
             }
             UserCommand::List => {
                 for u in bank.list_users().await? {
-                    println!("{:<24} {:<32} {}", u.login, u.name, u.status.join(", "));
+                    out!("{:<24} {:<32} {}", u.login, u.name, u.status.join(", "));
                 }
             }
             UserCommand::Show { login } => {
                 let d = bank.show_user(&login).await?;
-                println!("login:    {}", d.summary.login);
-                println!("name:     {}", d.summary.name);
-                println!("status:   {}", d.summary.status.join(", "));
-                println!(
+                out!("login:    {}", d.summary.login);
+                out!("name:     {}", d.summary.name);
+                out!("status:   {}", d.summary.status.join(", "));
+                out!(
                     "menus:    {}",
                     match d.menus {
                         Menus::Full => "full",
                         Menus::Limited => "limited",
                     }
                 );
-                println!("failed logins: {}", d.failed_logins);
-                println!(
+                out!("failed logins: {}", d.failed_logins);
+                out!(
                     "totp:     {}",
                     if d.totp { "enrolled" } else { "not enrolled" }
                 );
-                println!("certificates:");
+                out!("certificates:");
                 for c in &d.certificates {
-                    println!("  {}", cert_line(c));
+                    out!("  {}", cert_line(c));
                 }
-                println!("rights:");
+                out!("rights:");
                 for (iban, r) in &d.rights {
-                    println!("  {iban} {}", rights_text(*r));
+                    out!("  {iban} {}", rights_text(*r));
                 }
             }
             UserCommand::Lock { login } => {
                 bank.lock_user(&actor, &login).await?;
-                println!("{login} locked.");
+                out!("{login} locked.");
             }
             UserCommand::Unlock { login } => {
                 bank.unlock_user(&actor, &login).await?;
-                println!("{login} unlocked.");
+                out!("{login} unlocked.");
             }
             UserCommand::TempPassword { login } => {
                 let p = bank.temporary_password(&actor, &login).await?;
-                println!(
+                out!(
                     "Temporary password for {login}: single use, valid {} hours, must be changed at login.",
                     bank.policy().temporary_password_seconds / 3600
                 );
-                println!("{}", p.expose());
+                out!("{}", p.expose());
             }
             UserCommand::EmergencyPassword { login } => {
                 let p = bank.emergency_password(&actor, &login).await?;
-                println!(
+                out!(
                     "Emergency password for {login}: single use, valid {} hours; rights are view-only until recovery.",
                     bank.policy().emergency_password_seconds / 3600
                 );
-                println!("{}", p.expose());
+                out!("{}", p.expose());
             }
             UserCommand::Menus { login, menus } => {
                 let menus = match menus {
@@ -352,7 +358,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     MenusArg::Limited => Menus::Limited,
                 };
                 bank.set_menus(&actor, &login, menus).await?;
-                println!("{login}: menus updated.");
+                out!("{login}: menus updated.");
             }
         },
         Command::Account(cmd) => match cmd {
@@ -366,11 +372,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let iban = bank
                     .add_account(&actor, &iban, &holder, &currency, balance)
                     .await?;
-                println!("Account {iban} opened.");
+                out!("Account {iban} opened.");
             }
             AccountCommand::List => {
                 for a in bank.list_accounts().await? {
-                    println!(
+                    out!(
                         "{} {:>16} {} {} signature(s) {}",
                         a.iban,
                         payment::format_amount(u64::try_from(a.balance).unwrap_or(0)),
@@ -382,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             AccountCommand::Signatures { iban, count } => {
                 bank.set_signatures_required(&actor, &iban, count).await?;
-                println!("{iban}: orders need {count} signature(s).");
+                out!("{iban}: orders need {count} signature(s).");
             }
         },
         Command::Rights {
@@ -394,24 +400,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let r = parse_rights(&rights)?;
             let grant = matches!(action, GrantOrRevoke::Grant);
             let now = bank.change_rights(&actor, &login, &iban, r, grant).await?;
-            println!("{login} on {iban}: {}", rights_text(now));
+            out!("{login} on {iban}: {}", rights_text(now));
         }
         Command::Cert(cmd) => match cmd {
             CertCommand::List { login } => {
                 for c in bank.list_certificates(login.as_deref()).await? {
-                    println!("{}", cert_line(&c));
+                    out!("{}", cert_line(&c));
                 }
             }
             CertCommand::Revoke { serial } => {
                 bank.revoke_certificate(&actor, &serial).await?;
-                println!("Certificate {serial} revoked.");
+                out!("Certificate {serial} revoked.");
             }
         },
         Command::Audit(cmd) => match cmd {
             AuditCommand::List { login, limit } => {
                 for r in bank.audit_list(login.as_deref(), limit).await? {
                     let t = tresor_bank::storage::unix(r.at);
-                    println!(
+                    out!(
                         "{:>6} {} {:<12} {:<16} {:<18} {:<10} {} {}",
                         r.seq,
                         format_time(t),
@@ -425,12 +431,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             AuditCommand::Verify => match bank.audit_verify().await? {
-                Ok(n) => println!("audit log intact: {n} records, chain and anchor verified"),
+                Ok(n) => out!("audit log intact: {n} records, chain and anchor verified"),
                 Err(tampering) => bail!("audit log tampered: {tampering}"),
             },
             AuditCommand::Head => {
                 let (seq, hash) = tresor_bank::audit::head(bank.store()).await?;
-                println!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
+                out!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
             }
         },
     }

@@ -100,3 +100,48 @@ fn a_lost_database_file_is_not_recreated_by_admin_commands() {
     );
     assert!(!data.join("tresor.db").exists());
 }
+
+/// An escape sequence typed as a login reaches the audit log as typed; `audit list` shows it
+/// escaped, so it cannot clear or rewrite the admin's terminal.
+#[test]
+fn audit_list_escapes_what_users_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bank");
+    assert!(bank(&data, &["init"]).status.success());
+    let hostile = "\u{1b}[2J\u{1b}[Hall good\u{7}";
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use std::sync::Arc;
+        use tresor_bank::clock::SystemClock;
+        use tresor_bank::config::Config;
+        use tresor_bank::server::{self, Purpose};
+        use tresor_core::channel::client::{self, ClientAuthentication};
+        let config = Config {
+            data: data.clone(),
+            ..Config::default()
+        };
+        let opened = server::open(&config, Arc::new(SystemClock), Purpose::Admin)
+            .await
+            .unwrap();
+        let ca = opened.files.ca.certificate().clone();
+        let channel = server::channel(opened).unwrap();
+        let now = std::time::SystemTime::now();
+        let (await_hello, hello) = client::start(ClientAuthentication::Anonymous);
+        let server_hello = channel.handshake(&hello, now, None).await;
+        let (await_accept, finish) = await_hello.receive(&server_hello, &ca, now).unwrap();
+        let mut session = await_accept
+            .receive(&channel.handshake(&finish, now, None).await)
+            .unwrap();
+        let login = serde_json::json!({"op": "login", "login": hostile, "password": "whatever"});
+        let record = session.seal(login.to_string().as_bytes()).unwrap();
+        let reply = channel.record(&record, None).await;
+        assert!(session.open(&reply).is_ok());
+    });
+    let out = bank(&data, &["audit", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}[2J\\u{1b}[Hall good\\u{7}"), "{text}");
+}

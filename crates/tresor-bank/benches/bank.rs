@@ -43,9 +43,9 @@ async fn bank_on(url: &str, dir: &std::path::Path) -> (Arc<BankChannel>, Certifi
 
 async fn connect(channel: &BankChannel, ca: &Certificate) -> ClientSession {
     let (wait, hello) = client::start(ClientAuthentication::Anonymous);
-    let sh = channel.handshake(&hello, SystemTime::now()).await;
+    let sh = channel.handshake(&hello, SystemTime::now(), None).await;
     let (wait, finish) = wait.receive(&sh, ca, SystemTime::now()).unwrap();
-    let accept = channel.handshake(&finish, SystemTime::now()).await;
+    let accept = channel.handshake(&finish, SystemTime::now(), None).await;
     wait.receive(&accept).unwrap()
 }
 
@@ -130,14 +130,14 @@ async fn run(label: &str, url: &str, dir: &std::path::Path) {
 
     // The bound: the same number of bare Argon2id verifications, as concurrent.
     let pw = Password::from("bench password");
-    let hash = passwords::hash(&pw).await;
+    let hash = passwords::hash(&pw).await.unwrap();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let (hash, pw) = (hash.clone(), pw.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..LOGINS / CONCURRENCY {
-                assert!(passwords::verify(&hash, &pw).await);
+                assert!(passwords::verify(&hash, &pw).await.unwrap());
             }
         }));
     }

@@ -10,7 +10,9 @@ use crate::audit::Event;
 use crate::bank::{Bank, secs};
 use crate::passwords;
 use crate::storage::users::NewUser;
-use crate::storage::{RevokeReason, StorageError, StoredEnum as _, UserRow, from_unix};
+use crate::storage::{
+    PasswordKind, RevokeReason, StorageError, StoredEnum as _, UserRow, from_unix,
+};
 
 /// Why an admin command was refused. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +178,11 @@ impl Bank {
             ));
         }
         let password = passwords::one_time();
-        let hash = passwords::hash(&password).await;
+        let hash = self.bind_password(
+            login.as_str(),
+            PasswordKind::Initial,
+            &passwords::hash_patiently(&password).await,
+        );
         let now = self.unix_now();
         let mut work = self.begin().await?;
         let inserted = work
@@ -246,7 +252,7 @@ impl Bank {
         let u = self.existing_user(login).await?;
         let mut work = self.begin().await?;
         work.set_locked(u.id, true).await?;
-        work.end_sessions_of(u.id).await?;
+        work.end_sessions_of(u.id, None).await?;
         work.record(Self::admin_event(actor, &u.login, "lock", "ok", ""));
         self.commit(work).await?;
         Ok(())
@@ -271,11 +277,15 @@ impl Bank {
     ) -> Result<Password, AdminError> {
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
-        let hash = passwords::hash(&password).await;
+        let hash = self.bind_password(
+            &u.login,
+            PasswordKind::Temporary,
+            &passwords::hash_patiently(&password).await,
+        );
         let expires = self.unix_now() + secs(self.policy.temporary_password_seconds);
         let mut work = self.begin().await?;
         work.set_temporary_password(u.id, &hash, expires).await?;
-        work.end_sessions_of(u.id).await?;
+        work.end_sessions_of(u.id, None).await?;
         work.record(Self::admin_event(
             actor,
             &u.login,
@@ -296,10 +306,16 @@ impl Bank {
     ) -> Result<Password, AdminError> {
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
-        let hash = passwords::hash(&password).await;
         let expires = self.unix_now() + secs(self.policy.emergency_password_seconds);
+        let hash = self.binding.bind_emergency(
+            &u.login,
+            expires,
+            &passwords::hash_patiently(&password).await,
+        );
         let mut work = self.begin().await?;
         work.set_emergency(u.id, &hash, expires).await?;
+        // The key may be in a thief's hands: every session of the user ends now.
+        work.end_sessions_of(u.id, None).await?;
         work.record(Self::admin_event(
             actor,
             &u.login,
@@ -321,6 +337,8 @@ impl Bank {
         let u = self.existing_user(login).await?;
         let mut work = self.begin().await?;
         work.set_menus(u.id, menus).await?;
+        // Sessions opened under the old rights end; the next login gets the new ones.
+        work.end_sessions_of(u.id, None).await?;
         work.record(Self::admin_event(
             actor,
             &u.login,
@@ -434,6 +452,8 @@ impl Bank {
             send: apply(old.send, rights.send),
         };
         work.set_rights(u.id, iban, new).await?;
+        // Sessions opened under the old rights end; the next login gets the new ones.
+        work.end_sessions_of(u.id, None).await?;
         let detail = format!("{iban}: {} → {}", rights_text(old), rights_text(new));
         work.record(Self::admin_event(
             actor,
@@ -465,7 +485,7 @@ impl Bank {
             .ok_or_else(|| AdminError::NoSuchCertificate(serial.clone()))?;
         work.revoke_certificate(&serial, self.unix_now(), RevokeReason::Admin)
             .await?;
-        work.end_sessions_of(cert.user_id).await?;
+        work.end_sessions_of(cert.user_id, None).await?;
         work.record(Self::admin_event(
             actor,
             &cert.login,
@@ -530,6 +550,29 @@ impl Bank {
     }
 }
 
+/// Text as a terminal may show it: control characters (C0 but the line feed, DEL, C1) and
+/// the Unicode controls that reorder text (bidi overrides and isolates) are written as
+/// `\u{..}` escapes, so that stored text (a login, a name, an audit detail) cannot move the
+/// cursor, recolour or rewrite the admin's screen, or disguise itself.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `view,prepare,sign,send` or `none`.
 pub fn rights_text(r: Rights) -> String {
     let names: Vec<&str> = [
@@ -579,4 +622,28 @@ pub fn parse_rights(text: &str) -> Result<Rights, AdminError> {
 pub fn format_time(t: i64) -> String {
     tresor_core::x509_cert::der::DateTime::from_system_time(from_unix(t))
         .map_or_else(|_| t.to_string(), |d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_what_could_drive_a_terminal() {
+        let cases = [
+            ("alice.k", "alice.k"),
+            ("Олена Демченко", "Олена Демченко"),
+            ("two\nlines", "two\nlines"),
+            ("\u{1b}[2J\u{1b}[Hadmin", "\\u{1b}[2J\\u{1b}[Hadmin"),
+            ("bell\u{7}", "bell\\u{7}"),
+            ("cr\rover", "cr\\u{d}over"),
+            ("del\u{7f}", "del\\u{7f}"),
+            ("csi\u{9b}31m", "csi\\u{9b}31m"),
+            ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
+            ("iso\u{2067}x", "iso\\u{2067}x"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(printable(input), want, "{input:?}");
+        }
+    }
 }

@@ -1,12 +1,14 @@
 //! The audit log: append-only and hash-chained, with its head anchored.
 //!
-//! Record n stores `hash_n = SHA-256("tresor-audit-v1" ‖ hash_{n-1} ‖ n ‖ time ‖ actor ‖
-//! login ‖ ip ‖ event ‖ outcome ‖ detail)` (each text length-prefixed), so that editing,
-//! inserting or deleting a record breaks the chain at that record. Editing the newest records
-//! and recomputing their hashes, or deleting them, would leave a shorter valid chain: the
-//! head row (`audit_head`: newest seq and hash) is therefore authenticated with an HMAC under
-//! a key from the data folder, which a database-only attacker does not have, and `verify`
-//! checks the chain ends exactly there. The head is updated in the same transaction as each
+//! Record n stores `hash_n = HMAC-SHA256(audit key, "tresor-audit-v2" ‖ hash_{n-1} ‖ n ‖ time
+//! ‖ actor ‖ login ‖ ip ‖ event ‖ outcome ‖ detail)` (each text length-prefixed), under a key
+//! from the data folder, so that editing, inserting or deleting a record breaks the chain at
+//! that record and a database-only attacker cannot compute a replacement. (Records written
+//! before schema version 3 carry the unkeyed SHA-256 of the same input under
+//! "tresor-audit-v1", marked `keyed = 0`; `verify` accepts them only before the first keyed
+//! record.) Deleting the newest records would leave a shorter valid chain: the head row
+//! (`audit_head`: newest seq and hash) is therefore authenticated with an HMAC too, and
+//! `verify` checks the chain ends exactly there. The head is updated in the same transaction as each
 //! append, and every append takes the head's row lock first, so that records are numbered
 //! and chained in one order across instances.
 //!
@@ -92,7 +94,7 @@ where
         .map_err(|_| StorageError::corrupt("audit head hash is not 32 bytes"))?;
     let seq = head.seq + 1;
     let at = unix(at);
-    let hash = record_hash(&prev, seq, at, &fields(e));
+    let hash = record_hash(key, &prev, seq, at, &fields(e));
     conn.insert_audit(&AuditRow {
         seq,
         at,
@@ -104,6 +106,7 @@ where
         detail: e.detail.clone(),
         prev_hash: prev.to_vec(),
         hash: hash.to_vec(),
+        keyed: true,
     })
     .await?;
     conn.set_audit_head(&AuditHead {
@@ -176,6 +179,7 @@ pub async fn verify(store: &Store, key: &[u8; 32]) -> Result<Result<i64, Tamperi
     let rows = conn.audit_chain().await?;
     let mut prev = [0u8; 32].to_vec();
     let mut expected = 1i64;
+    let mut keyed_seen = false;
     for r in &rows {
         let seq = r.seq;
         if seq > head.seq {
@@ -195,7 +199,17 @@ pub async fn verify(store: &Store, key: &[u8; 32]) -> Result<Result<i64, Tamperi
             r.outcome.as_str(),
             r.detail.as_str(),
         ];
-        if record_hash(&stored_prev, seq, r.at, &f).as_slice() != r.hash {
+        // An unkeyed record after a keyed one is a forgery made to look old.
+        if keyed_seen && !r.keyed {
+            return Ok(Err(Tampering::Altered(seq)));
+        }
+        keyed_seen |= r.keyed;
+        let hash = if r.keyed {
+            record_hash(key, &stored_prev, seq, r.at, &f)
+        } else {
+            legacy_record_hash(&stored_prev, seq, r.at, &f)
+        };
+        if hash.as_slice() != r.hash {
             return Ok(Err(Tampering::Altered(seq)));
         }
         if r.prev_hash != prev {
@@ -232,18 +246,32 @@ fn head_valid(key: &[u8; 32], head: &AuditHead) -> bool {
     hmac::verify(&tag, &head_message(head.seq, &head.hash), &head.mac).is_ok()
 }
 
-fn record_hash(prev: &[u8; 32], seq: i64, at: i64, fields: &[&str; 6]) -> [u8; 32] {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"tresor-audit-v1");
-    ctx.update(prev);
-    ctx.update(&seq.to_be_bytes());
-    ctx.update(&at.to_be_bytes());
+fn record_input(label: &[u8], prev: &[u8; 32], seq: i64, at: i64, fields: &[&str; 6]) -> Vec<u8> {
+    let mut m = label.to_vec();
+    m.extend_from_slice(prev);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&at.to_be_bytes());
     for field in fields {
-        ctx.update(&(field.len() as u64).to_be_bytes());
-        ctx.update(field.as_bytes());
+        m.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        m.extend_from_slice(field.as_bytes());
     }
+    m
+}
+
+/// A record's keyed hash.
+fn record_hash(key: &[u8; 32], prev: &[u8; 32], seq: i64, at: i64, fields: &[&str; 6]) -> [u8; 32] {
+    let input = record_input(b"tresor-audit-v2", prev, seq, at, fields);
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), &input);
     let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// The unkeyed hash of records written before schema version 3.
+fn legacy_record_hash(prev: &[u8; 32], seq: i64, at: i64, fields: &[&str; 6]) -> [u8; 32] {
+    let input = record_input(b"tresor-audit-v1", prev, seq, at, fields);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, &input).as_ref());
     out
 }
 

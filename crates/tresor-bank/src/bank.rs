@@ -31,17 +31,19 @@ use tresor_core::{Login, Password};
 use zeroize::Zeroizing;
 
 use crate::audit::{self, Event};
-use crate::channel::{Handler, SessionInfo, StoreError};
+use crate::binding::Binding;
+use crate::channel::{Handler, SessionInfo, StoreError, source_of};
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::data::BankSecrets;
-use crate::passwords;
+use crate::passwords::{self, Busy};
 use crate::rules::{self, CertificateRefusal, Factor, LoginRefusal, PasswordState};
 use crate::sessions::id_text;
 use crate::storage::certs::NewCertificate;
 use crate::storage::users::LoginSuccess;
 use crate::storage::{
-    CertPurpose, CertificateRow, RevokeReason, SessionLogin, StorageError, Store, Tx, UserRow, unix,
+    CertPurpose, CertificateRow, Conn, PasswordKind, RevokeReason, SessionLogin, StorageError,
+    Store, Tx, UserRow, unix,
 };
 
 /// The bank's application.
@@ -49,6 +51,7 @@ pub struct Bank {
     pub(crate) store: Store,
     pub(crate) ca: BankCa,
     pub(crate) audit_key: Zeroizing<[u8; 32]>,
+    pub(crate) binding: Binding,
     pub(crate) policy: Policy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) name: String,
@@ -63,7 +66,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) serial: Option<&'a SerialNumber>,
     /// The login bound to that certificate.
     pub(crate) cert_login: Option<&'a Login>,
+    /// The exact address, for the audit log.
     pub(crate) ip: String,
+    /// The address's penalty key (an IPv6 /64 counts as one address).
+    pub(crate) source: String,
 }
 
 pub(crate) fn login_failed() -> Refusal {
@@ -106,6 +112,12 @@ impl From<ApiError> for Refusal {
 impl From<StorageError> for Refusal {
     fn from(e: StorageError) -> Self {
         internal(e)
+    }
+}
+
+impl From<Busy> for Refusal {
+    fn from(e: Busy) -> Self {
+        Refusal(ApiError::new(ErrorCode::Busy, e.to_string()))
     }
 }
 
@@ -174,14 +186,120 @@ impl Bank {
         if stored != ours {
             return Err(BankError::WrongCa { stored, ours });
         }
-        Ok(Self {
+        let bank = Self {
             store,
             ca,
             audit_key: Zeroizing::new(*secrets.audit_key),
+            binding: Binding::new(secrets),
             policy,
             clock,
             name: name.to_owned(),
-        })
+        };
+        if bank.store.upgraded_from().is_some_and(|v| v < 3) {
+            bank.bind_legacy_rows().await?;
+        }
+        Ok(bank)
+    }
+
+    /// Binds the secrets that schema versions before 3 stored unbound, once, in the run
+    /// that migrated the database: afterwards an unbound secret is refused as tampering.
+    async fn bind_legacy_rows(&self) -> Result<(), StorageError> {
+        let mut work = self.begin().await?;
+        let users = work.users().await?;
+        let mut bound = 0;
+        for u in &users {
+            let seal_totp =
+                |s: &Option<Vec<u8>>| s.as_ref().map(|raw| self.binding.seal_totp(&u.login, raw));
+            let secrets = crate::storage::users::UserSecrets {
+                password_hash: if Binding::is_bound(&u.password_hash) {
+                    u.password_hash.clone()
+                } else {
+                    self.binding
+                        .bind_password(&u.login, u.password_kind, &u.password_hash)
+                },
+                emergency_hash: u
+                    .emergency
+                    .as_ref()
+                    .map(|e| self.binding.bind_emergency(&u.login, e.expires, &e.hash)),
+                totp_secret: seal_totp(&u.totp_secret),
+                totp_pending: seal_totp(&work.totp_pending(u.id).await?),
+            };
+            work.set_user_secrets(u.id, &secrets).await?;
+            bound += 1;
+        }
+        work.record(Event {
+            actor: "bank".into(),
+            login: String::new(),
+            ip: "local".into(),
+            event: "upgrade",
+            outcome: "ok".into(),
+            detail: format!("secrets of {bound} users bound to the data folder's key"),
+        });
+        self.commit(work).await
+    }
+
+    /// The login on a session, if its MAC holds: a login written without the bank's key is
+    /// refused as tampering, never obeyed.
+    pub(crate) async fn session_login<C>(
+        &self,
+        conn: &mut Conn<C>,
+        session: &str,
+    ) -> Result<Option<SessionLogin>, StorageError>
+    where
+        C: DerefMut<Target = sqlx::AnyConnection> + Send,
+    {
+        let Some(stored) = conn.session_login(session).await? else {
+            return Ok(None);
+        };
+        if !self
+            .binding
+            .session_login_holds(session, stored.login.as_ref(), &stored.tag)
+        {
+            return Err(StorageError::corrupt(
+                "a session's login was changed without the bank's key",
+            ));
+        }
+        Ok(stored.login)
+    }
+
+    /// Sets the login on a session, with its MAC.
+    pub(crate) async fn set_session_login(
+        &self,
+        work: &mut Work,
+        session: &str,
+        login: Option<&SessionLogin>,
+    ) -> Result<(), StorageError> {
+        let tag = self.binding.session_login_tag(session, login);
+        work.tx.set_session_login(session, login, &tag).await
+    }
+
+    /// The PHC string of the user's login password, if its binding holds.
+    pub(crate) fn password_of<'a>(&self, user: &'a UserRow) -> Option<&'a str> {
+        let phc = self
+            .binding
+            .open_password(&user.login, user.password_kind, &user.password_hash);
+        if phc.is_none() {
+            tracing::error!(login = %user.login, "a password hash is not bound to this bank: refused");
+        }
+        phc
+    }
+
+    /// Checks the user's login password: as long for an unbound (tampered) hash, which
+    /// matches nothing.
+    pub(crate) async fn password_matches(
+        &self,
+        user: &UserRow,
+        password: &Password,
+    ) -> Result<bool, Busy> {
+        match self.password_of(user) {
+            Some(phc) => passwords::verify(phc, password).await,
+            None => passwords::verify_nothing(password).await.map(|()| false),
+        }
+    }
+
+    /// A new login password's hash, bound.
+    pub(crate) fn bind_password(&self, login: &str, kind: PasswordKind, phc: &str) -> String {
+        self.binding.bind_password(login, kind, phc)
     }
 
     /// The database.
@@ -244,16 +362,53 @@ impl Bank {
                 .await;
         }
         let mut read = self.store.read().await?;
-        let Some(session) = read.session_login(&ctx.session).await? else {
+        let Some(session) = self.session_login(&mut read, &ctx.session).await? else {
             return Err(not_allowed("log in first"));
         };
         let user = read
             .user_by_id(session.user_id)
             .await?
             .ok_or_else(|| StorageError::corrupt("a session names a user who does not exist"))?;
+        // A key session lives only as long as the certificate that signed it is the bank's,
+        // the user's, unrevoked and unexpired: checked on every request, not only at login.
+        let now = self.unix_now();
+        if let Some(serial) = ctx.serial {
+            let holds = read
+                .certificate(&pki::serial_hex(serial))
+                .await?
+                .is_some_and(|c| c.user_id == user.id && c.revoked.is_none() && c.valid_at(now));
+            if !holds {
+                drop(read);
+                let mut work = self.begin().await?;
+                work.remove_session(&ctx.session).await?;
+                work.record(ctx.event(
+                    &user.login,
+                    "session",
+                    "ended: certificate no longer valid",
+                    "",
+                ));
+                self.commit(work).await?;
+                return Err(ApiError::new(
+                    ErrorCode::NotAllowed,
+                    "the certificate of this session is no longer valid; the session has ended",
+                )
+                .into());
+            }
+        }
         drop(read);
         if user.locked {
             return Err(not_allowed("the account is locked; ask the bank"));
+        }
+        let recovery_pending =
+            user.emergency.as_ref().is_some_and(|e| e.expires >= now) || user.recovery_pending;
+        if !rules::allowed_while_recovery_pending(
+            rules::Operation::of(&request),
+            session.stage,
+            recovery_pending,
+        ) {
+            return Err(not_allowed(
+                "certificate recovery is pending for this user: only viewing is possible until it completes",
+            ));
         }
         match request {
             // Answered above, before the session's login is looked up.
@@ -290,7 +445,8 @@ impl Bank {
             Request::SendOrder { id } => self.send_order(ctx, &session, &user, id).await,
             Request::Logout {} => {
                 let mut work = self.begin().await?;
-                work.set_session_login(&ctx.session, None).await?;
+                self.set_session_login(&mut work, &ctx.session, None)
+                    .await?;
                 work.record(ctx.event(&user.login, "logout", "ok", ""));
                 self.commit(work).await?;
                 Ok(Reply::Done)
@@ -310,15 +466,24 @@ impl Bank {
         emergency: Option<Password>,
     ) -> Answer {
         let now = self.unix_now();
+        // Every path below runs Argon2 as often as a right password would (once, twice with
+        // an emergency password), so that timing tells nothing about which factor was wrong.
+        let spend = |n: usize| async move {
+            for _ in 0..n {
+                passwords::verify_nothing(password).await?;
+            }
+            Ok::<(), Busy>(())
+        };
+        let factors = 1 + usize::from(emergency.is_some());
         let mut read = self.store.read().await?;
-        if read.session_login(&ctx.session).await?.is_some() {
+        if self.session_login(&mut read, &ctx.session).await?.is_some() {
             return Err(not_allowed(
                 "already logged in on this session; log out first",
             ));
         }
         // An audit record names at most 64 characters of whatever was typed as a login.
         let shown: String = login.chars().take(64).collect();
-        if let Some(until) = read.ip_blocked_until(&ctx.ip, now).await? {
+        if let Some(until) = read.ip_blocked_until(&ctx.source, now).await? {
             drop(read);
             self.audit_alone(ctx.event(&shown, "login", "refused: address blocked", ""))
                 .await?;
@@ -335,7 +500,7 @@ impl Bank {
         };
         let Some(user) = user else {
             drop(read);
-            passwords::verify_nothing(password).await;
+            spend(factors).await?;
             return self
                 .refuse(ctx, &shown, LoginRefusal::UnknownLogin.outcome())
                 .await;
@@ -356,7 +521,7 @@ impl Bank {
         drop(read);
         let key_session = ctx.mode == Mode::Authenticated;
         if let Err(refusal) = rules::login_gate(key_session, certificate.is_some(), user.locked) {
-            passwords::verify_nothing(password).await;
+            spend(factors).await?;
             let refused = self.refuse(ctx, &user.login, refusal.outcome()).await;
             // The key's holder may learn that the account is locked (and so call the bank);
             // the password was not checked, so this says nothing about it.
@@ -374,8 +539,42 @@ impl Bank {
                 other => other,
             };
         }
-        if !passwords::verify(&user.password_hash, password).await {
-            return self.wrong_password(ctx, &user, "login").await;
+        // A stranger's guesses (no key) are throttled per account instead of locking it.
+        if !key_session
+            && !self
+                .store
+                .read()
+                .await?
+                .reserve_anonymous_check(
+                    user.id,
+                    self.policy.anonymous_guesses,
+                    now,
+                    secs(self.policy.anonymous_guess_seconds),
+                )
+                .await?
+        {
+            spend(factors).await?;
+            return self
+                .refuse(ctx, &user.login, "refused: anonymous guesses throttled")
+                .await;
+        }
+        let matches = match self.password_matches(&user, password).await {
+            Ok(m) => m,
+            Err(Busy) => {
+                // Not checked after all: the reservation is given back.
+                if !key_session {
+                    self.store
+                        .read()
+                        .await?
+                        .release_anonymous_check(user.id)
+                        .await?;
+                }
+                return Err(Busy.into());
+            }
+        };
+        if !matches {
+            spend(factors - 1).await?;
+            return self.wrong_password(ctx, &user, "login", key_session).await;
         }
         let state = PasswordState {
             kind: user.password_kind,
@@ -389,17 +588,26 @@ impl Bank {
         // The second factor.
         let emergency_hash = match (factor, emergency) {
             (Some(Factor::Emergency), Some(emergency)) => {
-                let valid = match &user.emergency {
-                    Some(e) if e.expires >= now => passwords::verify(&e.hash, &emergency)
-                        .await
-                        .then_some(&e.hash),
-                    _ => {
-                        passwords::verify_nothing(&emergency).await;
+                let bound = user
+                    .emergency
+                    .as_ref()
+                    .filter(|e| e.expires >= now)
+                    .and_then(|e| {
+                        self.binding
+                            .open_emergency(&user.login, e.expires, &e.hash)
+                            .map(|phc| (phc, &e.hash))
+                    });
+                let valid = match bound {
+                    Some((phc, stored)) => {
+                        passwords::verify(phc, &emergency).await?.then_some(stored)
+                    }
+                    None => {
+                        passwords::verify_nothing(&emergency).await?;
                         None
                     }
                 };
                 let Some(hash) = valid else {
-                    return self.wrong_password(ctx, &user, "login").await;
+                    return self.wrong_password(ctx, &user, "login", key_session).await;
                 };
                 Some(hash.clone())
             }
@@ -433,7 +641,8 @@ impl Bank {
             };
             return self.refuse(ctx, &user.login, outcome).await;
         }
-        work.set_session_login(
+        self.set_session_login(
+            &mut work,
             &ctx.session,
             Some(&SessionLogin {
                 user_id: user.id,
@@ -467,32 +676,46 @@ impl Bank {
     /// generic error.
     async fn refuse(&self, ctx: &Ctx<'_>, login: &str, outcome: &str) -> Answer {
         let mut work = self.begin().await?;
-        self.penalize(&mut work, &ctx.ip).await?;
+        self.penalize(&mut work, &ctx.source).await?;
         work.record(ctx.event(login, "login", outcome, ""));
         self.commit(work).await?;
         Err(login_failed())
     }
 
-    /// A wrong password (or emergency password): counted towards the lockout, exactly, by
-    /// one conditional write; audited; an IP penalty point.
+    /// A wrong password (or emergency password): audited, an IP penalty point, and, from
+    /// someone holding the key (`locks`), counted towards the lockout, exactly, by one
+    /// conditional write. A stranger's guesses were throttled per account before they were
+    /// checked (`reserve_anonymous_check`) and lock nothing: anyone who knows a login could
+    /// otherwise lock it, and end its owner's sessions, at will.
     pub(crate) async fn wrong_password(
         &self,
         ctx: &Ctx<'_>,
         user: &UserRow,
         event: &'static str,
+        locks: bool,
     ) -> Answer {
         let mut work = self.begin().await?;
+        self.penalize(&mut work, &ctx.source).await?;
+        if !locks {
+            work.record(ctx.event(
+                &user.login,
+                event,
+                "failed: wrong password",
+                "anonymous session",
+            ));
+            self.commit(work).await?;
+            return Err(login_failed());
+        }
         let counted = work
             .count_wrong_password(user.id, self.policy.lockout_threshold)
             .await?;
-        self.penalize(&mut work, &ctx.ip).await?;
         match counted {
             Some((failed, locked)) => {
                 let detail = format!("consecutive failures: {failed}");
                 work.record(ctx.event(&user.login, event, "failed: wrong password", &detail));
                 if locked {
                     work.record(ctx.event(&user.login, "lockout", "locked", &detail));
-                    work.end_sessions_of(user.id).await?;
+                    work.end_sessions_of(user.id, None).await?;
                 }
             }
             None => work.record(ctx.event(&user.login, event, "refused: account locked", "")),
@@ -513,7 +736,8 @@ impl Bank {
         let Some(secret) = user
             .totp_secret
             .as_deref()
-            .and_then(|s| TotpSecret::from_bytes(s).ok())
+            .and_then(|s| self.binding.open_totp(&user.login, s))
+            .and_then(|s| TotpSecret::from_bytes(&s).ok())
         else {
             self.refuse(ctx, &user.login, "failed: no TOTP enrolled")
                 .await?;
@@ -563,24 +787,38 @@ impl Bank {
         Ok(until.map(crate::storage::from_unix))
     }
 
-    /// One penalty point for `ip`; above the limit of valid points, a block.
-    async fn penalize(&self, work: &mut Work, ip: &str) -> Result<(), StorageError> {
+    /// One penalty point for a failed login from `source`; above the limit, a block.
+    async fn penalize(&self, work: &mut Work, source: &str) -> Result<(), StorageError> {
+        self.penalize_in(work, source, "failed logins")
+            .await
+            .map(drop)
+    }
+
+    /// One penalty point for `source`, for `why`; above the limit of valid points, a block,
+    /// and until when.
+    async fn penalize_in(
+        &self,
+        work: &mut Work,
+        source: &str,
+        why: &str,
+    ) -> Result<Option<i64>, StorageError> {
         let now = self.unix_now();
         let window = secs(self.policy.ip_point_seconds);
-        let points = work.add_ip_point(ip, now, window).await?;
-        if rules::ip_blocked(points, self.policy.ip_max_points) {
-            work.block_ip(ip, now.saturating_add(secs(self.policy.ip_block_seconds)))
-                .await?;
-            work.record(Event {
-                actor: "bank".into(),
-                login: String::new(),
-                ip: ip.to_owned(),
-                event: "ip_block",
-                outcome: "blocked".into(),
-                detail: format!("{points} failed logins within the penalty window"),
-            });
+        let points = work.add_ip_point(source, now, window).await?;
+        if !rules::ip_blocked(points, self.policy.ip_max_points) {
+            return Ok(None);
         }
-        Ok(())
+        let until = now.saturating_add(secs(self.policy.ip_block_seconds));
+        work.block_ip(source, until).await?;
+        work.record(Event {
+            actor: "bank".into(),
+            login: String::new(),
+            ip: source.to_owned(),
+            event: "ip_block",
+            outcome: "blocked".into(),
+            detail: format!("{points} penalty points within the window ({why})"),
+        });
+        Ok(Some(until))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -599,9 +837,13 @@ impl Bank {
                 "a password change is not possible on this session",
             ));
         }
-        if !passwords::verify(&user.password_hash, current).await {
-            // Counted towards the lockout like any password guess.
-            return match self.wrong_password(ctx, user, "password_change").await {
+        if !self.password_matches(user, current).await? {
+            // Counted towards the lockout like a login's guess on this kind of session.
+            let locks = ctx.mode == Mode::Authenticated;
+            return match self
+                .wrong_password(ctx, user, "password_change", locks)
+                .await
+            {
                 Err(e) if e.0.code == ErrorCode::LoginFailed => {
                     Err(ApiError::new(ErrorCode::Forbidden, "the current password is wrong").into())
                 }
@@ -619,14 +861,18 @@ impl Bank {
             .await?;
             return Err(ApiError::new(ErrorCode::PasswordPolicy, e.to_string()).into());
         }
-        if passwords::verify(&user.password_hash, new).await {
+        if self.password_matches(user, new).await? {
             return Err(ApiError::new(
                 ErrorCode::PasswordPolicy,
                 "the new password must differ from the current one",
             )
             .into());
         }
-        let hash = passwords::hash(new).await;
+        let hash = self.bind_password(
+            &user.login,
+            PasswordKind::Regular,
+            &passwords::hash(new).await?,
+        );
         let now = self.unix_now();
         let mut work = self.begin().await?;
         let has_certificate = !work.valid_certificates_of(user.id, now).await?.is_empty();
@@ -637,7 +883,10 @@ impl Bank {
         {
             return Err(conflict("the password was changed meanwhile; log in again"));
         }
-        work.set_session_login(
+        // Whoever else knew the old password is logged out everywhere.
+        work.end_sessions_of(user.id, Some(&ctx.session)).await?;
+        self.set_session_login(
+            &mut work,
             &ctx.session,
             Some(&SessionLogin {
                 user_id: user.id,
@@ -661,7 +910,11 @@ impl Bank {
         }
         let secret = TotpSecret::generate();
         let mut work = self.begin().await?;
-        work.set_totp_pending(user.id, secret.as_bytes()).await?;
+        work.set_totp_pending(
+            user.id,
+            &self.binding.seal_totp(&user.login, secret.as_bytes()),
+        )
+        .await?;
         work.record(ctx.event(&user.login, "totp_enroll", "started", ""));
         self.commit(work).await?;
         Ok(Reply::TotpEnrollment {
@@ -682,10 +935,13 @@ impl Bank {
             ));
         }
         let mut work = self.begin().await?;
-        let pending = work.totp_pending(user.id).await?;
-        let Some(secret) = pending
-            .as_deref()
-            .and_then(|s| TotpSecret::from_bytes(s).ok())
+        let Some(sealed) = work.totp_pending(user.id).await? else {
+            return Err(not_allowed("start TOTP enrollment first"));
+        };
+        let Some(secret) = self
+            .binding
+            .open_totp(&user.login, &sealed)
+            .and_then(|s| TotpSecret::from_bytes(&s).ok())
         else {
             return Err(not_allowed("start TOTP enrollment first"));
         };
@@ -699,7 +955,7 @@ impl Bank {
             }
         };
         let step = i64::try_from(step).unwrap_or(i64::MAX);
-        if !work.confirm_totp(user.id, secret.as_bytes(), step).await? {
+        if !work.confirm_totp(user.id, &sealed, step).await? {
             return Err(conflict("TOTP enrollment changed meanwhile; start again"));
         }
         work.record(ctx.event(&user.login, "totp_enroll", "ok", ""));
@@ -798,7 +1054,7 @@ impl Bank {
         // The user's row orders their certificate requests; the session must still be where
         // the purpose was decided (a second request on one recovery session is refused).
         work.user_for_update(user.id).await?;
-        if work.session_login(&ctx.session).await?.as_ref() != Some(session) {
+        if self.session_login(&mut work, &ctx.session).await?.as_ref() != Some(session) {
             return Err(conflict("the session changed meanwhile; log in again"));
         }
         if purpose == CertPurpose::Enroll
@@ -810,6 +1066,9 @@ impl Bank {
             work.revoke_all_of(user.id, now, RevokeReason::Recovery)
                 .await?;
             work.finish_recovery(user.id).await?;
+            // Whoever held the lost key is logged out everywhere; this session goes on
+            // only to hand over the new certificate.
+            work.end_sessions_of(user.id, Some(&ctx.session)).await?;
             work.record(ctx.event(&user.login, "revocation", "ok", "recovery"));
         }
         work.insert_certificate(&NewCertificate {
@@ -822,7 +1081,8 @@ impl Bank {
             purpose,
         })
         .await?;
-        work.set_session_login(
+        self.set_session_login(
+            &mut work,
             &ctx.session,
             Some(&SessionLogin {
                 user_id: user.id,
@@ -891,7 +1151,7 @@ fn ca_fingerprint(ca: &BankCa) -> Result<String, StorageError> {
     Ok(data_encoding::HEXLOWER.encode(ring::digest::digest(&ring::digest::SHA256, &der).as_ref()))
 }
 
-/// An address as stored for penalties: IPv4-mapped IPv6 folded to IPv4.
+/// An address as the audit log shows it: IPv4-mapped IPv6 folded to IPv4.
 pub fn ip_text(ip: Option<IpAddr>) -> String {
     match ip {
         Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
@@ -915,6 +1175,7 @@ impl Handler for Bank {
             serial: session.client.as_ref().map(|c| &c.serial),
             cert_login: session.client.as_ref().map(|c| &c.login),
             ip: ip_text(session.peer.map(|p| p.ip())),
+            source: source_of(session.peer.map(|p| p.ip())),
         };
         let response: Response = match serde_json::from_slice::<Request>(&request) {
             Ok(request) => self.dispatch(&ctx, request).await.map_err(|r| r.0),
@@ -939,5 +1200,35 @@ impl Handler for Bank {
         .await
         .map_err(|e| StoreError(e.to_string()))?;
         Ok(!matches!(cert, Some(c) if c.revoked.is_none()))
+    }
+
+    async fn penalize(&self, source: &str, why: &'static str) -> Option<SystemTime> {
+        let outcome = async {
+            let mut work = self.begin().await?;
+            let until = self.penalize_in(&mut work, source, why).await?;
+            self.commit(work).await?;
+            Ok::<_, StorageError>(until)
+        }
+        .await;
+        match outcome {
+            Ok(until) => until.map(crate::storage::from_unix),
+            Err(e) => {
+                tracing::error!(error = %e, "recording a penalty point failed");
+                None
+            }
+        }
+    }
+
+    async fn blocked_sources(
+        &self,
+        now: SystemTime,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        let rows = async { self.store.read().await?.blocked_sources(unix(now)).await }
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|(ip, until)| (ip, crate::storage::from_unix(until)))
+            .collect())
     }
 }

@@ -2,7 +2,11 @@
 //! IO-free state machine, bytes out.
 //!
 //! Pending handshakes live in memory: the two handshake requests of a client go to one
-//! instance within [`server::HANDSHAKE_TIMEOUT`]. Sessions live in a [`SessionStore`]: in
+//! instance within [`server::HANDSHAKE_TIMEOUT`]. Each source (an IPv4 address, an IPv6 /64)
+//! has a budget of pending handshakes and of sessions besides the global ones, so that one
+//! source cannot fill the tables; hostile input from a source (a refused handshake, a record
+//! that does not decode or authenticate) earns it penalty points like a failed login, and
+//! enough points block it for a while: its handshakes are then refused before any work. Sessions live in a [`SessionStore`]: in
 //! memory ([`MemorySessions`]) or in the bank's database, where any instance sharing it can
 //! take the next record. Each record's seq is compare-and-set in the store before the
 //! application sees it, so a record is accepted once, on one instance. A message that fails
@@ -10,12 +14,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,6 +54,23 @@ pub struct SessionInfo {
     pub peer: Option<SocketAddr>,
 }
 
+/// The budget and penalty key of an address: an IPv4 address (IPv4-mapped IPv6 folded to
+/// it), or an IPv6 /64, which is what one subscriber is given.
+pub fn source_of(ip: Option<IpAddr>) -> String {
+    match ip.map(|ip| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+        None => "unknown".to_string(),
+    }
+}
+
 /// The application behind the channel: it gets each opened request and returns the reply
 /// payload, which the channel seals; and it says which client certificates are revoked.
 pub trait Handler: Send + Sync + 'static {
@@ -74,7 +94,34 @@ pub trait Handler: Send + Sync + 'static {
         &self,
         serial: &SerialNumber,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One penalty point for `source`, which sent hostile input (`why`); until when it is
+    /// blocked, if this point blocked it. The bank counts them with failed logins; by
+    /// default nothing is counted.
+    fn penalize(
+        &self,
+        source: &str,
+        why: &'static str,
+    ) -> impl Future<Output = Option<SystemTime>> + Send {
+        let _ = (source, why);
+        async { None }
+    }
+
+    /// The sources blocked at `now` and until when, whoever blocked them (failed logins
+    /// count too), so that every instance refuses their handshakes. None by default.
+    fn blocked_sources(
+        &self,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Vec<(String, SystemTime)>, StoreError>> + Send {
+        let _ = now;
+        async { Ok(Vec::new()) }
+    }
 }
+
+/// What a store hands back with a loaded session, for [`SessionStore::advance`] to
+/// compare-and-set against (the stored seq's MAC, for the database).
+#[derive(Debug, Clone, Default)]
+pub struct Loaded(pub Vec<u8>);
 
 /// A storage failure; the message is for the log, never for the client.
 #[derive(Debug, thiserror::Error)]
@@ -87,25 +134,31 @@ pub struct StoreError(pub String);
 /// with every record, so that any instance can restore one. `advance` must be an atomic
 /// compare-and-set on the seq: it is what makes a record acceptable only once.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Keeps a new session.
+    /// Keeps a new session, opened from `source`.
     fn insert(
         &self,
         session: &ServerSession,
+        source: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The session with this id, if it is kept.
     fn load(
         &self,
         id: SessionId,
-    ) -> impl Future<Output = Result<Option<ServerSession>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<(ServerSession, Loaded)>, StoreError>> + Send;
 
     /// Records that `session` accepted the record with seq `from`: its seq becomes
-    /// `session.next_client_seq()` if it still is `from`. False if another request took it.
+    /// `session.next_client_seq()` if it still is as `loaded`. False if another request
+    /// took it.
     fn advance(
         &self,
         session: &ServerSession,
         from: u64,
+        loaded: &Loaded,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sessions opened from `source`.
+    fn count_from(&self, source: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// Forgets a session.
     fn remove(&self, id: SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -120,41 +173,75 @@ pub trait SessionStore: Send + Sync + 'static {
 /// Sessions in this process's memory: one instance, nothing survives a restart.
 #[derive(Default)]
 pub struct MemorySessions {
-    map: Mutex<HashMap<SessionId, Kept>>,
+    map: Mutex<Kepts>,
+}
+
+/// The sessions, and how many each source opened (counted, not scanned, per handshake).
+#[derive(Default)]
+struct Kepts {
+    sessions: HashMap<SessionId, Kept>,
+    per_source: HashMap<String, usize>,
+}
+
+impl Kepts {
+    fn remove(&mut self, id: &SessionId) {
+        if let Some(kept) = self.sessions.remove(id)
+            && let Some(n) = self.per_source.get_mut(&kept.source)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&kept.source);
+            }
+        }
+    }
 }
 
 struct Kept {
     state: Zeroizing<Vec<u8>>,
+    source: String,
     next_seq: u64,
     last_activity: SystemTime,
     idle_timeout: Duration,
 }
 
 impl SessionStore for MemorySessions {
-    async fn insert(&self, session: &ServerSession) -> Result<(), StoreError> {
+    async fn insert(&self, session: &ServerSession, source: &str) -> Result<(), StoreError> {
         let kept = Kept {
             state: session.export(),
+            source: source.to_owned(),
             next_seq: session.next_client_seq(),
             last_activity: session.last_activity(),
             idle_timeout: session.idle_timeout(),
         };
-        lock(&self.map).insert(session.id(), kept);
+        let mut map = lock(&self.map);
+        map.remove(&session.id());
+        map.sessions.insert(session.id(), kept);
+        *map.per_source.entry(source.to_owned()).or_default() += 1;
         Ok(())
     }
 
-    async fn load(&self, id: SessionId) -> Result<Option<ServerSession>, StoreError> {
+    async fn load(&self, id: SessionId) -> Result<Option<(ServerSession, Loaded)>, StoreError> {
         let map = lock(&self.map);
-        let Some(kept) = map.get(&id) else {
+        let Some(kept) = map.sessions.get(&id) else {
             return Ok(None);
         };
         ServerSession::restore(&kept.state, kept.next_seq, kept.last_activity)
-            .map(Some)
+            .map(|s| Some((s, Loaded::default())))
             .map_err(|e| StoreError(e.to_string()))
     }
 
-    async fn advance(&self, session: &ServerSession, from: u64) -> Result<bool, StoreError> {
+    async fn count_from(&self, source: &str) -> Result<usize, StoreError> {
+        Ok(lock(&self.map).per_source.get(source).copied().unwrap_or(0))
+    }
+
+    async fn advance(
+        &self,
+        session: &ServerSession,
+        from: u64,
+        _loaded: &Loaded,
+    ) -> Result<bool, StoreError> {
         let mut map = lock(&self.map);
-        match map.get_mut(&session.id()) {
+        match map.sessions.get_mut(&session.id()) {
             Some(kept) if kept.next_seq == from => {
                 kept.next_seq = session.next_client_seq();
                 kept.last_activity = session.last_activity();
@@ -170,15 +257,24 @@ impl SessionStore for MemorySessions {
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<(), StoreError> {
-        lock(&self.map).retain(|_, k| {
-            now.duration_since(k.last_activity)
-                .map_or(true, |idle| idle <= k.idle_timeout)
-        });
+        let mut map = lock(&self.map);
+        let idle: Vec<SessionId> = map
+            .sessions
+            .iter()
+            .filter(|(_, k)| {
+                now.duration_since(k.last_activity)
+                    .is_ok_and(|idle| idle > k.idle_timeout)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in idle {
+            map.remove(&id);
+        }
         Ok(())
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        Ok(lock(&self.map).len())
+        Ok(lock(&self.map).sessions.len())
     }
 }
 
@@ -189,8 +285,12 @@ pub struct ChannelConfig {
     pub params: SessionParams,
     /// Handshakes waiting for ClientFinish, at most.
     pub max_pending: usize,
+    /// Handshakes waiting for ClientFinish from one source, at most.
+    pub max_pending_per_source: usize,
     /// Sessions, at most.
     pub max_sessions: usize,
+    /// Sessions opened from one source, at most (a company's clients may share an address).
+    pub max_sessions_per_source: usize,
 }
 
 impl Default for ChannelConfig {
@@ -198,7 +298,9 @@ impl Default for ChannelConfig {
         Self {
             params: SessionParams::default(),
             max_pending: 10_000,
+            max_pending_per_source: 64,
             max_sessions: 100_000,
+            max_sessions_per_source: 2_000,
         }
     }
 }
@@ -208,7 +310,8 @@ pub struct Channel<H, S = MemorySessions> {
     identity: ServerIdentity,
     bank_ca: Certificate,
     config: ChannelConfig,
-    pending: Mutex<HashMap<SessionId, PendingHandshake>>,
+    pending: Mutex<Pending>,
+    blocked: Mutex<HashMap<String, SystemTime>>,
     sessions: S,
     handler: H,
 }
@@ -228,7 +331,8 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
             identity,
             bank_ca,
             config,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
+            blocked: Mutex::new(HashMap::new()),
             sessions,
             handler,
         })
@@ -239,55 +343,127 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         &self.handler
     }
 
-    /// Answers a handshake message: ServerHello or Accept, or an Alert.
-    pub async fn handshake(&self, body: &[u8], now: SystemTime) -> Vec<u8> {
+    /// Answers a handshake message from `peer`: ServerHello or Accept, or an Alert.
+    pub async fn handshake(
+        &self,
+        body: &[u8],
+        now: SystemTime,
+        peer: Option<SocketAddr>,
+    ) -> Vec<u8> {
+        let source = source_of(peer.map(|p| p.ip()));
+        if self.is_blocked(&source, now) {
+            return ChannelError::ServerBusy.alert_message();
+        }
         let result = match wire::peek_type(body) {
-            Ok(MessageType::ClientHello) => self.client_hello(body, now),
-            Ok(MessageType::ClientFinish) => self.client_finish(body, now).await,
-            Ok(_) => Err(ChannelError::UnexpectedMessage("not a handshake message")),
-            Err(e) => Err(e),
+            Ok(MessageType::ClientHello) => self.client_hello(body, now, &source),
+            Ok(MessageType::ClientFinish) => self.client_finish(body, now, &source).await,
+            Ok(_) => Err(Refused::Hostile(ChannelError::UnexpectedMessage(
+                "not a handshake message",
+            ))),
+            Err(e) => Err(Refused::Hostile(e)),
         };
-        result.unwrap_or_else(|e| {
-            tracing::info!(error = %e, "handshake refused");
-            e.alert_message()
-        })
-    }
-
-    fn client_hello(&self, body: &[u8], now: SystemTime) -> Result<Vec<u8>, ChannelError> {
-        if self.pending_count() >= self.config.max_pending {
-            lock(&self.pending).retain(|_, p| !p.is_expired(now));
-            if self.pending_count() >= self.config.max_pending {
-                return Err(ChannelError::ServerBusy);
+        match result {
+            Ok(reply) => reply,
+            Err(Refused::Hostile(e)) => {
+                tracing::info!(error = %e, source, "handshake refused");
+                self.penalize(&source, "refused handshake", now).await;
+                e.alert_message()
+            }
+            Err(Refused::Busy(e)) => {
+                tracing::info!(error = %e, source, "handshake refused");
+                e.alert_message()
             }
         }
-        let (pending, server_hello) = server::respond(body, &self.identity, now)?;
-        lock(&self.pending).insert(pending.session_id(), pending);
+    }
+
+    fn is_blocked(&self, source: &str, now: SystemTime) -> bool {
+        lock(&self.blocked)
+            .get(source)
+            .is_some_and(|until| *until > now)
+    }
+
+    async fn penalize(&self, source: &str, why: &'static str, now: SystemTime) {
+        if let Some(until) = self.handler.penalize(source, why).await
+            && until > now
+        {
+            lock(&self.blocked).insert(source.to_owned(), until);
+        }
+    }
+
+    fn client_hello(&self, body: &[u8], now: SystemTime, source: &str) -> Result<Vec<u8>, Refused> {
+        {
+            let mut pending = lock(&self.pending);
+            if pending.from(source) >= self.config.max_pending_per_source {
+                pending.retain(|p| !p.is_expired(now));
+                if pending.from(source) >= self.config.max_pending_per_source {
+                    // One source asking for more than its share is the flood itself.
+                    return Err(Refused::Hostile(ChannelError::ServerBusy));
+                }
+            }
+            if pending.len() >= self.config.max_pending {
+                pending.retain(|p| !p.is_expired(now));
+                if pending.len() >= self.config.max_pending {
+                    return Err(Refused::Busy(ChannelError::ServerBusy));
+                }
+            }
+        }
+        let (pending, server_hello) =
+            server::respond(body, &self.identity, now).map_err(Refused::Hostile)?;
+        lock(&self.pending).insert(source, pending);
         Ok(server_hello)
     }
 
-    async fn client_finish(&self, body: &[u8], now: SystemTime) -> Result<Vec<u8>, ChannelError> {
-        let id = ClientFinish::decode(body)?.session_id;
+    async fn client_finish(
+        &self,
+        body: &[u8],
+        now: SystemTime,
+        source: &str,
+    ) -> Result<Vec<u8>, Refused> {
+        let id = ClientFinish::decode(body)
+            .map_err(Refused::Hostile)?
+            .session_id;
         // Before any signature is checked: a full server refuses cheaply.
-        if self.sessions.count().await.map_err(busy)? >= self.config.max_sessions {
-            self.sessions.sweep(now).await.map_err(busy)?;
-            if self.sessions.count().await.map_err(busy)? >= self.config.max_sessions {
-                return Err(ChannelError::ServerBusy);
+        let count = |n: Result<usize, StoreError>| n.map_err(|e| Refused::Busy(busy(e)));
+        if count(self.sessions.count().await)? >= self.config.max_sessions {
+            self.sessions
+                .sweep(now)
+                .await
+                .map_err(|e| Refused::Busy(busy(e)))?;
+            if count(self.sessions.count().await)? >= self.config.max_sessions {
+                return Err(Refused::Busy(ChannelError::ServerBusy));
             }
+        }
+        if count(self.sessions.count_from(source).await)? >= self.config.max_sessions_per_source {
+            return Err(Refused::Hostile(ChannelError::ServerBusy));
         }
         // Taken out, so that a second ClientFinish for this handshake finds nothing; put
         // back if this one is refused, so that a forged one cannot spoil the genuine one.
-        let pending = lock(&self.pending)
+        let (owner, pending) = lock(&self.pending)
             .remove(&id)
-            .ok_or(ChannelError::UnknownSession)?;
+            .ok_or(Refused::Hostile(ChannelError::UnknownSession))?;
         let verified = match pending.verify(body, &self.bank_ca, now) {
             Ok(v) => v,
             Err(refused) => {
                 if !refused.pending.is_expired(now) {
-                    lock(&self.pending).insert(id, *refused.pending);
+                    lock(&self.pending).insert(&owner, *refused.pending);
                 }
-                return Err(refused.error);
+                return Err(Refused::Hostile(refused.error));
             }
         };
+        self.accept(verified, now, source)
+            .await
+            .map_err(|e| match e {
+                ChannelError::ServerBusy => Refused::Busy(e),
+                e => Refused::Hostile(e),
+            })
+    }
+
+    async fn accept(
+        &self,
+        verified: server::VerifiedFinish,
+        now: SystemTime,
+        source: &str,
+    ) -> Result<Vec<u8>, ChannelError> {
         if let Some(client) = verified.client()
             && self
                 .handler
@@ -300,9 +476,9 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
             ));
         }
         let (session, accept) = verified.accept(&NoRevocationList, self.config.params, now)?;
-        self.sessions.insert(&session).await.map_err(busy)?;
+        self.sessions.insert(&session, source).await.map_err(busy)?;
         tracing::info!(
-            session = ?id,
+            session = ?session.id(),
             mode = ?session.mode(),
             login = session.client().map(|c| c.login.as_str()),
             "session established"
@@ -316,6 +492,18 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
             Ok(reply) => reply,
             Err(e) => {
                 tracing::info!(error = %e, "record refused");
+                // A record that does not decode or authenticate is hostile input; an expired
+                // session or a busy store is not the sender's doing.
+                if matches!(
+                    e,
+                    ChannelError::Decode(_)
+                        | ChannelError::BadRecord(_)
+                        | ChannelError::UnexpectedMessage(_)
+                ) {
+                    let source = source_of(peer.map(|p| p.ip()));
+                    self.penalize(&source, "refused record", self.handler.now())
+                        .await;
+                }
                 e.alert_message()
             }
         }
@@ -328,7 +516,7 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
     ) -> Result<Vec<u8>, ChannelError> {
         let record = Record::decode(body)?;
         let id = record.session_id;
-        let mut session = self
+        let (mut session, loaded) = self
             .sessions
             .load(id)
             .await
@@ -342,7 +530,12 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         let from = session.next_client_seq();
         let request = session.open_record(&record, now)?;
         // The compare-and-set that makes this record acceptable once, on one instance.
-        if !self.sessions.advance(&session, from).await.map_err(busy)? {
+        if !self
+            .sessions
+            .advance(&session, from, &loaded)
+            .await
+            .map_err(busy)?
+        {
             return Err(ChannelError::BadRecord("out of sequence"));
         }
         match request {
@@ -364,9 +557,12 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         }
     }
 
-    /// Forgets handshakes and sessions that have expired.
+    /// Forgets handshakes and sessions that have expired, and learns which sources are
+    /// blocked now (on any instance, by failed logins too).
     pub async fn sweep(&self, now: SystemTime) -> Result<(), StoreError> {
-        lock(&self.pending).retain(|_, p| !p.is_expired(now));
+        lock(&self.pending).retain(|p| !p.is_expired(now));
+        let blocked = self.handler.blocked_sources(now).await?;
+        *lock(&self.blocked) = blocked.into_iter().collect();
         self.sessions.sweep(now).await
     }
 
@@ -378,6 +574,63 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
     /// Sessions kept.
     pub async fn session_count(&self) -> Result<usize, StoreError> {
         self.sessions.count().await
+    }
+}
+
+/// Why a handshake was refused: input to hold against its source, or the server's state.
+enum Refused {
+    Hostile(ChannelError),
+    Busy(ChannelError),
+}
+
+/// Pending handshakes, with a count per source.
+#[derive(Default)]
+struct Pending {
+    map: HashMap<SessionId, (String, PendingHandshake)>,
+    per_source: HashMap<String, usize>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn from(&self, source: &str) -> usize {
+        self.per_source.get(source).copied().unwrap_or(0)
+    }
+
+    fn insert(&mut self, source: &str, p: PendingHandshake) {
+        if let Some((old, _)) = self.map.insert(p.session_id(), (source.to_owned(), p)) {
+            self.forget(&old);
+        }
+        *self.per_source.entry(source.to_owned()).or_default() += 1;
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<(String, PendingHandshake)> {
+        let (source, p) = self.map.remove(id)?;
+        self.forget(&source);
+        Some((source, p))
+    }
+
+    fn forget(&mut self, source: &str) {
+        if let Some(n) = self.per_source.get_mut(source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(source);
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&PendingHandshake) -> bool) {
+        let gone: Vec<SessionId> = self
+            .map
+            .iter()
+            .filter(|(_, (_, p))| !keep(p))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.remove(&id);
+        }
     }
 }
 
@@ -429,10 +682,15 @@ pub fn spawn_sweeper<H: Handler, S: SessionStore>(
 
 async fn handshake<H: Handler, S: SessionStore>(
     State(channel): State<Arc<Channel<H, S>>>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let peer = crate::tls::peer_of(request.extensions());
+    let body = match axum::body::to_bytes(request.into_body(), wire::MAX_HANDSHAKE_MESSAGE).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+    };
     let now = channel.handler.now();
-    octets(channel.handshake(&body, now).await)
+    octets(channel.handshake(&body, now, peer).await)
 }
 
 async fn record<H: Handler, S: SessionStore>(

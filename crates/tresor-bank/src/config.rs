@@ -66,6 +66,13 @@ pub struct Policy {
     pub renewal_window_days: u64,
     /// A session ends after this long without a request, seconds.
     pub session_idle_seconds: u64,
+    /// A session ends this long after its handshake, however active, seconds.
+    pub session_max_seconds: u64,
+    /// Password checks on anonymous sessions (no key) per account within
+    /// `anonymous_guess_seconds`; more are refused unchecked. They never lock the account.
+    pub anonymous_guesses: u32,
+    /// The window of `anonymous_guesses`, seconds.
+    pub anonymous_guess_seconds: u64,
 }
 
 impl Default for Policy {
@@ -82,6 +89,9 @@ impl Default for Policy {
             certificate_days: 365,
             renewal_window_days: 30,
             session_idle_seconds: 5 * 60,
+            session_max_seconds: 12 * 3600,
+            anonymous_guesses: 10,
+            anonymous_guess_seconds: 15 * 60,
         }
     }
 }
@@ -150,9 +160,14 @@ impl Config {
                 "certificate_days must be positive and at least renewal_window_days",
             ));
         }
-        if p.session_idle_seconds == 0 {
+        if p.session_idle_seconds == 0 || p.session_max_seconds < p.session_idle_seconds {
             return Err(ConfigError::Invalid(
-                "session_idle_seconds must be positive",
+                "session_idle_seconds must be positive and at most session_max_seconds",
+            ));
+        }
+        if p.anonymous_guesses == 0 || p.anonymous_guess_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "anonymous_guesses and anonymous_guess_seconds must be positive",
             ));
         }
         Ok(())

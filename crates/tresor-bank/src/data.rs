@@ -82,8 +82,12 @@ pub struct BankFiles {
 pub struct BankSecrets {
     /// Seals stored session state (AES-256-GCM).
     pub session_key: Zeroizing<[u8; 32]>,
-    /// Authenticates the audit chain's head (HMAC-SHA256).
+    /// Authenticates the audit chain: each record and its head (HMAC-SHA256).
     pub audit_key: Zeroizing<[u8; 32]>,
+    /// Binds password hashes and session logins and seqs to this bank (HMAC-SHA256).
+    pub binding_key: Zeroizing<[u8; 32]>,
+    /// Seals TOTP secrets (AES-256-GCM).
+    pub vault_key: Zeroizing<[u8; 32]>,
 }
 
 impl BankSecrets {
@@ -103,6 +107,8 @@ impl BankSecrets {
         Self {
             session_key: expand(b"session state"),
             audit_key: expand(b"audit head"),
+            binding_key: expand(b"row binding"),
+            vault_key: expand(b"secret vault"),
         }
     }
 }
@@ -123,7 +129,40 @@ pub fn open_or_create(
     } else if let Some(missing) = files.iter().find(|f| !dir.join(f).exists()) {
         return Err(DataError::Incomplete(dir.to_owned(), missing));
     }
-    open(dir)
+    let mut files = open(dir)?;
+    // A folder made before the secure channel had its own EKU: the server certificate is
+    // issued again, for the same key, with it (clients now accept no other).
+    if matches!(
+        pki::validate_server_certificate(&files.server_cert, files.ca.certificate(), now),
+        Err(tresor_core::pki::CertError::WrongPurpose)
+    ) {
+        let cert =
+            server_certificate(&files.ca, &files.server_key, hostnames, ips, now).map_err(|e| {
+                DataError::Invalid {
+                    path: dir.join(SERVER_CERT),
+                    message: e.to_string(),
+                }
+            })?;
+        let pem = pki::certificate_to_pem(&cert).map_err(|e| DataError::Invalid {
+            path: dir.join(SERVER_CERT),
+            message: e.to_string(),
+        })?;
+        write_public(&dir.join(SERVER_CERT), pem.as_bytes())?;
+        files.server_cert = cert;
+    }
+    Ok(files)
+}
+
+fn server_certificate(
+    ca: &BankCa,
+    key: &PrivateKey,
+    hostnames: &[String],
+    ips: &[IpAddr],
+    now: SystemTime,
+) -> Result<Certificate, pki::PkiError> {
+    let mut names = vec!["localhost".to_string()];
+    names.extend(hostnames.iter().cloned());
+    ca.issue_server_certificate(&key.public_key(), &names, ips, now, SERVER_VALIDITY)
 }
 
 /// Whether `dir` holds any of a bank's files.
@@ -138,6 +177,7 @@ pub fn open(dir: &Path) -> Result<BankFiles, DataError> {
     if !exists(dir) {
         return Err(DataError::NoBank(dir.to_owned()));
     }
+    owner_only(dir)?;
     let ca_cert = read_cert(&dir.join(CA_CERT))?;
     let ca_key = read_key(&dir.join(CA_KEY))?;
     let ca = BankCa::from_parts(ca_cert, ca_key).map_err(|e| DataError::Invalid {
@@ -188,6 +228,7 @@ fn create(
         path: dir.to_owned(),
         source,
     })?;
+    owner_only(dir)?;
     let invalid = |path: &str, e: String| DataError::Invalid {
         path: dir.join(path),
         message: e,
@@ -201,10 +242,7 @@ fn create(
     )
     .map_err(|e| invalid(CA_CERT, e.to_string()))?;
     let server_key = PrivateKey::generate();
-    let mut names = vec!["localhost".to_string()];
-    names.extend(hostnames.iter().cloned());
-    let server_cert = ca
-        .issue_server_certificate(&server_key.public_key(), &names, ips, now, SERVER_VALIDITY)
+    let server_cert = server_certificate(&ca, &server_key, hostnames, ips, now)
         .map_err(|e| invalid(SERVER_CERT, e.to_string()))?;
     let mut secret = Zeroizing::new([0u8; 32]);
     {
@@ -268,6 +306,26 @@ fn read_key(path: &Path) -> Result<PrivateKey, DataError> {
         return Err(invalid(format!("expected a PRIVATE KEY, found {label}")));
     }
     PrivateKey::from_pkcs8_der(&der).map_err(|e| invalid(e.to_string()))
+}
+
+/// The data folder holds the bank's keys and database: its owner only may enter it (0700).
+/// A folder an older version left open is tightened.
+fn owner_only(dir: &Path) -> Result<(), DataError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let io = |source| DataError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataError> {

@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod audit;
 pub mod bank;
+pub mod binding;
 pub mod channel;
 pub mod clock;
 pub mod config;

@@ -446,7 +446,20 @@ impl Bank {
             .account(&o.order.payer_iban)
             .await?
             .ok_or_else(|| StorageError::corrupt("an order's payer account does not exist"))?;
-        let signatures = work.signatures(id).await?.len();
+        // A signature counts only while its signer still stands behind it: the certificate
+        // it was made with unrevoked (a key reported lost may have signed in a thief's
+        // hands) and the sign right on the account still granted.
+        let mut signatures = 0;
+        for s in work.signatures(id).await? {
+            let revoked = work
+                .certificate(&s.cert_serial)
+                .await?
+                .is_none_or(|c| c.user_id != s.user_id || c.revoked.is_some());
+            let may_sign = work.rights(s.user_id, &o.order.payer_iban).await?.sign;
+            if rules::signature_counts(revoked, may_sign) {
+                signatures += 1;
+            }
+        }
         match rules::send(o.status, signatures, account.signatures_required) {
             // Sending twice sends once: the answer is where the order is.
             SendStep::AlreadySent => {

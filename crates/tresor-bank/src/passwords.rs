@@ -24,8 +24,14 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// The Argon2 queue is full: the caller answers "busy" at once rather than wait behind a
+/// flood of guesses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the bank is busy checking passwords; try again in a moment")]
+pub struct Busy;
+
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
-pub async fn hash(password: &Password) -> String {
+pub async fn hash(password: &Password) -> Result<String, Busy> {
     let password = Zeroizing::new(password.as_bytes().to_vec());
     blocking(move || {
         // Hashing fails only on parameter errors, which are constant and valid.
@@ -38,8 +44,19 @@ pub async fn hash(password: &Password) -> String {
     .await
 }
 
+/// [`hash`] for the admin's commands, which wait for room in the queue rather than answer
+/// busy: they are few, and a flood of guesses must not stop an admin issuing a password.
+pub async fn hash_patiently(password: &Password) -> String {
+    loop {
+        match hash(password).await {
+            Ok(phc) => return phc,
+            Err(Busy) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// Whether `password` matches the PHC string. A malformed hash matches nothing.
-pub async fn verify(phc: &str, password: &Password) -> bool {
+pub async fn verify(phc: &str, password: &Password) -> Result<bool, Busy> {
     let phc = phc.to_owned();
     let password = Zeroizing::new(password.as_bytes().to_vec());
     blocking(move || {
@@ -51,7 +68,7 @@ pub async fn verify(phc: &str, password: &Password) -> bool {
 
 /// Spends the same time as [`verify`] for a login that does not exist, so that timing does
 /// not tell which logins do.
-pub async fn verify_nothing(password: &Password) {
+pub async fn verify_nothing(password: &Password) -> Result<(), Busy> {
     static DUMMY: LazyLock<String> = LazyLock::new(|| {
         #[allow(clippy::expect_used)]
         argon2()
@@ -60,51 +77,77 @@ pub async fn verify_nothing(password: &Password) {
             .to_string()
     });
     let dummy = LazyLock::force(&DUMMY).clone();
-    let _ = verify(&dummy, password).await;
+    verify(&dummy, password).await.map(drop)
 }
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Jobs that may wait per Argon2 thread: at ~50 ms a hash, under a second of waiting.
+pub const QUEUE_PER_THREAD: usize = 16;
+
 /// Argon2id runs on a fixed pool of one thread per core, not on tokio's blocking pool: each
 /// hash takes 19 MiB, and the allocator keeps that much per thread that ever ran one, so
 /// hundreds of blocking threads after a burst of logins would hold gigabytes. A fixed pool
-/// also bounds the CPU that password guesses can take.
-static POOL: LazyLock<std::sync::mpsc::Sender<Job>> = LazyLock::new(|| {
-    let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+/// also bounds the CPU that password guesses can take, and its bounded queue the time a
+/// request can wait: a full queue answers [`Busy`] at once.
+static POOL: LazyLock<Pool> = LazyLock::new(|| {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for i in 0..threads {
-        let rx = rx.clone();
-        // Spawning fails only when the OS refuses a thread at start-up.
-        #[allow(clippy::expect_used)]
-        std::thread::Builder::new()
-            .name(format!("argon2-{i}"))
-            .spawn(move || {
-                loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            })
-            .expect("starting the Argon2 threads");
-    }
-    tx
+    Pool::start(threads, threads * QUEUE_PER_THREAD)
 });
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
-    });
-    // The pool's threads live as long as the process, so the channel is never closed.
-    #[allow(clippy::expect_used)]
-    POOL.send(job).expect("the Argon2 pool is running");
-    #[allow(clippy::expect_used)]
-    match rx.await.expect("the Argon2 pool answers every job") {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+    POOL.run(f).await
+}
+
+/// Threads taking jobs from a bounded queue.
+struct Pool {
+    queue: std::sync::mpsc::SyncSender<Job>,
+}
+
+impl Pool {
+    fn start(threads: usize, capacity: usize) -> Self {
+        let (queue, rx) = std::sync::mpsc::sync_channel::<Job>(capacity);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            // Spawning fails only when the OS refuses a thread at start-up.
+            #[allow(clippy::expect_used)]
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("starting the Argon2 threads");
+        }
+        Self { queue }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The request gave up (timed out, or its client went away): its hash would be
+            // work for nobody.
+            if tx.is_closed() {
+                return;
+            }
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        });
+        self.queue.try_send(job).map_err(|_| Busy)?;
+        // A job is dropped unanswered only when its receiver is gone, which is not this one.
+        #[allow(clippy::expect_used)]
+        match rx.await.expect("the Argon2 pool answers every job") {
+            Ok(v) => Ok(v),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }
 
@@ -149,12 +192,76 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_phc_at_owasp_parameters_and_verify() {
         let pw = Password::from("correct horse battery staple");
-        let phc = hash(&pw).await;
+        let phc = hash(&pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify(&phc, &pw).await);
-        assert!(!verify(&phc, &Password::from("correct horse battery stapl")).await);
-        assert!(!verify("not a hash", &pw).await);
-        assert_ne!(hash(&pw).await, phc, "salted");
+        assert!(verify(&phc, &pw).await.unwrap());
+        assert!(
+            !verify(&phc, &Password::from("correct horse battery stapl"))
+                .await
+                .unwrap()
+        );
+        assert!(!verify("not a hash", &pw).await.unwrap());
+        assert_ne!(hash(&pw).await.unwrap(), phc, "salted");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_busy_at_once_and_abandoned_jobs_are_skipped() {
+        let (threads, capacity) = (2, 4);
+        let pool = Pool::start(threads, capacity);
+        // Hold every thread, then fill the queue.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(gate));
+        let mut held = Vec::new();
+        for _ in 0..threads {
+            let gate = gate.clone();
+            let mut job = Box::pin(pool.run(move || {
+                let _ = gate.lock().unwrap().recv();
+            }));
+            assert!(poll_once(job.as_mut()).await.is_none());
+            held.push(job);
+        }
+        // Wait until the threads have taken their jobs off the queue.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut queued = Vec::new();
+        for _ in 0..capacity {
+            let ran = ran.clone();
+            let mut job = Box::pin(pool.run(move || {
+                ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }));
+            // Polling once puts the job in the queue.
+            assert!(poll_once(job.as_mut()).await.is_none());
+            queued.push(job);
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(
+            pool.run(|| ()).await,
+            Err(Busy),
+            "an over-full queue refuses"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // The waiting requests give up; their jobs are skipped, not run.
+        drop(queued);
+        for _ in 0..threads {
+            release.send(()).unwrap();
+        }
+        for h in held {
+            h.await.unwrap();
+        }
+        assert_eq!(pool.run(|| 7).await, Ok(7), "the queue drains");
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    /// Polls a future once: `Some` if it completed.
+    async fn poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 
     #[test]

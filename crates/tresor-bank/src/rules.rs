@@ -2,7 +2,7 @@
 //! clock: the services in `bank.rs`, `orders.rs` and `admin.rs` load the facts inside their
 //! transaction, ask here, and write what was decided. Each rule has a table of cases below.
 
-use tresor_core::api::{Menus, OrderStatus, Rights, Stage};
+use tresor_core::api::{Menus, OrderStatus, Request, Rights, Stage};
 use tresor_core::channel::Mode;
 
 use crate::storage::{CertPurpose, PasswordKind};
@@ -180,6 +180,60 @@ pub fn session_rights(
     }
 }
 
+/// What a request does, as far as a pending certificate recovery is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Reads: the overview, orders.
+    View,
+    /// Changes orders: prepare, edit, sign, send (their rights are narrowed to view anyway).
+    Orders,
+    /// Changes the user's credentials: password, TOTP, a certificate.
+    Credentials,
+    /// Logging out.
+    Logout,
+}
+
+impl Operation {
+    /// The operation of a request.
+    pub fn of(request: &Request) -> Self {
+        match request {
+            Request::Overview {} | Request::ListOrders { .. } | Request::GetOrder { .. } => {
+                Self::View
+            }
+            Request::PrepareOrder { .. }
+            | Request::EditOrder { .. }
+            | Request::SignOrder { .. }
+            | Request::SendOrder { .. } => Self::Orders,
+            Request::Logout {} => Self::Logout,
+            // Login is answered before this rule is asked; counted as the most restricted.
+            Request::Login { .. }
+            | Request::ChangePassword { .. }
+            | Request::TotpEnroll {}
+            | Request::TotpConfirm { .. }
+            | Request::RequestCertificate { .. } => Self::Credentials,
+        }
+    }
+}
+
+/// While an emergency password is pending (the user reported the key lost), whoever holds
+/// the old key and password may be a thief: they may view and log out, nothing more (no new
+/// password, TOTP secret or certificate, no order), until the recovery session itself takes
+/// its certificate. Orders are refused here as well as by the narrowed rights.
+pub fn allowed_while_recovery_pending(op: Operation, stage: Stage, pending: bool) -> bool {
+    match (pending, op, stage) {
+        (false, _, _) => true,
+        (true, Operation::View | Operation::Logout, _) => true,
+        (true, Operation::Credentials, Stage::Recovery) => true,
+        (true, Operation::Credentials | Operation::Orders, _) => false,
+    }
+}
+
+/// Whether a signature on an order still counts towards sending it: not if the certificate
+/// it was made with has been revoked since, nor if the signer has lost the sign right.
+pub fn signature_counts(certificate_revoked: bool, signer_may_sign: bool) -> bool {
+    !certificate_revoked && signer_may_sign
+}
+
 /// The stage after a successful password change.
 pub fn stage_after_password_change(stage: Stage, mode: Mode, has_valid_certificate: bool) -> Stage {
     match (stage, mode) {
@@ -349,6 +403,49 @@ pub fn minutes_left(until: i64, now: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_counts_while_its_signer_stands_behind_it() {
+        for (revoked, may_sign, want) in [
+            (false, true, true),
+            (true, true, false),
+            (false, false, false),
+            (true, false, false),
+        ] {
+            assert_eq!(
+                signature_counts(revoked, may_sign),
+                want,
+                "{revoked} {may_sign}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pending_recovery_leaves_viewing_and_the_recovery_itself() {
+        use Operation::{Credentials, Logout, Orders, View};
+        let cases = [
+            (View, Stage::Key, false, true),
+            (Orders, Stage::Key, false, true),
+            (Credentials, Stage::Key, false, true),
+            (Credentials, Stage::Otp, false, true),
+            (View, Stage::Key, true, true),
+            (View, Stage::Otp, true, true),
+            (Logout, Stage::Key, true, true),
+            (Orders, Stage::Key, true, false),
+            (Orders, Stage::Otp, true, false),
+            (Credentials, Stage::Key, true, false),
+            (Credentials, Stage::Otp, true, false),
+            (Credentials, Stage::ChangePassword, true, false),
+            (Credentials, Stage::Recovery, true, true),
+        ];
+        for (op, stage, pending, want) in cases {
+            assert_eq!(
+                allowed_while_recovery_pending(op, stage, pending),
+                want,
+                "{op:?} {stage:?} {pending}"
+            );
+        }
+    }
     use OrderStatus::{Accepted, Draft, PartlySigned, Rejected, Sent, Signed};
     use PasswordKind::{Initial, Regular, Temporary};
 

@@ -123,10 +123,11 @@ pub fn channel(opened: Opened) -> Result<Arc<BankChannel>, StartError> {
         .server_cert
         .to_der()
         .map_err(|e| StartError::Listen(e.to_string()))?;
-    let sessions = DbSessions::new(bank.store().clone(), &files.secrets.session_key);
+    let sessions = DbSessions::new(bank.store().clone(), &files.secrets);
     let config = ChannelConfig {
         params: SessionParams {
             idle_timeout: Duration::from_secs(bank.policy().session_idle_seconds),
+            max_lifetime: Duration::from_secs(bank.policy().session_max_seconds),
             ..SessionParams::default()
         },
         ..ChannelConfig::default()

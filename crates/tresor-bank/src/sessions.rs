@@ -1,7 +1,8 @@
 //! Secure-channel sessions in the bank's database, so that every instance on one database
 //! serves every session: the fixed state sealed with AES-256-GCM under a key from the data
 //! folder (the rows hold traffic keys), the next seq and last activity in the clear beside
-//! it for the compare-and-set that accepts each record once.
+//! it for the compare-and-set that accepts each record once, under an HMAC that a
+//! database-only attacker cannot recompute (`crate::binding`): a seq moved back is refused.
 
 use std::time::SystemTime;
 
@@ -11,23 +12,43 @@ use tresor_core::channel::SessionId;
 use tresor_core::channel::server::ServerSession;
 use zeroize::Zeroizing;
 
-use crate::channel::{SessionStore, StoreError};
-use crate::storage::sessions::StoredSession;
+use crate::binding::Binding;
+use crate::channel::{Loaded, SessionStore, StoreError};
+use crate::data::BankSecrets;
+use crate::storage::sessions::{NewSession, StoredSession};
 use crate::storage::{Reader, StorageError, Store, from_db, from_unix, to_db, unix};
 
 /// Sessions in the database.
 pub struct DbSessions {
     store: Store,
     key: LessSafeKey,
+    binding: Binding,
 }
 
 impl DbSessions {
-    /// Sessions in `store`, sealed under `key`.
-    pub fn new(store: Store, key: &[u8; 32]) -> Self {
+    /// Sessions in `store`, sealed and bound under the bank's keys.
+    pub fn new(store: Store, secrets: &BankSecrets) -> Self {
         // A 32-byte key is what AES-256-GCM takes.
         #[allow(clippy::expect_used)]
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256 key"));
-        Self { store, key }
+        let key = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &*secrets.session_key).expect("AES-256 key"),
+        );
+        Self {
+            store,
+            key,
+            binding: Binding::new(secrets),
+        }
+    }
+
+    fn stored(&self, id: &str, session: &ServerSession) -> Result<StoredSession, StoreError> {
+        let next_seq = to_db(session.next_client_seq(), "seq").map_err(db)?;
+        let last_activity = unix(session.last_activity());
+        Ok(StoredSession {
+            sealed: Vec::new(),
+            next_seq,
+            last_activity,
+            seq_tag: self.binding.session_seq_tag(id, next_seq, last_activity),
+        })
     }
 
     fn seal(&self, id: SessionId, state: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -84,42 +105,69 @@ impl DbSessions {
 }
 
 impl SessionStore for DbSessions {
-    async fn insert(&self, session: &ServerSession) -> Result<(), StoreError> {
-        let stored = StoredSession {
-            sealed: self.seal(session.id(), &session.export())?,
-            next_seq: to_db(session.next_client_seq(), "seq").map_err(db)?,
-            last_activity: unix(session.last_activity()),
-        };
+    async fn insert(&self, session: &ServerSession, source: &str) -> Result<(), StoreError> {
+        let id = id_text(session.id());
+        let mut stored = self.stored(&id, session)?;
+        stored.sealed = self.seal(session.id(), &session.export())?;
         let idle = i64::try_from(session.idle_timeout().as_secs()).unwrap_or(i64::MAX);
         self.conn()
             .await?
-            .insert_session(&id_text(session.id()), &stored, idle)
+            .insert_session(&NewSession {
+                id: &id,
+                stored,
+                idle_timeout: idle,
+                source,
+                login_tag: self.binding.session_login_tag(&id, None),
+            })
             .await
             .map_err(db)
     }
 
-    async fn load(&self, id: SessionId) -> Result<Option<ServerSession>, StoreError> {
-        let Some(stored) = self.conn().await?.session(&id_text(id)).await.map_err(db)? else {
+    async fn load(&self, id: SessionId) -> Result<Option<(ServerSession, Loaded)>, StoreError> {
+        let text = id_text(id);
+        let Some(stored) = self.conn().await?.session(&text).await.map_err(db)? else {
             return Ok(None);
         };
+        if !self.binding.session_seq_holds(
+            &text,
+            stored.next_seq,
+            stored.last_activity,
+            &stored.seq_tag,
+        ) {
+            return Err(StoreError(
+                "a stored session's seq was changed without the bank's key".into(),
+            ));
+        }
         let state = self.open(id, &stored.sealed)?;
         let seq = from_db(stored.next_seq, "seq").map_err(db)?;
-        ServerSession::restore(&state, seq, from_unix(stored.last_activity))
-            .map(Some)
-            .map_err(|e| StoreError(e.to_string()))
+        let session = ServerSession::restore(&state, seq, from_unix(stored.last_activity))
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(Some((session, Loaded(stored.seq_tag))))
     }
 
-    async fn advance(&self, session: &ServerSession, from: u64) -> Result<bool, StoreError> {
+    async fn advance(
+        &self,
+        session: &ServerSession,
+        from: u64,
+        loaded: &Loaded,
+    ) -> Result<bool, StoreError> {
+        let id = id_text(session.id());
+        let to = self.stored(&id, session)?;
         self.conn()
             .await?
-            .advance_session(
-                &id_text(session.id()),
-                to_db(from, "seq").map_err(db)?,
-                to_db(session.next_client_seq(), "seq").map_err(db)?,
-                unix(session.last_activity()),
-            )
+            .advance_session(&id, (to_db(from, "seq").map_err(db)?, &loaded.0), &to)
             .await
             .map_err(db)
+    }
+
+    async fn count_from(&self, source: &str) -> Result<usize, StoreError> {
+        let n = self
+            .conn()
+            .await?
+            .count_sessions_from(source)
+            .await
+            .map_err(db)?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     async fn remove(&self, id: SessionId) -> Result<(), StoreError> {

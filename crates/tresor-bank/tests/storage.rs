@@ -149,17 +149,33 @@ on_both!(
             .trim()
             .parse()
             .unwrap();
-        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records));
+        // The upgrade to version 3 bound every secret to the data folder's key, in the run
+        // that migrated, and said so in the log.
+        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 1));
+        let upgrade = &bank.audit_list(None, 1).await.unwrap()[0];
+        assert_eq!(upgrade.event, "upgrade");
+        assert_eq!(
+            upgrade.detail,
+            "secrets of 3 users bound to the data folder's key"
+        );
+        let unbound: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE password_hash NOT LIKE 'b1:%' \
+             OR emergency_hash NOT LIKE 'b1:%' OR length(totp_secret) <> 48",
+        )
+        .fetch_one(bank.store().pool())
+        .await
+        .unwrap();
+        assert_eq!(unbound, 0);
         // The migrated bank keeps working and its log keeps verifying.
         bank.unlock_user("admin:test", "bob.accountant")
             .await
             .unwrap();
-        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 1));
+        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 2));
         // Migrating again is a no-op.
         let again = server::open(&config, clock(), Purpose::Migrate)
             .await
             .unwrap();
-        assert_eq!(again.bank.audit_verify().await.unwrap(), Ok(records + 1));
+        assert_eq!(again.bank.audit_verify().await.unwrap(), Ok(records + 2));
     }
 );
 

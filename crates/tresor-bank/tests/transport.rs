@@ -306,3 +306,78 @@ async fn a_full_server_answers_busy_before_doing_the_work() {
     assert_eq!(server.channel.pending_count(), 1);
     assert_eq!(server.channel.session_count().await.unwrap(), 1);
 }
+
+/// Serves `app` over TLS with `key` and `cert` on loopback; its https://localhost URL.
+async fn serve_tls(
+    key: &tresor_core::PrivateKey,
+    cert: &tresor_core::x509_cert::Certificate,
+    app: axum::Router,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tls = tls::server_config(key, cert).unwrap();
+    tokio::spawn(tls::serve(listener, tls, app, std::future::pending()));
+    format!("https://localhost:{port}")
+}
+
+#[tokio::test]
+async fn a_tls_proxy_certificate_of_the_bank_ca_cannot_terminate_the_channel() {
+    use tresor_core::channel::RingSigner;
+    use tresor_core::channel::server::ServerIdentity;
+    use tresor_core::x509_cert::der::Encode as _;
+    let bank = TestBank::new("Bank");
+    // The bank CA issued a TLS certificate to the proxy in front of the bank, as banks do.
+    let proxy_key = tresor_core::PrivateKey::generate();
+    let proxy_cert = bank
+        .ca
+        .issue_proxy_certificate(
+            &proxy_key.public_key(),
+            &["localhost".to_string()],
+            &[],
+            SystemTime::now(),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+    // The proxy terminates TLS, and tries to answer the inner channel with the same
+    // certificate and key.
+    let channel = Channel::new(
+        ServerIdentity::new(
+            proxy_cert.to_der().unwrap(),
+            Box::new(RingSigner::new(&proxy_key).unwrap()),
+        ),
+        bank.ca_cert().clone(),
+        Echo(vec![]),
+        MemorySessions::default(),
+        ChannelConfig::default(),
+    );
+    let url = serve_tls(&proxy_key, &proxy_cert, channel::router(channel)).await;
+    let conn = BankConnection::new(&url, bank.ca_cert()).unwrap();
+    // TLS to the proxy is fine; the channel refuses its certificate.
+    match conn.open(ClientAuthentication::Anonymous).await {
+        Err(ConnectionError::Channel(ChannelError::BadCertificate(
+            tresor_core::pki::CertError::WrongPurpose,
+        ))) => {}
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("the proxy terminated the secure channel"),
+    }
+    // The bank's own certificate carries the channel's EKU and is accepted.
+    let server = start(&bank, vec![]).await;
+    let conn = BankConnection::new(&server.url, bank.ca_cert()).unwrap();
+    assert!(conn.open(ClientAuthentication::Anonymous).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_client_reads_no_reply_larger_than_a_record() {
+    let bank = TestBank::new("Bank");
+    let huge = || async { vec![0u8; tresor_core::channel::wire::MAX_RECORD + 1] };
+    let app = axum::Router::new().route(channel::HANDSHAKE_PATH, axum::routing::post(huge));
+    let url = serve_tls(&bank.server_key, &bank.server_cert, app).await;
+    let conn = BankConnection::new(&url, bank.ca_cert()).unwrap();
+    match conn.open(ClientAuthentication::Anonymous).await {
+        Err(ConnectionError::ReplyTooLarge(n)) => {
+            assert_eq!(n, tresor_core::channel::wire::MAX_RECORD)
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("accepted an oversized reply"),
+    }
+}

@@ -8,7 +8,8 @@ use sqlx::{AnyConnection, Row as _};
 use super::rows::{AuditHead, AuditRow};
 use super::{Conn, StorageError};
 
-const AUDIT_COLUMNS: &str = "seq, at, actor, login, ip, event, outcome, detail, prev_hash, hash";
+const AUDIT_COLUMNS: &str =
+    "seq, at, actor, login, ip, event, outcome, detail, prev_hash, hash, keyed";
 
 fn decode_head(r: &sqlx::any::AnyRow) -> Result<AuditHead, StorageError> {
     Ok(AuditHead {
@@ -69,7 +70,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     pub async fn insert_audit(&mut self, r: &AuditRow) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO audit (seq, at, actor, login, ip, event, outcome, detail, prev_hash, \
-             hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             hash, keyed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(r.seq)
         .bind(r.at)
@@ -81,6 +82,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         .bind(&r.detail)
         .bind(r.prev_hash.clone())
         .bind(r.hash.clone())
+        .bind(i64::from(r.keyed))
         .execute(self.conn())
         .await?;
         Ok(())

@@ -29,6 +29,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_constraints.sql"),
         include_str!("../../migrations/postgres/0002_constraints.sql"),
     ),
+    (
+        3,
+        "bound rows",
+        include_str!("../../migrations/sqlite/0003_bound_rows.sql"),
+        include_str!("../../migrations/postgres/0003_bound_rows.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.
@@ -156,17 +162,22 @@ pub(super) async fn run(store: &Store) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Brings the schema to where `policy` allows, or says why not.
-pub(super) async fn prepare(store: &Store, policy: SchemaPolicy) -> Result<(), StorageError> {
+/// Brings the schema to where `policy` allows, or says why not. The version it upgraded from,
+/// when it upgraded an existing schema: some steps need the bank's keys and run after it.
+pub(super) async fn prepare(
+    store: &Store,
+    policy: SchemaPolicy,
+) -> Result<Option<i64>, StorageError> {
     let state = state(store).await?;
     match (state, policy) {
         (SchemaState::At(v), _) if v > LATEST_VERSION => Err(StorageError::SchemaNewer {
             found: v,
             known: LATEST_VERSION,
         }),
-        (SchemaState::At(LATEST_VERSION), _) => Ok(()),
+        (SchemaState::At(LATEST_VERSION), _) => Ok(None),
         (SchemaState::Empty, SchemaPolicy::Current) => Err(StorageError::NoBank),
-        (SchemaState::Empty, _) | (_, SchemaPolicy::Migrate) => run(store).await,
+        (SchemaState::Empty, _) => run(store).await.map(|()| None),
+        (older, SchemaPolicy::Migrate) => run(store).await.map(|()| older.version()),
         (older, _) => Err(StorageError::SchemaOlder {
             found: older.version().unwrap_or(0),
             known: LATEST_VERSION,

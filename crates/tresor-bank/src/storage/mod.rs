@@ -92,6 +92,9 @@ pub enum StorageError {
     /// The database holds no bank.
     #[error("the database holds no Tresor bank; create one with `tresor-bank init` (or `serve`)")]
     NoBank,
+    /// The embedded database's file could not be created or restricted.
+    #[error("database file {0}")]
+    File(String),
 }
 
 impl StorageError {
@@ -106,6 +109,7 @@ impl StorageError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    upgraded_from: Option<i64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -129,22 +133,65 @@ pub fn sqlite_url(data_dir: &Path, create: bool) -> String {
     )
 }
 
+/// Makes the database file readable by its owner only, creating it empty (0600) if asked,
+/// before SQLite opens it: SQLite gives its WAL and shared-memory files the database file's
+/// mode, so they are 0600 too. Files an older version left readable are tightened.
+fn owner_only(file: &Path, create: bool) -> Result<(), StorageError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let io = |e: std::io::Error| StorageError::File(format!("{}: {e}", file.display()));
+        if create && !file.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(file)
+                .map_err(io)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+            match std::fs::metadata(&path) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(io)?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (file, create);
+    Ok(())
+}
+
 impl Store {
     /// The embedded database in `data_dir`.
     pub async fn open_sqlite(data_dir: &Path, policy: SchemaPolicy) -> Result<Self, StorageError> {
         let create = policy != SchemaPolicy::Current;
-        if !create && !data_dir.join(SQLITE_FILE).exists() {
+        let file = data_dir.join(SQLITE_FILE);
+        if !create && !file.exists() {
             return Err(StorageError::NoBank);
         }
+        owner_only(&file, create)?;
         Self::connect(&sqlite_url(data_dir, create), policy).await
     }
 
     /// A database by URL: `sqlite://…` or `postgres://…`, its schema handled as `policy`
     /// says.
     pub async fn connect(url: &str, policy: SchemaPolicy) -> Result<Self, StorageError> {
-        let store = Self::connect_only(url).await?;
-        migrations::prepare(&store, policy).await?;
+        let mut store = Self::connect_only(url).await?;
+        store.upgraded_from = migrations::prepare(&store, policy).await?;
         Ok(store)
+    }
+
+    /// The schema version this connection upgraded the database from, if it did: the bank
+    /// then binds the rows that older versions stored unbound (`Bank::new`).
+    pub fn upgraded_from(&self) -> Option<i64> {
+        self.upgraded_from
     }
 
     /// A private SQLite database in memory, migrated: for fast tests. It lives as long as a
@@ -197,7 +244,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            upgraded_from: None,
+        })
     }
 
     /// Which database this is.

@@ -22,6 +22,16 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         )
     }
 
+    /// Every address blocked at `now`, with until when.
+    pub async fn blocked_sources(&mut self, now: i64) -> Result<Vec<(String, i64)>, StorageError> {
+        Ok(
+            sqlx::query_as("SELECT ip, until FROM ip_blocks WHERE until > $1")
+                .bind(now)
+                .fetch_all(self.conn())
+                .await?,
+        )
+    }
+
     /// Adds a penalty point for `ip` at `now`, forgetting points older than `window`
     /// seconds; the points `ip` now holds.
     pub async fn add_ip_point(

@@ -445,6 +445,9 @@ pub struct AuditRow {
     pub prev_hash: Vec<u8>,
     /// This record's hash.
     pub hash: Vec<u8>,
+    /// Whether the hash is an HMAC under the bank's audit key (schema version 3 on), or a
+    /// plain SHA-256 (records written before).
+    pub keyed: bool,
 }
 
 impl AuditRow {
@@ -460,6 +463,7 @@ impl AuditRow {
             detail: r.try_get("detail")?,
             prev_hash: r.try_get("prev_hash")?,
             hash: r.try_get("hash")?,
+            keyed: flag(r, "keyed")?,
         })
     }
 }

@@ -34,7 +34,76 @@ pub struct LoginSuccess<'a> {
     pub one_time: bool,
 }
 
+/// A user's secrets as stored: bound hashes and sealed TOTP secrets (`crate::binding`).
+#[derive(Debug)]
+pub struct UserSecrets {
+    /// The login password's bound hash.
+    pub password_hash: String,
+    /// The emergency password's bound hash, if one is pending.
+    pub emergency_hash: Option<String>,
+    /// The sealed TOTP secret.
+    pub totp_secret: Option<Vec<u8>>,
+    /// The sealed TOTP secret awaiting its first code.
+    pub totp_pending: Option<Vec<u8>>,
+}
+
 impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
+    /// Rewrites a user's secrets in their stored form (the upgrade that binds them).
+    pub async fn set_user_secrets(
+        &mut self,
+        user_id: i64,
+        s: &UserSecrets,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, emergency_hash = $2, totp_secret = $3, \
+             totp_pending = $4 WHERE id = $5",
+        )
+        .bind(&s.password_hash)
+        .bind(s.emergency_hash.as_deref())
+        .bind(s.totp_secret.clone())
+        .bind(s.totp_pending.clone())
+        .bind(user_id)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives back a reservation whose check did not happen (the bank was busy).
+    pub async fn release_anonymous_check(&mut self, user_id: i64) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE users SET anon_failures = anon_failures - 1 WHERE id = $1 AND anon_failures > 0",
+        )
+        .bind(user_id)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Reserves one anonymous password check for the user: at most `limit` in `window`
+    /// seconds, counted before the password is looked at, so that concurrent guesses cannot
+    /// all pass a count read earlier. False when the limit is reached.
+    pub async fn reserve_anonymous_check(
+        &mut self,
+        user_id: i64,
+        limit: u32,
+        now: i64,
+        window: i64,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE users SET \
+             anon_failures = CASE WHEN anon_window <= $1 THEN 1 ELSE anon_failures + 1 END, \
+             anon_window = CASE WHEN anon_window <= $1 THEN $2 ELSE anon_window END \
+             WHERE id = $3 AND (anon_window <= $1 OR anon_failures < $4)",
+        )
+        .bind(now)
+        .bind(now.saturating_add(window))
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The user with this login.
     pub async fn user_by_login(&mut self, login: &str) -> Result<Option<UserRow>, StorageError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
@@ -102,7 +171,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     /// succeeds.
     pub async fn record_login(&mut self, s: &LoginSuccess<'_>) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "UPDATE users SET failed_logins = 0, password_used = $1 \
+            "UPDATE users SET failed_logins = 0, anon_failures = 0, password_used = $1 \
              WHERE id = $2 AND locked = 0 AND password_hash = $3 AND password_used = 0",
         )
         .bind(i64::from(s.one_time))

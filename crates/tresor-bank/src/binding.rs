@@ -1,0 +1,326 @@
+//! The database is untrusted storage (docs/THREAT_MODEL.md): whatever in it grants authority is
+//! bound to a key from the data folder, so that a row written by someone holding only the
+//! database is refused, never obeyed.
+//!
+//! * password and emergency-password hashes carry an HMAC over the user's login, the
+//!   password's kind or expiry and the hash: a hash of the attacker's own password, or a
+//!   temporary password made permanent, does not verify;
+//! * TOTP secrets are sealed with AES-256-GCM, the login in the AAD: unreadable in a dump, and
+//!   not replaceable;
+//! * a session's login (user and stage) and its seq carry HMACs with the session id: a session
+//!   handed to another user, promoted to another stage, or rolled back to an earlier seq is
+//!   refused.
+//!
+//! Every input is length-prefixed under a label of its own, so that no value of one kind can
+//! stand in for another.
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
+use ring::rand::{SecureRandom as _, SystemRandom};
+use zeroize::Zeroizing;
+
+use crate::data::BankSecrets;
+use crate::storage::{PasswordKind, SessionLogin, StoredEnum as _};
+
+/// Prefix of a bound password hash: `b1:<64 hex digits of HMAC><PHC string>`.
+const BOUND: &str = "b1:";
+const TAG_HEX: usize = 64;
+
+/// The bank's binding keys.
+pub struct Binding {
+    mac: hmac::Key,
+    vault: LessSafeKey,
+}
+
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Binding(..)")
+    }
+}
+
+impl Binding {
+    /// The keys derived from the data folder's secret.
+    pub fn new(secrets: &BankSecrets) -> Self {
+        // A 32-byte key is what AES-256-GCM takes.
+        #[allow(clippy::expect_used)]
+        let vault = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &*secrets.vault_key).expect("AES-256 key"),
+        );
+        Self {
+            mac: hmac::Key::new(hmac::HMAC_SHA256, &*secrets.binding_key),
+            vault,
+        }
+    }
+
+    fn message(label: &str, parts: &[&[u8]]) -> Vec<u8> {
+        let mut m = Vec::with_capacity(128);
+        for part in std::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
+            m.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            m.extend_from_slice(part);
+        }
+        m
+    }
+
+    fn tag(&self, label: &str, parts: &[&[u8]]) -> hmac::Tag {
+        hmac::sign(&self.mac, &Self::message(label, parts))
+    }
+
+    fn verify(&self, label: &str, parts: &[&[u8]], tag: &[u8]) -> bool {
+        hmac::verify(&self.mac, &Self::message(label, parts), tag).is_ok()
+    }
+
+    fn bind(&self, label: &str, parts: &[&[u8]], phc: &str) -> String {
+        let tag = self.tag(label, parts);
+        format!(
+            "{BOUND}{}{phc}",
+            data_encoding::HEXLOWER.encode(tag.as_ref())
+        )
+    }
+
+    fn open<'a>(&self, label: &str, parts: &[&[u8]], stored: &'a str) -> Option<&'a str> {
+        let rest = stored.strip_prefix(BOUND)?;
+        let (tag, phc) = (rest.get(..TAG_HEX)?, rest.get(TAG_HEX..)?);
+        let tag = data_encoding::HEXLOWER.decode(tag.as_bytes()).ok()?;
+        let mut all = parts.to_vec();
+        all.push(phc.as_bytes());
+        self.verify(label, &all, &tag).then_some(phc)
+    }
+
+    /// A login password's hash as stored.
+    pub fn bind_password(&self, login: &str, kind: PasswordKind, phc: &str) -> String {
+        let parts: [&[u8]; 3] = [login.as_bytes(), kind.to_db().as_bytes(), phc.as_bytes()];
+        self.bind("password", &parts, phc)
+    }
+
+    /// The PHC string of a stored login password, if its binding holds.
+    pub fn open_password<'a>(
+        &self,
+        login: &str,
+        kind: PasswordKind,
+        stored: &'a str,
+    ) -> Option<&'a str> {
+        let parts: [&[u8]; 2] = [login.as_bytes(), kind.to_db().as_bytes()];
+        self.open("password", &parts, stored)
+    }
+
+    /// An emergency password's hash as stored.
+    pub fn bind_emergency(&self, login: &str, expires: i64, phc: &str) -> String {
+        let expires = expires.to_be_bytes();
+        let parts: [&[u8]; 3] = [login.as_bytes(), &expires, phc.as_bytes()];
+        self.bind("emergency", &parts, phc)
+    }
+
+    /// The PHC string of a stored emergency password, if its binding holds.
+    pub fn open_emergency<'a>(
+        &self,
+        login: &str,
+        expires: i64,
+        stored: &'a str,
+    ) -> Option<&'a str> {
+        let expires = expires.to_be_bytes();
+        let parts: [&[u8]; 2] = [login.as_bytes(), &expires];
+        self.open("emergency", &parts, stored)
+    }
+
+    /// Whether a stored hash is bound at all (rows of schema versions before 3 are not).
+    pub fn is_bound(stored: &str) -> bool {
+        stored.starts_with(BOUND)
+    }
+
+    /// A TOTP secret sealed for storage: nonce ‖ ciphertext ‖ tag.
+    pub fn seal_totp(&self, login: &str, secret: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        // The OS random number generator failing is not something to go on after.
+        #[allow(clippy::expect_used)]
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the operating system's random number generator");
+        let mut buf = Zeroizing::new(secret.to_vec());
+        // Sealing fails only for inputs beyond AES-GCM's limits.
+        #[allow(clippy::expect_used)]
+        let tag = self
+            .vault
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(totp_aad(login)),
+                &mut buf,
+            )
+            .expect("sealing a TOTP secret");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
+    /// A sealed TOTP secret, if it opens under this login.
+    pub fn open_totp(&self, login: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = Zeroizing::new(rest.to_vec());
+        let n = self
+            .vault
+            .open_in_place(nonce, Aad::from(totp_aad(login)), &mut buf)
+            .ok()?
+            .len();
+        buf.truncate(n);
+        Some(buf)
+    }
+
+    /// The MAC over a session's login (`None`: not logged in).
+    pub fn session_login_tag(&self, session: &str, login: Option<&SessionLogin>) -> Vec<u8> {
+        self.tag("session login", &login_parts(session, login).as_refs())
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether a session's stored login carries its MAC.
+    pub fn session_login_holds(
+        &self,
+        session: &str,
+        login: Option<&SessionLogin>,
+        tag: &[u8],
+    ) -> bool {
+        self.verify("session login", &login_parts(session, login).as_refs(), tag)
+    }
+
+    /// The MAC over a session's next seq and last activity.
+    pub fn session_seq_tag(&self, session: &str, next_seq: i64, last_activity: i64) -> Vec<u8> {
+        let (seq, at) = (next_seq.to_be_bytes(), last_activity.to_be_bytes());
+        self.tag("session seq", &[session.as_bytes(), &seq, &at])
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether a session's stored seq and last activity carry their MAC.
+    pub fn session_seq_holds(
+        &self,
+        session: &str,
+        next_seq: i64,
+        last_activity: i64,
+        tag: &[u8],
+    ) -> bool {
+        let (seq, at) = (next_seq.to_be_bytes(), last_activity.to_be_bytes());
+        self.verify("session seq", &[session.as_bytes(), &seq, &at], tag)
+    }
+}
+
+fn totp_aad(login: &str) -> Vec<u8> {
+    let mut aad = b"tresor totp v1\0".to_vec();
+    aad.extend_from_slice(login.as_bytes());
+    aad
+}
+
+struct Parts(Vec<Vec<u8>>);
+
+impl Parts {
+    fn as_refs(&self) -> Vec<&[u8]> {
+        self.0.iter().map(Vec::as_slice).collect()
+    }
+}
+
+fn login_parts(session: &str, login: Option<&SessionLogin>) -> Parts {
+    let mut parts = vec![session.as_bytes().to_vec()];
+    if let Some(l) = login {
+        parts.push(l.user_id.to_be_bytes().to_vec());
+        parts.push(l.stage.to_db().as_bytes().to_vec());
+    }
+    Parts(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use tresor_core::api::Stage;
+
+    use super::*;
+
+    fn binding(seed: u8) -> Binding {
+        Binding::new(&BankSecrets::derive(&[seed; 32]))
+    }
+
+    #[test]
+    fn a_bound_password_opens_only_for_its_login_kind_and_key() {
+        let b = binding(1);
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let stored = b.bind_password("alice", PasswordKind::Regular, phc);
+        assert_eq!(
+            b.open_password("alice", PasswordKind::Regular, &stored),
+            Some(phc)
+        );
+        let cases: [(&Binding, &str, PasswordKind, &str); 5] = [
+            (&b, "mallory", PasswordKind::Regular, &stored),
+            (&b, "alice", PasswordKind::Temporary, &stored),
+            (&binding(2), "alice", PasswordKind::Regular, &stored),
+            (&b, "alice", PasswordKind::Regular, phc),
+            (
+                &b,
+                "alice",
+                PasswordKind::Regular,
+                &stored.replace("c2FsdA", "c2FsdB"),
+            ),
+        ];
+        for (key, login, kind, stored) in cases {
+            assert_eq!(
+                key.open_password(login, kind, stored),
+                None,
+                "{login} {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_emergency_hash_is_bound_to_its_expiry() {
+        let b = binding(1);
+        let stored = b.bind_emergency("alice", 100, "$argon2id$x");
+        assert_eq!(b.open_emergency("alice", 100, &stored), Some("$argon2id$x"));
+        assert_eq!(b.open_emergency("alice", 101, &stored), None);
+        assert_eq!(b.open_emergency("bob", 100, &stored), None);
+    }
+
+    #[test]
+    fn totp_secrets_open_only_for_their_login() {
+        let b = binding(1);
+        let sealed = b.seal_totp("alice", b"12345678901234567890");
+        assert_ne!(&sealed[NONCE_LEN..NONCE_LEN + 20], b"12345678901234567890");
+        assert_eq!(
+            b.open_totp("alice", &sealed).as_deref().map(Vec::as_slice),
+            Some(&b"12345678901234567890"[..])
+        );
+        assert!(b.open_totp("bob", &sealed).is_none());
+        assert!(b.open_totp("alice", b"12345678901234567890").is_none());
+        assert!(binding(2).open_totp("alice", &sealed).is_none());
+    }
+
+    #[test]
+    fn session_tags_cover_the_session_user_stage_and_seq() {
+        let b = binding(1);
+        let login = SessionLogin {
+            user_id: 7,
+            stage: Stage::Otp,
+        };
+        let tag = b.session_login_tag("s1", Some(&login));
+        assert!(b.session_login_holds("s1", Some(&login), &tag));
+        let other_user = SessionLogin {
+            user_id: 8,
+            ..login.clone()
+        };
+        let other_stage = SessionLogin {
+            stage: Stage::Key,
+            ..login.clone()
+        };
+        assert!(!b.session_login_holds("s2", Some(&login), &tag));
+        assert!(!b.session_login_holds("s1", Some(&other_user), &tag));
+        assert!(!b.session_login_holds("s1", Some(&other_stage), &tag));
+        assert!(!b.session_login_holds("s1", None, &tag));
+        let none = b.session_login_tag("s1", None);
+        assert!(b.session_login_holds("s1", None, &none));
+
+        let seq = b.session_seq_tag("s1", 5, 1000);
+        assert!(b.session_seq_holds("s1", 5, 1000, &seq));
+        assert!(!b.session_seq_holds("s1", 4, 1000, &seq));
+        assert!(!b.session_seq_holds("s1", 5, 1001, &seq));
+        assert!(!b.session_seq_holds("s2", 5, 1000, &seq));
+    }
+}
