@@ -157,8 +157,11 @@ pub trait SessionStore: Send + Sync + 'static {
         loaded: &Loaded,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Sessions opened from `source`.
-    fn count_from(&self, source: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    /// Sessions kept, and how many of them `source` opened (one query for a database).
+    fn counts(
+        &self,
+        source: &str,
+    ) -> impl Future<Output = Result<(usize, usize), StoreError>> + Send;
 
     /// Forgets a session.
     fn remove(&self, id: SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -230,8 +233,12 @@ impl SessionStore for MemorySessions {
             .map_err(|e| StoreError(e.to_string()))
     }
 
-    async fn count_from(&self, source: &str) -> Result<usize, StoreError> {
-        Ok(lock(&self.map).per_source.get(source).copied().unwrap_or(0))
+    async fn counts(&self, source: &str) -> Result<(usize, usize), StoreError> {
+        let map = lock(&self.map);
+        Ok((
+            map.sessions.len(),
+            map.per_source.get(source).copied().unwrap_or(0),
+        ))
     }
 
     async fn advance(
@@ -423,17 +430,16 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
             .map_err(Refused::Hostile)?
             .session_id;
         // Before any signature is checked: a full server refuses cheaply.
-        let count = |n: Result<usize, StoreError>| n.map_err(|e| Refused::Busy(busy(e)));
-        if count(self.sessions.count().await)? >= self.config.max_sessions {
-            self.sessions
-                .sweep(now)
-                .await
-                .map_err(|e| Refused::Busy(busy(e)))?;
-            if count(self.sessions.count().await)? >= self.config.max_sessions {
+        let stored = |e: StoreError| Refused::Busy(busy(e));
+        let (mut all, mut mine) = self.sessions.counts(source).await.map_err(stored)?;
+        if all >= self.config.max_sessions {
+            self.sessions.sweep(now).await.map_err(stored)?;
+            (all, mine) = self.sessions.counts(source).await.map_err(stored)?;
+            if all >= self.config.max_sessions {
                 return Err(Refused::Busy(ChannelError::ServerBusy));
             }
         }
-        if count(self.sessions.count_from(source).await)? >= self.config.max_sessions_per_source {
+        if mine >= self.config.max_sessions_per_source {
             return Err(Refused::Hostile(ChannelError::ServerBusy));
         }
         // Taken out, so that a second ClientFinish for this handshake finds nothing; put

@@ -160,14 +160,15 @@ impl SessionStore for DbSessions {
             .map_err(db)
     }
 
-    async fn count_from(&self, source: &str) -> Result<usize, StoreError> {
-        let n = self
+    async fn counts(&self, source: &str) -> Result<(usize, usize), StoreError> {
+        let (all, mine) = self
             .conn()
             .await?
-            .count_sessions_from(source)
+            .count_sessions_and_from(source)
             .await
             .map_err(db)?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        let n = |v: i64| usize::try_from(v).unwrap_or(0);
+        Ok((n(all), n(mine)))
     }
 
     async fn remove(&self, id: SessionId) -> Result<(), StoreError> {
