@@ -5,25 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ALL, Db, Holder, TestBank, advance, code, rights, totp_code};
+use support::{ALL, Db, Holder, TestBank, advance, code, order, rights, totp_code};
 use tresor_bank::audit::Tampering;
 use tresor_bank::config::Policy;
 use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
 use tresor_core::channel::{AlertCode, ChannelError};
-use tresor_core::payment::{self, PaymentOrder};
+use tresor_core::payment;
 use tresor_core::{Password, PrivateKey};
-
-fn order(payer: &str, amount: u64) -> PaymentOrder {
-    PaymentOrder {
-        payer_iban: payer.to_owned(),
-        payee_name: "Supplier LLC".into(),
-        payee_tax_code: "14360570".into(),
-        payee_iban: "UA213223130000026007233566001".into(),
-        amount,
-        currency: "UAH".into(),
-        purpose: "Invoice 42, VAT included".into(),
-    }
-}
 
 fn order_of(r: &Reply) -> (u64, u32, OrderStatus) {
     match r {

@@ -279,3 +279,37 @@ on_both!(
         assert!(bank.bank().audit_verify().await.unwrap().is_ok());
     }
 );
+
+on_both!(
+    forty_concurrent_anonymous_guesses_check_no_more_than_the_throttle,
+    |db: Db| async move {
+        let policy = tresor_bank::config::Policy {
+            anonymous_guesses: 5,
+            ip_max_points: 10_000,
+            ..Default::default()
+        };
+        let bank = TestBank::with_policy(db, policy).await;
+        let who = bank.enrolled_user("race.stranger", &[]).await;
+        let mut clients = Vec::new();
+        for i in 0..40 {
+            clients.push(bank.anonymous(&format!("10.63.0.{}", i + 1)).await);
+        }
+        let mut tasks = JoinSet::new();
+        for mut c in clients {
+            let login = who.login.clone();
+            tasks.spawn(async move { c.login(&login, "a stranger's guess", None, None).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            assert_eq!(code(&r.unwrap()), ErrorCode::LoginFailed);
+        }
+        // Each check was reserved before the password was looked at: five checked, however
+        // many arrived at once; none of them locks the account.
+        assert_eq!(audited(&bank, "login", "failed: wrong password").await, 5);
+        assert_eq!(
+            audited(&bank, "login", "refused: anonymous guesses throttled").await,
+            35
+        );
+        let d = bank.bank().show_user(&who.login).await.unwrap();
+        assert!(!d.summary.status.contains(&"locked"), "{d:?}");
+    }
+);

@@ -7,14 +7,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{ALL, Client, Db, Holder, TestBank, advance, code, rights, totp_code};
+use support::{ALL, Client, Db, Holder, TestBank, advance, code, order, rights, totp_code};
 use tresor_bank::audit::Tampering;
 use tresor_bank::config::Policy;
 use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
 use tresor_core::channel::AlertCode;
 use tresor_core::channel::client::{self, ClientAuthentication};
 use tresor_core::channel::wire::Alert;
-use tresor_core::payment::{self, PaymentOrder};
+use tresor_core::payment;
 use tresor_core::x509_cert::der::Encode as _;
 use tresor_core::{Password, PrivateKey};
 
@@ -40,18 +40,6 @@ async fn scalar_i64(bank: &TestBank, sql: &str) -> i64 {
         .fetch_one(bank.store().pool())
         .await
         .unwrap()
-}
-
-fn order(payer: &str, amount: u64) -> PaymentOrder {
-    PaymentOrder {
-        payer_iban: payer.to_owned(),
-        payee_name: "Supplier LLC".into(),
-        payee_tax_code: "14360570".into(),
-        payee_iban: "UA213223130000026007233566001".into(),
-        amount,
-        currency: "UAH".into(),
-        purpose: "Invoice 42".into(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

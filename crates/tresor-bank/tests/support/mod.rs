@@ -402,6 +402,19 @@ pub fn totp_code(secret: &tresor_core::totp::TotpSecret, t: u64) -> String {
     totp::format_code(totp::code_at(secret, totp::time_step(t)))
 }
 
+/// A valid payment order from `payer`.
+pub fn order(payer: &str, amount: u64) -> tresor_core::payment::PaymentOrder {
+    tresor_core::payment::PaymentOrder {
+        payer_iban: payer.to_owned(),
+        payee_name: "Supplier LLC".into(),
+        payee_tax_code: "14360570".into(),
+        payee_iban: "UA213223130000026007233566001".into(),
+        amount,
+        currency: "UAH".into(),
+        purpose: "Invoice 42, VAT included".into(),
+    }
+}
+
 /// Moves the bank's clock.
 pub fn advance(bank: &TestBank, by: Duration) {
     bank.clock.advance(by);
