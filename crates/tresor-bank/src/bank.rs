@@ -32,7 +32,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{self, Event};
 use crate::binding::Binding;
-use crate::channel::{Handler, SessionInfo, StoreError, source_of};
+use crate::channel::{Handler, SessionInfo, StoreError, source_of, unmapped};
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::data::BankSecrets;
@@ -369,16 +369,16 @@ impl Bank {
             .user_by_id(session.user_id)
             .await?
             .ok_or_else(|| StorageError::corrupt("a session names a user who does not exist"))?;
+        drop(read);
         // A key session lives only as long as the certificate that signed it is the bank's,
         // the user's, unrevoked and unexpired: checked on every request, not only at login.
         let now = self.unix_now();
-        if let Some(serial) = ctx.serial {
-            let holds = read
-                .certificate(&pki::serial_hex(serial))
+        if ctx.serial.is_some() {
+            let holds = self
+                .session_certificate(ctx, &user)
                 .await?
-                .is_some_and(|c| c.user_id == user.id && c.revoked.is_none() && c.valid_at(now));
+                .is_some_and(|c| c.revoked.is_none() && c.valid_at(now));
             if !holds {
-                drop(read);
                 let mut work = self.begin().await?;
                 work.remove_session(&ctx.session).await?;
                 work.record(ctx.event(
@@ -395,16 +395,14 @@ impl Bank {
                 .into());
             }
         }
-        drop(read);
         if user.locked {
             return Err(not_allowed("the account is locked; ask the bank"));
         }
-        let recovery_pending =
-            user.emergency.as_ref().is_some_and(|e| e.expires >= now) || user.recovery_pending;
+        // Set with the emergency password, cleared when the recovery completes.
         if !rules::allowed_while_recovery_pending(
             rules::Operation::of(&request),
             session.stage,
-            recovery_pending,
+            user.recovery_pending,
         ) {
             return Err(not_allowed(
                 "certificate recovery is pending for this user: only viewing is possible until it completes",
@@ -676,7 +674,7 @@ impl Bank {
     /// generic error.
     async fn refuse(&self, ctx: &Ctx<'_>, login: &str, outcome: &str) -> Answer {
         let mut work = self.begin().await?;
-        self.penalize(&mut work, &ctx.source).await?;
+        self.penalize_login(&mut work, &ctx.source).await?;
         work.record(ctx.event(login, "login", outcome, ""));
         self.commit(work).await?;
         Err(login_failed())
@@ -695,7 +693,7 @@ impl Bank {
         locks: bool,
     ) -> Answer {
         let mut work = self.begin().await?;
-        self.penalize(&mut work, &ctx.source).await?;
+        self.penalize_login(&mut work, &ctx.source).await?;
         if !locks {
             work.record(ctx.event(
                 &user.login,
@@ -788,7 +786,7 @@ impl Bank {
     }
 
     /// One penalty point for a failed login from `source`; above the limit, a block.
-    async fn penalize(&self, work: &mut Work, source: &str) -> Result<(), StorageError> {
+    async fn penalize_login(&self, work: &mut Work, source: &str) -> Result<(), StorageError> {
         self.penalize_in(work, source, "failed logins")
             .await
             .map(drop)
@@ -1153,14 +1151,7 @@ fn ca_fingerprint(ca: &BankCa) -> Result<String, StorageError> {
 
 /// An address as the audit log shows it: IPv4-mapped IPv6 folded to IPv4.
 pub fn ip_text(ip: Option<IpAddr>) -> String {
-    match ip {
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => v6.to_string(),
-        },
-        Some(ip) => ip.to_string(),
-        None => "unknown".to_string(),
-    }
+    ip.map_or_else(|| "unknown".to_string(), |ip| unmapped(ip).to_string())
 }
 
 impl Handler for Bank {

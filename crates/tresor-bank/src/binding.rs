@@ -29,7 +29,59 @@ const TAG_HEX: usize = 64;
 /// The bank's binding keys.
 pub struct Binding {
     mac: hmac::Key,
-    vault: LessSafeKey,
+    vault: Vault,
+}
+
+/// AES-256-GCM with a random nonce per value, stored as nonce ‖ ciphertext ‖ tag: what the
+/// bank seals in its database (session state, TOTP secrets), each under its own key.
+pub struct Vault(LessSafeKey);
+
+impl Vault {
+    /// A vault under `key`.
+    pub fn new(key: &[u8; 32]) -> Self {
+        // A 32-byte key is what AES-256-GCM takes.
+        #[allow(clippy::expect_used)]
+        Self(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, key).expect("AES-256 key"),
+        ))
+    }
+
+    /// `plain` sealed with `aad`; `None` only if the OS random number generator failed.
+    pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).ok()?;
+        let mut buf = Zeroizing::new(plain.to_vec());
+        // Sealing fails only for inputs beyond AES-GCM's limits.
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(tag.as_ref());
+        Some(out)
+    }
+
+    /// What `seal` sealed with this `aad`, if it opens.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = Zeroizing::new(rest.to_vec());
+        let n = self
+            .0
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .ok()?
+            .len();
+        buf.truncate(n);
+        Some(buf)
+    }
 }
 
 impl std::fmt::Debug for Binding {
@@ -41,14 +93,9 @@ impl std::fmt::Debug for Binding {
 impl Binding {
     /// The keys derived from the data folder's secret.
     pub fn new(secrets: &BankSecrets) -> Self {
-        // A 32-byte key is what AES-256-GCM takes.
-        #[allow(clippy::expect_used)]
-        let vault = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &*secrets.vault_key).expect("AES-256 key"),
-        );
         Self {
             mac: hmac::Key::new(hmac::HMAC_SHA256, &*secrets.binding_key),
-            vault,
+            vault: Vault::new(&secrets.vault_key),
         }
     }
 
@@ -127,46 +174,18 @@ impl Binding {
         stored.starts_with(BOUND)
     }
 
-    /// A TOTP secret sealed for storage: nonce ‖ ciphertext ‖ tag.
+    /// A TOTP secret sealed for storage.
     pub fn seal_totp(&self, login: &str, secret: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        // The OS random number generator failing is not something to go on after.
+        // Sealing fails only if the OS random number generator does.
         #[allow(clippy::expect_used)]
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .expect("the operating system's random number generator");
-        let mut buf = Zeroizing::new(secret.to_vec());
-        // Sealing fails only for inputs beyond AES-GCM's limits.
-        #[allow(clippy::expect_used)]
-        let tag = self
-            .vault
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(totp_aad(login)),
-                &mut buf,
-            )
-            .expect("sealing a TOTP secret");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        out.extend_from_slice(tag.as_ref());
-        out
+        self.vault
+            .seal(&totp_aad(login), secret)
+            .expect("the operating system's random number generator")
     }
 
     /// A sealed TOTP secret, if it opens under this login.
     pub fn open_totp(&self, login: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        if sealed.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buf = Zeroizing::new(rest.to_vec());
-        let n = self
-            .vault
-            .open_in_place(nonce, Aad::from(totp_aad(login)), &mut buf)
-            .ok()?
-            .len();
-        buf.truncate(n);
-        Some(buf)
+        self.vault.open(&totp_aad(login), sealed)
     }
 
     /// The MAC over a session's login (`None`: not logged in).

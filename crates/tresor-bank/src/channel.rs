@@ -54,13 +54,18 @@ pub struct SessionInfo {
     pub peer: Option<SocketAddr>,
 }
 
+/// An IPv4-mapped IPv6 address as the IPv4 address it is; any other as it is.
+pub fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The budget and penalty key of an address: an IPv4 address (IPv4-mapped IPv6 folded to
 /// it), or an IPv6 /64, which is what one subscriber is given.
 pub fn source_of(ip: Option<IpAddr>) -> String {
-    match ip.map(|ip| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }) {
+    match ip.map(unmapped) {
         Some(IpAddr::V4(v4)) => v4.to_string(),
         Some(IpAddr::V6(v6)) => {
             let s = v6.segments();
@@ -183,17 +188,35 @@ pub struct MemorySessions {
 #[derive(Default)]
 struct Kepts {
     sessions: HashMap<SessionId, Kept>,
-    per_source: HashMap<String, usize>,
+    per_source: PerSource,
 }
 
 impl Kepts {
     fn remove(&mut self, id: &SessionId) {
-        if let Some(kept) = self.sessions.remove(id)
-            && let Some(n) = self.per_source.get_mut(&kept.source)
-        {
+        if let Some(kept) = self.sessions.remove(id) {
+            self.per_source.forget(&kept.source);
+        }
+    }
+}
+
+/// How many of something each source holds; sources holding none are not kept.
+#[derive(Default)]
+struct PerSource(HashMap<String, usize>);
+
+impl PerSource {
+    fn get(&self, source: &str) -> usize {
+        self.0.get(source).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, source: &str) {
+        *self.0.entry(source.to_owned()).or_default() += 1;
+    }
+
+    fn forget(&mut self, source: &str) {
+        if let Some(n) = self.0.get_mut(source) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.per_source.remove(&kept.source);
+                self.0.remove(source);
             }
         }
     }
@@ -219,7 +242,7 @@ impl SessionStore for MemorySessions {
         let mut map = lock(&self.map);
         map.remove(&session.id());
         map.sessions.insert(session.id(), kept);
-        *map.per_source.entry(source.to_owned()).or_default() += 1;
+        map.per_source.add(source);
         Ok(())
     }
 
@@ -235,10 +258,7 @@ impl SessionStore for MemorySessions {
 
     async fn counts(&self, source: &str) -> Result<(usize, usize), StoreError> {
         let map = lock(&self.map);
-        Ok((
-            map.sessions.len(),
-            map.per_source.get(source).copied().unwrap_or(0),
-        ))
+        Ok((map.sessions.len(), map.per_source.get(source)))
     }
 
     async fn advance(
@@ -593,7 +613,7 @@ enum Refused {
 #[derive(Default)]
 struct Pending {
     map: HashMap<SessionId, (String, PendingHandshake)>,
-    per_source: HashMap<String, usize>,
+    per_source: PerSource,
 }
 
 impl Pending {
@@ -602,29 +622,20 @@ impl Pending {
     }
 
     fn from(&self, source: &str) -> usize {
-        self.per_source.get(source).copied().unwrap_or(0)
+        self.per_source.get(source)
     }
 
     fn insert(&mut self, source: &str, p: PendingHandshake) {
         if let Some((old, _)) = self.map.insert(p.session_id(), (source.to_owned(), p)) {
-            self.forget(&old);
+            self.per_source.forget(&old);
         }
-        *self.per_source.entry(source.to_owned()).or_default() += 1;
+        self.per_source.add(source);
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<(String, PendingHandshake)> {
         let (source, p) = self.map.remove(id)?;
-        self.forget(&source);
+        self.per_source.forget(&source);
         Some((source, p))
-    }
-
-    fn forget(&mut self, source: &str) {
-        if let Some(n) = self.per_source.get_mut(source) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_source.remove(source);
-            }
-        }
     }
 
     fn retain(&mut self, keep: impl Fn(&PendingHandshake) -> bool) {

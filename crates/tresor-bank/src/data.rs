@@ -311,21 +311,10 @@ fn read_key(path: &Path) -> Result<PrivateKey, DataError> {
 /// The data folder holds the bank's keys and database: its owner only may enter it (0700).
 /// A folder an older version left open is tightened.
 fn owner_only(dir: &Path) -> Result<(), DataError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let io = |source| DataError::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::files::owner_only(dir, 0o700).map_err(|source| DataError::Io {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataError> {

@@ -30,6 +30,7 @@ pub mod channel;
 pub mod clock;
 pub mod config;
 pub mod data;
+mod files;
 pub mod orders;
 pub mod passwords;
 pub mod rules;

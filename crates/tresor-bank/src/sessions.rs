@@ -6,13 +6,11 @@
 
 use std::time::SystemTime;
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom as _, SystemRandom};
 use tresor_core::channel::SessionId;
 use tresor_core::channel::server::ServerSession;
 use zeroize::Zeroizing;
 
-use crate::binding::Binding;
+use crate::binding::{Binding, Vault};
 use crate::channel::{Loaded, SessionStore, StoreError};
 use crate::data::BankSecrets;
 use crate::storage::sessions::{NewSession, StoredSession};
@@ -21,21 +19,16 @@ use crate::storage::{Reader, StorageError, Store, from_db, from_unix, to_db, uni
 /// Sessions in the database.
 pub struct DbSessions {
     store: Store,
-    key: LessSafeKey,
+    vault: Vault,
     binding: Binding,
 }
 
 impl DbSessions {
     /// Sessions in `store`, sealed and bound under the bank's keys.
     pub fn new(store: Store, secrets: &BankSecrets) -> Self {
-        // A 32-byte key is what AES-256-GCM takes.
-        #[allow(clippy::expect_used)]
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &*secrets.session_key).expect("AES-256 key"),
-        );
         Self {
             store,
-            key,
+            vault: Vault::new(&secrets.session_key),
             binding: Binding::new(secrets),
         }
     }
@@ -52,40 +45,15 @@ impl DbSessions {
     }
 
     fn seal(&self, id: SessionId, state: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| StoreError("no randomness".into()))?;
-        let mut buf = Zeroizing::new(state.to_vec());
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(id.0),
-                &mut buf,
-            )
-            .map_err(|_| StoreError("sealing session state".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        self.vault
+            .seal(&id.0, state)
+            .ok_or_else(|| StoreError("no randomness to seal session state".into()))
     }
 
     fn open(&self, id: SessionId, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let bad = || StoreError("stored session state does not decrypt".into());
-        if sealed.len() < NONCE_LEN {
-            return Err(bad());
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
-        let mut buf = Zeroizing::new(rest.to_vec());
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(id.0), &mut buf)
-            .map_err(|_| bad())?
-            .len();
-        buf.truncate(plain);
-        Ok(buf)
+        self.vault
+            .open(&id.0, sealed)
+            .ok_or_else(|| StoreError("stored session state does not decrypt".into()))
     }
 }
 

@@ -139,7 +139,7 @@ pub fn sqlite_url(data_dir: &Path, create: bool) -> String {
 fn owner_only(file: &Path, create: bool) -> Result<(), StorageError> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        use std::os::unix::fs::OpenOptionsExt as _;
         let io = |e: std::io::Error| StorageError::File(format!("{}: {e}", file.display()));
         if create && !file.exists() {
             std::fs::OpenOptions::new()
@@ -152,15 +152,7 @@ fn owner_only(file: &Path, create: bool) -> Result<(), StorageError> {
         }
         for suffix in ["", "-wal", "-shm"] {
             let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
-            match std::fs::metadata(&path) {
-                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
-                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                        .map_err(io)?;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(e)),
-            }
+            crate::files::owner_only(&path, 0o600).map_err(io)?;
         }
     }
     #[cfg(not(unix))]
