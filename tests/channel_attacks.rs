@@ -13,6 +13,7 @@ use tresor_core::channel::server::{self, PendingHandshake, Request, ServerSessio
 use tresor_core::channel::wire::{self, ClientHello, Record};
 use tresor_core::channel::{AlertCode, ChannelError, HandshakeSigner, Mode};
 use tresor_core::pki::{CertError, NoRevocationList};
+use tresor_core::signer::SignError;
 use tresor_core::testkit::{TestBank, TestClient};
 use tresor_core::x509_cert::serial_number::SerialNumber;
 
@@ -684,11 +685,11 @@ struct ReplayingSigner {
 }
 
 impl HandshakeSigner for ReplayingSigner {
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         let mut first = self.first.lock().unwrap();
-        first
-            .get_or_insert_with(|| self.inner.sign(message))
-            .clone()
+        Ok(first
+            .get_or_insert_with(|| self.inner.sign(message).unwrap())
+            .clone())
     }
 }
 
@@ -702,7 +703,7 @@ fn a_client_signature_over_another_transcript_is_refused() {
     });
     struct Shared(std::sync::Arc<ReplayingSigner>);
     impl HandshakeSigner for Shared {
-        fn sign(&self, message: &[u8]) -> Vec<u8> {
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
             self.0.sign(message)
         }
     }
@@ -881,8 +882,8 @@ fn the_wrong_message_for_the_state_is_refused() {
 fn an_authenticated_finish_without_its_certificate_or_signature_is_an_illegal_parameter() {
     struct Silent;
     impl HandshakeSigner for Silent {
-        fn sign(&self, _: &[u8]) -> Vec<u8> {
-            Vec::new()
+        fn sign(&self, _: &[u8]) -> Result<Vec<u8>, SignError> {
+            Ok(Vec::new())
         }
     }
     let bank = TestBank::new("Bank");

@@ -255,7 +255,10 @@ fn create(
     // incomplete folder, which is refused, never a CA certificate without its key.
     let hex = Zeroizing::new(data_encoding::HEXLOWER.encode(&*secret));
     write_private(&dir.join(SECRETS), hex.as_bytes())?;
-    write_private(&dir.join(CA_KEY), key_pem(ca.private_key()).as_bytes())?;
+    let ca_key = ca
+        .private_key()
+        .ok_or_else(|| invalid(CA_KEY, "a CA generated here has its key in memory".into()))?;
+    write_private(&dir.join(CA_KEY), key_pem(ca_key).as_bytes())?;
     write_private(&dir.join(SERVER_KEY), key_pem(&server_key).as_bytes())?;
     let cert_pem = |c: &Certificate, name: &str| {
         pki::certificate_to_pem(c).map_err(|e| invalid(name, e.to_string()))

@@ -6,6 +6,7 @@
 //! * [`keyfile`]: P-256 keys as encrypted PKCS#8 PEM, with caps on hostile KDF parameters.
 //! * [`pki`]: certificate requests, the bank CA, issuance and validation of client
 //!   certificates.
+//! * [`signer`]: a P-256 key that signs wherever it lives (in memory, on a token).
 //! * [`channel`]: the secure channel's wire format and handshake and session state machines.
 //!
 //! The caller brings the bytes and the time; nothing here reads the system clock except where
@@ -21,6 +22,7 @@ pub mod login;
 pub mod payment;
 pub mod pki;
 pub mod secret;
+pub mod signer;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod totp;
@@ -53,3 +55,6 @@ pub(crate) fn verify_p256_sha256(public_key_sec1: &[u8], message: &[u8], sig: &[
 /// The X.509 types this crate's API speaks, re-exported so that users need not pin the same
 /// version themselves.
 pub use x509_cert;
+
+/// The P-256 types keys are made of (a token hands back a public key; the client checks it).
+pub use p256;

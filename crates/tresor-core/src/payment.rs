@@ -592,6 +592,16 @@ pub fn sign(key: &PrivateKey, order_id: u64, version: u32, order: &PaymentOrder)
     signature.as_bytes().to_vec()
 }
 
+/// [`sign`] with a key wherever it lives (a token signs inside itself).
+pub fn sign_with(
+    key: &dyn crate::signer::KeySigner,
+    order_id: u64,
+    version: u32,
+    order: &PaymentOrder,
+) -> Result<Vec<u8>, crate::signer::SignError> {
+    key.sign(&canonical_encoding(order_id, version, order))
+}
+
 /// Checks an order's signature against the key in `certificate`.
 ///
 /// Only the signature is checked: the caller must already have validated the certificate

@@ -8,17 +8,18 @@ use core::fmt;
 use core::str::FromStr;
 use core::time::Duration;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use const_oid::db::{rfc5280, rfc5912};
 use der::asn1::{Ia5String, OctetString};
 use der::{Decode, DecodePem, Encode, EncodePem};
 use p256::PublicKey;
-use p256::ecdsa::{DerSignature, Signature, VerifyingKey, signature::Verifier as _};
+use p256::ecdsa::{Signature, VerifyingKey, signature::Verifier as _};
 use spki::{DecodePublicKey as _, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
+use x509_cert::builder::CertificateBuilder;
 use x509_cert::builder::profile::BuilderProfile;
-use x509_cert::builder::{Builder as _, CertificateBuilder};
 use x509_cert::certificate::TbsCertificate;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
@@ -32,6 +33,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
 use crate::keyfile::PrivateKey;
+use crate::signer::{BuildError, KeySigner, SignError, build_signed};
 
 /// Extended key usage of the certificate that speaks for the bank inside the secure channel
 /// (docs/PROTOCOL.md §6): a client accepts no other as the channel's server, so a certificate
@@ -80,6 +82,18 @@ pub enum PkiError {
     /// Building or signing a certificate failed (an internal error).
     #[error("could not build the certificate: {0}")]
     Build(String),
+    /// The key (on a token) did not sign.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+}
+
+impl From<BuildError> for PkiError {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Build(detail) => Self::Build(detail),
+            BuildError::Sign(e) => Self::Sign(e),
+        }
+    }
 }
 
 /// Why a client certificate is not accepted for a login.
@@ -167,11 +181,14 @@ impl VerifiedCsr {
 
 /// Builds a request for `login`'s new key, signed by that key.
 pub fn build_csr(key: &PrivateKey, login: &Login) -> Result<CertReq, PkiError> {
+    build_csr_with(key, login)
+}
+
+/// [`build_csr`] for a key wherever it lives (a token signs its own request).
+pub fn build_csr_with(key: &dyn KeySigner, login: &Login) -> Result<CertReq, PkiError> {
     let subject = login_name(login)?;
     let builder = RequestBuilder::new(subject).map_err(build_err)?;
-    builder
-        .build::<_, DerSignature>(&key.signing_key())
-        .map_err(build_err)
+    Ok(build_signed(builder, key)?)
 }
 
 /// Encodes a request as PEM.
@@ -224,11 +241,27 @@ pub fn verify_csr_pem(pem: &[u8]) -> Result<VerifiedCsr, PkiError> {
 // ---------------------------------------------------------------------------------------------
 // The CA.
 
-/// The bank's certificate authority: its self-signed certificate and its signing key.
+/// The bank's certificate authority: its self-signed certificate and its signing key, in
+/// memory (from the data folder) or in a hardware security module.
 #[derive(Clone)]
 pub struct BankCa {
     cert: Certificate,
-    key: PrivateKey,
+    key: CaKey,
+}
+
+#[derive(Clone)]
+enum CaKey {
+    File(PrivateKey),
+    External(Arc<dyn KeySigner>),
+}
+
+impl CaKey {
+    fn signer(&self) -> &dyn KeySigner {
+        match self {
+            Self::File(key) => key,
+            Self::External(signer) => signer.as_ref(),
+        }
+    }
 }
 
 impl fmt::Debug for BankCa {
@@ -251,7 +284,44 @@ impl BankCa {
         now: SystemTime,
         validity: Duration,
     ) -> Result<Self, PkiError> {
-        let key = PrivateKey::generate();
+        Self::self_signed(
+            CaKey::File(PrivateKey::generate()),
+            common_name,
+            organization,
+            country,
+            now,
+            validity,
+        )
+    }
+
+    /// Creates a new CA whose key lives outside the process (an HSM): the certificate is
+    /// signed by `signer`, and so is everything the CA issues.
+    pub fn generate_with(
+        signer: Arc<dyn KeySigner>,
+        common_name: &str,
+        organization: &str,
+        country: &str,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Self, PkiError> {
+        Self::self_signed(
+            CaKey::External(signer),
+            common_name,
+            organization,
+            country,
+            now,
+            validity,
+        )
+    }
+
+    fn self_signed(
+        key: CaKey,
+        common_name: &str,
+        organization: &str,
+        country: &str,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Self, PkiError> {
         let subject = Name::from_str(&format!(
             "CN={},O={},C={}",
             escape_rdn(common_name),
@@ -259,10 +329,8 @@ impl BankCa {
             escape_rdn(country)
         ))
         .map_err(build_err)?;
-        let profile = CaProfile {
-            subject: subject.clone(),
-        };
-        let spki = spki_of(&key.public_key())?;
+        let profile = CaProfile { subject };
+        let spki = spki_of(&key.signer().public_key())?;
         let builder = CertificateBuilder::new(
             profile,
             random_serial()?,
@@ -270,17 +338,32 @@ impl BankCa {
             spki,
         )
         .map_err(build_err)?;
-        let cert = builder
-            .build::<_, DerSignature>(&key.signing_key())
-            .map_err(build_err)?;
+        let cert = build_signed(builder, key.signer())?;
         Ok(Self { cert, key })
+    }
+
+    /// Rebuilds a CA whose key lives outside the process, checking that `signer` holds the
+    /// key of `cert`.
+    pub fn from_signer(cert: Certificate, signer: Arc<dyn KeySigner>) -> Result<Self, PkiError> {
+        if spki_of(&signer.public_key())? != *cert.tbs_certificate().subject_public_key_info() {
+            return Err(PkiError::Build(
+                "the CA key does not match the CA certificate".into(),
+            ));
+        }
+        Ok(Self {
+            cert,
+            key: CaKey::External(signer),
+        })
     }
 
     /// Rebuilds the CA from its stored certificate and key, checking that they belong together.
     pub fn from_parts(cert: Certificate, key: PrivateKey) -> Result<Self, PkiError> {
         key.check_matches(&cert)
             .map_err(|e| PkiError::Build(e.to_string()))?;
-        Ok(Self { cert, key })
+        Ok(Self {
+            cert,
+            key: CaKey::File(key),
+        })
     }
 
     /// The CA certificate, which clients trust.
@@ -288,9 +371,12 @@ impl BankCa {
         &self.cert
     }
 
-    /// The CA's private key, for storing it.
-    pub fn private_key(&self) -> &PrivateKey {
-        &self.key
+    /// The CA's private key, for storing it; `None` when it lives in an HSM.
+    pub fn private_key(&self) -> Option<&PrivateKey> {
+        match &self.key {
+            CaKey::File(key) => Some(key),
+            CaKey::External(_) => None,
+        }
     }
 
     /// Issues a client certificate for a verified request, if the request names `login`.
@@ -396,9 +482,7 @@ impl BankCa {
             spki,
         )
         .map_err(build_err)?;
-        builder
-            .build::<_, DerSignature>(&self.key.signing_key())
-            .map_err(build_err)
+        Ok(build_signed(builder, self.key.signer())?)
     }
 }
 

@@ -172,8 +172,9 @@ impl AwaitServerHello {
         transcript.add(&finish_prefix);
         transcript.add(&client_auth.encode_identity());
         if let ClientAuthentication::Key { signer, .. } = &auth {
-            client_auth.signature =
-                signer.sign(&crypto::signed_content(CLIENT_CONTEXT, &transcript.hash()));
+            client_auth.signature = signer
+                .sign(&crypto::signed_content(CLIENT_CONTEXT, &transcript.hash()))
+                .map_err(ChannelError::Signer)?;
         }
         transcript.add_opaque16(&client_auth.signature);
         client_auth.finished = crypto::finished_mac(&keys.client_finished, &transcript.hash());

@@ -18,6 +18,7 @@ use super::ChannelError;
 use super::wire::{FINISHED_LEN, SHARE_LEN, TAG_LEN, put_opaque16, put_opaque24};
 use crate::keyfile::PrivateKey;
 use crate::pki::CertError;
+use crate::signer::SignError;
 use x509_cert::Certificate;
 
 /// Running SHA-256 of the handshake, fed the bytes exactly as sent.
@@ -314,27 +315,29 @@ impl Ephemeral {
     }
 }
 
-/// Signs a handshake (the client with its key from the drive, the server with its own).
+/// Signs a handshake (the client with its key from the drive or token, the server with its
+/// own).
 ///
-/// A trait so that the key may live elsewhere (a hardware token, one day) and so that tests
-/// can play a misbehaving peer.
+/// A trait so that the key may live elsewhere (a hardware token: see
+/// [`KeySigner`](crate::signer::KeySigner)) and so that tests can play a misbehaving peer.
 pub trait HandshakeSigner: Send + Sync {
-    /// ECDSA P-256 SHA-256 over `message`, DER-encoded.
-    fn sign(&self, message: &[u8]) -> Vec<u8>;
+    /// ECDSA P-256 SHA-256 over `message`, DER-encoded. Fails only where the key lives
+    /// outside this process (a token pulled out).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
 }
 
 /// A shared signer: one key unlocked once signs many handshakes.
 impl<T: HandshakeSigner + ?Sized> HandshakeSigner for std::sync::Arc<T> {
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         (**self).sign(message)
     }
 }
 
 impl HandshakeSigner for PrivateKey {
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         use p256::ecdsa::signature::Signer as _;
         let sig: p256::ecdsa::Signature = self.signing_key().sign(message);
-        sig.to_der().as_bytes().to_vec()
+        Ok(sig.to_der().as_bytes().to_vec())
     }
 }
 
@@ -360,14 +363,14 @@ impl RingSigner {
 }
 
 impl HandshakeSigner for RingSigner {
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         // Fails only if the OS random number generator does.
         #[allow(clippy::expect_used)]
         let sig = self
             .pair
             .sign(&self.rng, message)
             .expect("the operating system's random number generator failed");
-        sig.as_ref().to_vec()
+        Ok(sig.as_ref().to_vec())
     }
 }
 

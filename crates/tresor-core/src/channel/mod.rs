@@ -62,6 +62,10 @@ pub enum ChannelError {
     /// The peer refused with an alert (unauthenticated: the exchange is over, nothing more).
     #[error("the server refused: {0}")]
     PeerAlert(AlertCode),
+    /// Our own key did not sign (a token pulled out, or a server key in an HSM that went
+    /// away). The server answers it as busy: the fault is its own and may pass.
+    #[error(transparent)]
+    Signer(crate::signer::SignError),
 }
 
 impl ChannelError {
@@ -80,7 +84,7 @@ impl ChannelError {
             Self::BadRecord(_) => AlertCode::BadRecord,
             Self::TooManyRecords => AlertCode::TooManyRecords,
             Self::UnexpectedMessage(_) => AlertCode::UnexpectedMessage,
-            Self::ServerBusy => AlertCode::ServerBusy,
+            Self::ServerBusy | Self::Signer(_) => AlertCode::ServerBusy,
             Self::PeerAlert(code) => *code,
         }
     }

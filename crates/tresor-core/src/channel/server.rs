@@ -144,7 +144,8 @@ fn respond_with(
     transcript.add_opaque24(&identity.certificate);
     let signature = identity
         .signer
-        .sign(&crypto::signed_content(SERVER_CONTEXT, &transcript.hash()));
+        .sign(&crypto::signed_content(SERVER_CONTEXT, &transcript.hash()))
+        .map_err(ChannelError::Signer)?;
     transcript.add_opaque16(&signature);
     let finished = crypto::finished_mac(&keys.server_finished, &transcript.hash());
     transcript.add(&finished);
