@@ -106,7 +106,7 @@ impl SessionView {
             name: info.name.clone(),
             stage: info.stage,
             key_session: session.is_key_session(),
-            drive: session.key().map(|k| k.drive.display().to_string()),
+            drive: session.key().map(|k| k.home.describe()),
             certificate,
             reminder,
             idle_lock_seconds: IDLE_LOCK_SECONDS.min(bank_idle),
@@ -323,7 +323,7 @@ pub async fn login_with_key(
     let client = inner.client()?;
     let store = flows::find_store(&SystemMedia, &login, Some(&drive))?;
     let session = client
-        .login_with_key(&store, &password, &key_password, &report(&progress))
+        .login_with_key(&store.into(), &password, &key_password, &report(&progress))
         .await?;
     let view = SessionView::of(&session)?;
     inner.session = Some(session);
@@ -379,7 +379,13 @@ pub async fn first_login(
     let client = inner.client()?;
     let store = KeyStore::new(&drive, &login);
     let done = client
-        .first_login(&store, &initial, &new, &key_password, &report(&progress))
+        .first_login(
+            &store.into(),
+            &initial,
+            &new,
+            &key_password,
+            &report(&progress),
+        )
         .await?;
     drop(inner);
     remember(&state, login.as_str(), Some(&drive)).await;
@@ -463,7 +469,7 @@ pub async fn recover_key(
     let store = KeyStore::new(&drive, &login);
     let done = client
         .recover(
-            &store,
+            &store.into(),
             &password,
             &emergency,
             &new_key_password,

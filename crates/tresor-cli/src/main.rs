@@ -2,8 +2,10 @@
 //! `tresor_client` library; the desktop app is its twin.
 //!
 //! Secrets are never arguments: they come from `TRESOR_PASSWORD`, `TRESOR_NEW_PASSWORD`,
-//! `TRESOR_KEY_PASSWORD`, `TRESOR_EMERGENCY_PASSWORD` and `TRESOR_OTP`, or are asked for on
-//! the terminal without echo. Exit codes: 0 done, 1 other error, 2 bad usage, 3 login
+//! `TRESOR_KEY_PASSWORD`, `TRESOR_TOKEN_PIN`, `TRESOR_EMERGENCY_PASSWORD` and `TRESOR_OTP`, or
+//! are asked for on the terminal without echo. A key lives on a drive (`--drive`) or on a
+//! PKCS#11 token (`--token LABEL|SERIAL`, the module from `--pkcs11-module` or
+//! `TRESOR_PKCS11_MODULE`). Exit codes: 0 done, 1 other error, 2 bad usage, 3 login
 //! refused, 4 key or drive problem, 5 account locked or address blocked, 6 network, 7 the
 //! bank refused the request.
 
@@ -18,6 +20,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde_json::json;
+use tresor_client::KeyHome;
 use tresor_client::error::{ClientError, ErrorKind};
 use tresor_client::flows::{self, Client, KeyCertificate};
 use tresor_client::keystore::{KeyStore, StoreError};
@@ -25,6 +28,7 @@ use tresor_client::media::{self, MediaSource as _, SystemMedia};
 use tresor_client::reminder::{self, Reminder};
 use tresor_client::session::{BankSession, SigningSummary};
 use tresor_client::settings::Settings;
+use tresor_client::token::{self, TokenModule, TokenStore};
 use tresor_core::api::{OrderView, Overview, Stage};
 use tresor_core::keyfile::{KdfLimits, KeyFileError};
 use tresor_core::login::Login;
@@ -63,15 +67,28 @@ struct Cli {
     command: Command,
 }
 
+/// Where the key is: a drive, or a token.
+#[derive(Args, Clone, Default)]
+struct Medium {
+    /// Mount path of the drive with the key (default: the first drive that has one).
+    #[arg(long, env = "TRESOR_DRIVE", conflicts_with = "token")]
+    drive: Option<PathBuf>,
+    /// The PKCS#11 token with the key, by label or serial; its PIN from TRESOR_TOKEN_PIN.
+    #[arg(long, env = "TRESOR_TOKEN")]
+    token: Option<String>,
+    /// The PKCS#11 module (default: OpenSC's, then SoftHSM2's, where installed).
+    #[arg(long, env = "TRESOR_PKCS11_MODULE")]
+    pkcs11_module: Option<PathBuf>,
+}
+
 /// Who logs in, and with what.
 #[derive(Args, Clone)]
 struct Who {
     /// The login.
     #[arg(long, env = "TRESOR_LOGIN")]
     login: String,
-    /// Mount path of the drive with the key (default: the first drive that has one).
-    #[arg(long, env = "TRESOR_DRIVE")]
-    drive: Option<PathBuf>,
+    #[command(flatten)]
+    medium: Medium,
     /// Log in with an OTP code (TRESOR_OTP) instead of the key: view and prepare only.
     #[arg(long)]
     otp: bool,
@@ -81,19 +98,19 @@ struct Who {
 enum Command {
     /// Save the bank's address and CA certificate in the settings file.
     Setup,
-    /// Removable drives and disks.
+    /// Removable drives and disks, and PKCS#11 tokens.
     Media {
         #[command(subcommand)]
         command: MediaCommand,
     },
-    /// First login: the initial password, a new password, and the first key on the drive.
+    /// First login: the initial password, a new password, and the first key on the drive
+    /// or token.
     FirstLogin {
         /// The login the bank gave.
         #[arg(long, env = "TRESOR_LOGIN")]
         login: String,
-        /// Mount path of the removable drive for the key.
-        #[arg(long, env = "TRESOR_DRIVE")]
-        drive: PathBuf,
+        #[command(flatten)]
+        medium: Medium,
     },
     /// Check the credentials; print who you are, the certificate and your rights.
     Login(Who),
@@ -123,8 +140,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum MediaCommand {
-    /// List mounted drives, removable ones first.
-    List,
+    /// List mounted drives, removable ones first, then the tokens plugged in.
+    List {
+        /// The PKCS#11 module (default: OpenSC's, then SoftHSM2's, where installed).
+        #[arg(long, env = "TRESOR_PKCS11_MODULE")]
+        pkcs11_module: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,23 +199,23 @@ enum KeyCommand {
         #[arg(long, env = "TRESOR_DRIVE")]
         drive: Option<PathBuf>,
     },
-    /// Renew: a new key on the same drive, certified on a session signed by the current one.
+    /// Renew: a new key on the same drive or token, certified on a session signed by the
+    /// current one.
     Renew {
         /// The login.
         #[arg(long, env = "TRESOR_LOGIN")]
         login: String,
-        /// Mount path of the drive (default: the first drive with a key for the login).
-        #[arg(long, env = "TRESOR_DRIVE")]
-        drive: Option<PathBuf>,
+        #[command(flatten)]
+        medium: Medium,
     },
-    /// Recover with the bank's emergency password: a new key under a new key password.
+    /// Recover with the bank's emergency password: a new key under a new key password (or
+    /// on a token, under its PIN).
     Recover {
         /// The login.
         #[arg(long, env = "TRESOR_LOGIN")]
         login: String,
-        /// Mount path of the drive for the new key.
-        #[arg(long, env = "TRESOR_DRIVE")]
-        drive: PathBuf,
+        #[command(flatten)]
+        medium: Medium,
     },
 }
 
@@ -307,8 +328,8 @@ fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Setup => setup(cli),
         Command::Media {
-            command: MediaCommand::List,
-        } => media_list(cli.json),
+            command: MediaCommand::List { pkcs11_module },
+        } => media_list(cli.json, pkcs11_module.as_deref()),
         Command::Key {
             command: KeyCommand::Generate { drive, login },
         } => key_generate(cli.json, drive, login),
@@ -341,16 +362,16 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
     let client = Client::new(&settings)?;
     let json = cli.json;
     match command {
-        Command::FirstLogin { login, drive } => first_login(&client, json, login, drive).await,
+        Command::FirstLogin { login, medium } => first_login(&client, json, login, medium).await,
         Command::Key {
-            command: KeyCommand::Recover { login, drive },
-        } => key_recover(&client, json, login, drive).await,
+            command: KeyCommand::Recover { login, medium },
+        } => key_recover(&client, json, login, medium).await,
         Command::Key {
-            command: KeyCommand::Renew { login, drive },
+            command: KeyCommand::Renew { login, medium },
         } => {
             let who = Who {
                 login: login.clone(),
-                drive: drive.clone(),
+                medium: medium.clone(),
                 otp: false,
             };
             let opened = open_inner(&client, &who).await?;
@@ -471,10 +492,10 @@ async fn open_inner(client: &Client, who: &Who) -> Result<Opened> {
             .await?;
         (session, None)
     } else {
-        let store = flows::find_store(&SystemMedia, &login, who.drive.as_deref())?;
-        let key_password = secret("TRESOR_KEY_PASSWORD", "Key password: ")?;
+        let home = key_home(&login, &who.medium)?;
+        let key_password = key_secret(&home)?;
         let session = client
-            .login_with_key(&store, &password, &key_password, &|_| {})
+            .login_with_key(&home, &password, &key_password, &|_| {})
             .await?;
         (session, Some(key_password))
     };
@@ -520,31 +541,51 @@ fn remind_renewal(session: &BankSession) {
 // ---------------------------------------------------------------------------------------------
 // Flows.
 
-async fn first_login(client: &Client, json: bool, login: &str, drive: &Path) -> Result<()> {
+/// Where a new key goes: the drive or token named (a drive must be named: a new key is
+/// never put on whichever drive comes first).
+fn new_key_home(login: &Login, medium: &Medium) -> Result<KeyHome> {
+    match (&medium.drive, &medium.token) {
+        (Some(drive), None) => {
+            warn_if_fixed(drive);
+            Ok(KeyStore::new(drive, login).into())
+        }
+        (None, Some(_)) => key_home(login, medium),
+        _ => bail!("name the drive (--drive) or the token (--token) for the new key"),
+    }
+}
+
+/// The secret a new key takes: a new key password, or the token's PIN.
+fn new_key_secret(home: &KeyHome) -> Result<Password> {
+    if home.is_token() {
+        key_secret(home)
+    } else {
+        new_key_password()
+    }
+}
+
+async fn first_login(client: &Client, json: bool, login: &str, medium: &Medium) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
-    let store = KeyStore::new(drive, &login);
-    warn_if_fixed(drive);
+    let home = new_key_home(&login, medium)?;
     let initial = secret("TRESOR_PASSWORD", "Initial password: ")?;
     let new = new_login_password(&login)?;
-    let key_password = new_key_password()?;
+    let key_password = new_key_secret(&home)?;
     let done = client
-        .first_login(&store, &initial, &new, &key_password, &|_| {})
+        .first_login(&home, &initial, &new, &key_password, &|_| {})
         .await?;
     print_certificate(json, "enrolled", &done)
 }
 
-async fn key_recover(client: &Client, json: bool, login: &str, drive: &Path) -> Result<()> {
+async fn key_recover(client: &Client, json: bool, login: &str, medium: &Medium) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
-    let store = KeyStore::new(drive, &login);
-    warn_if_fixed(drive);
+    let home = new_key_home(&login, medium)?;
     let password = secret("TRESOR_PASSWORD", "Password: ")?;
     let emergency = secret(
         "TRESOR_EMERGENCY_PASSWORD",
         "Emergency password from the bank: ",
     )?;
-    let key_password = new_key_password()?;
+    let key_password = new_key_secret(&home)?;
     let done = client
-        .recover(&store, &password, &emergency, &key_password, &|_| {})
+        .recover(&home, &password, &emergency, &key_password, &|_| {})
         .await?;
     print_certificate(json, "recovered", &done)
 }
@@ -839,14 +880,31 @@ fn setup(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-fn media_list(json: bool) -> Result<()> {
+fn media_list(json: bool, module: Option<&Path>) -> Result<()> {
     let drives = SystemMedia.list()?;
+    // Tokens are listed where a module is configured or installed; a module named that
+    // cannot be loaded is an error, a missing default one is not.
+    let tokens = match token::resolve_module(module) {
+        Ok(path) => TokenModule::load(&path)
+            .and_then(|m| m.tokens())
+            .map_err(ClientError::from)?,
+        Err(_) => Vec::new(),
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&drives)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "drives": drives, "tokens": tokens }))?
+        );
         return Ok(());
     }
     if drives.is_empty() {
         println!("No drives found.");
+    }
+    for t in &tokens {
+        println!(
+            "{:<9} {:<24} {:<32} serial {}",
+            "token", t.label, t.model, t.serial
+        );
     }
     for d in drives {
         println!(
@@ -1005,6 +1063,27 @@ fn new_login_password(login: &Login) -> Result<Password> {
     new.check_new_login_password(login)
         .map_err(ClientError::from)?;
     Ok(new)
+}
+
+/// The login's key: on the token named, on the drive named, or on the first drive with one.
+fn key_home(login: &Login, medium: &Medium) -> Result<KeyHome> {
+    if let Some(which) = &medium.token {
+        let path =
+            token::resolve_module(medium.pkcs11_module.as_deref()).map_err(ClientError::from)?;
+        let module = TokenModule::load(&path).map_err(ClientError::from)?;
+        let store = TokenStore::open(module, which, login).map_err(ClientError::from)?;
+        return Ok(store.into());
+    }
+    Ok(flows::find_store(&SystemMedia, login, medium.drive.as_deref())?.into())
+}
+
+/// What opens the key: the token's PIN, or the key file's password.
+fn key_secret(home: &KeyHome) -> Result<Password> {
+    if home.is_token() {
+        secret(token::PIN_ENV, "Token PIN: ")
+    } else {
+        secret("TRESOR_KEY_PASSWORD", "Key password: ")
+    }
 }
 
 fn new_key_password() -> Result<Password> {

@@ -12,6 +12,13 @@ use tresor_core::secret::{LoginPasswordError, PasswordPolicyError};
 use crate::connection::ConnectionError;
 use crate::keystore::StoreError;
 use crate::settings::SettingsError;
+use crate::token::TokenError;
+
+impl From<TokenError> for ClientError {
+    fn from(e: TokenError) -> Self {
+        Self::Token(e)
+    }
+}
 
 /// A client flow failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +56,9 @@ pub enum ClientError {
     /// The drive failed, or the key folder on it.
     #[error(transparent)]
     Store(StoreError),
+    /// The token failed, refused its PIN, or holds no key for the login.
+    #[error(transparent)]
+    Token(TokenError),
     /// The bank refused the login. Deliberately generic: the bank does not say which factor.
     #[error("{0}")]
     LoginFailed(String),
@@ -102,7 +112,7 @@ pub enum Code {
     CertificateExpired,
     /// The bank revoked the certificate.
     CertificateRevoked,
-    /// The drive failed: removed, read-only, full.
+    /// The drive or token failed: removed, read-only, full, a locked PIN.
     Drive,
     /// The bank cannot be reached, or the channel failed.
     Network,
@@ -179,6 +189,15 @@ impl ClientError {
             Self::CertificateExpired(_) => Code::CertificateExpired,
             Self::CertificateRevoked => Code::CertificateRevoked,
             Self::Store(_) => Code::Drive,
+            Self::Token(e) => match e {
+                TokenError::WrongPin { .. } => Code::WrongKeyPassword,
+                TokenError::NoKeyForLogin { .. } => Code::KeyNotFound,
+                TokenError::CertificateMissing(_) | TokenError::CertificateForAnotherKey => {
+                    Code::BrokenKey
+                }
+                TokenError::NoModule | TokenError::NotAModule { .. } => Code::Settings,
+                _ => Code::Drive,
+            },
             Self::LoginFailed(_) => Code::Credentials,
             Self::AccountLocked(_) | Self::AddressBlocked(_) => Code::Locked,
             Self::Refused(_) | Self::NotPossible(_) => Code::Refused,
@@ -292,6 +311,26 @@ mod tests {
             (ClientError::SessionExpired(300), Code::SessionExpired),
             (ClientError::NotPossible("otp".into()), Code::Refused),
             (ClientError::Protocol("?".into()), Code::Protocol),
+            (
+                ClientError::Token(TokenError::WrongPin { tries_left: None }),
+                Code::WrongKeyPassword,
+            ),
+            (ClientError::Token(TokenError::PinLocked), Code::Drive),
+            (ClientError::Token(TokenError::Removed), Code::Drive),
+            (
+                ClientError::Token(TokenError::NoKeyForLogin {
+                    login: "olena".into(),
+                    token: "t".into(),
+                }),
+                Code::KeyNotFound,
+            ),
+            (
+                ClientError::Token(TokenError::NotAModule {
+                    path: "/x".into(),
+                    detail: "no".into(),
+                }),
+                Code::Settings,
+            ),
             (
                 ClientError::from(ApiError::new(ErrorCode::Unknown, "new")),
                 Code::Refused,

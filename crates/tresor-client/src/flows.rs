@@ -4,12 +4,10 @@
 //! that a failure at any point leaves a key that logs in.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use tresor_core::api::Stage;
 use tresor_core::channel::client::ClientAuthentication;
-use tresor_core::keyfile::KdfLimits;
 use tresor_core::login::Login;
 use tresor_core::pki::{self, CertError, NoRevocationList};
 use tresor_core::secret::Password;
@@ -18,7 +16,8 @@ use tresor_core::x509_cert::der::Encode as _;
 
 use crate::connection::BankConnection;
 use crate::error::ClientError;
-use crate::keystore::{KeyStore, PendingKey, TRESOR_DIR};
+use crate::key_home::{KeyHome, Pending};
+use crate::keystore::{KeyStore, TRESOR_DIR};
 use crate::media::{Drive, MediaSource};
 use crate::session::{BankSession, SessionKey};
 use crate::settings::Settings;
@@ -65,7 +64,7 @@ impl std::fmt::Debug for Client {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct KeyCertificate {
-    /// Where the key file is.
+    /// Where the key is: the key file's path, or the key's PKCS#11 URI (RFC 7512) on a token.
     pub key_path: PathBuf,
     /// Its generation on the drive.
     pub generation: u32,
@@ -76,10 +75,10 @@ pub struct KeyCertificate {
 }
 
 impl KeyCertificate {
-    fn new(pending: &PendingKey, cert: &Certificate) -> Self {
+    fn new(pending: &Pending, cert: &Certificate) -> Self {
         Self {
-            key_path: pending.key_path.clone(),
-            generation: pending.generation,
+            key_path: pending.location(),
+            generation: pending.generation(),
             serial: pki::serial_hex(cert.tbs_certificate().serial_number()),
             not_after: crate::unix_seconds(pki::not_after(cert)),
         }
@@ -112,23 +111,23 @@ impl Client {
         Ok(BankSession::new(session, None))
     }
 
-    /// Opens the current key on the drive and checks its certificate here, before any
-    /// network: a missing key, a wrong key password, a broken key and an expired
+    /// Opens the current key on the drive or token and checks its certificate here, before
+    /// any network: a missing key, a wrong key password or PIN, a broken key and an expired
     /// certificate each get their own error.
     pub fn unlock_key(
         &self,
-        store: &KeyStore,
-        key_password: &Password,
+        home: &KeyHome,
+        secret: &Password,
         now: SystemTime,
     ) -> Result<SessionKey, ClientError> {
-        let unlocked = store.unlock_current(key_password, &KdfLimits::DEFAULT)?;
-        let certificate = unlocked
+        let opened = home.unlock_current(secret)?;
+        let certificate = opened
             .certificate
-            .ok_or_else(|| ClientError::CertificateMissing(unlocked.key_path.clone()))?;
+            .ok_or_else(|| ClientError::CertificateMissing(opened.location.clone()))?;
         match pki::validate_client_certificate(
             &certificate,
             &self.bank_ca,
-            store.login(),
+            home.login(),
             now,
             &NoRevocationList,
         ) {
@@ -141,10 +140,9 @@ impl Client {
             Err(e) => return Err(ClientError::BrokenKey(e.to_string())),
         }
         Ok(SessionKey {
-            store: store.clone(),
-            drive: store.drive().to_path_buf(),
-            generation: unlocked.generation,
-            key: Arc::new(unlocked.key),
+            home: home.clone(),
+            generation: opened.generation,
+            signer: opened.signer,
             certificate,
         })
     }
@@ -156,9 +154,9 @@ impl Client {
             .to_der()
             .map_err(|e| ClientError::BrokenKey(e.to_string()))?;
         let auth = ClientAuthentication::Key {
-            login: key.store.login().clone(),
+            login: key.home.login().clone(),
             certificate: der,
-            signer: Box::new(Arc::clone(&key.key)),
+            signer: Box::new(key.signer.signer()),
         };
         let session = self
             .connection
@@ -168,22 +166,24 @@ impl Client {
                 ClientError::CertificateExpired(None) => {
                     ClientError::CertificateExpired(Some(pki::not_after(&key.certificate)))
                 }
-                e => e,
+                // The token failed mid-handshake: say how, not that the channel did.
+                e => key.signer.failure().map_or(e, ClientError::Token),
             })?;
         Ok(BankSession::new(session, Some(key)))
     }
 
-    /// Login with the key: login, password, the drive's key and its password.
+    /// Login with the key: login, password, the key on the drive or token and its password
+    /// or PIN.
     pub async fn login_with_key(
         &self,
-        store: &KeyStore,
+        home: &KeyHome,
         password: &Password,
         key_password: &Password,
         progress: Progress<'_>,
     ) -> Result<BankSession, ClientError> {
         progress(Step::UnlockingKey);
-        let key = self.unlock_key(store, key_password, SystemTime::now())?;
-        let login = store.login().to_string();
+        let key = self.unlock_key(home, key_password, SystemTime::now())?;
+        let login = home.login().to_string();
         progress(Step::Connecting);
         let mut session = self.with_key(key).await?;
         progress(Step::SigningIn);
@@ -206,20 +206,20 @@ impl Client {
     }
 
     /// First login: the initial password, the forced change, then the first key on the drive
-    /// and its certificate. The drive is checked writable before the bank is asked anything,
-    /// so that a full or read-only drive does not spend the initial password.
+    /// or token and its certificate. The drive is checked writable (the token's PIN checked)
+    /// before the bank is asked anything, so that neither spends the initial password.
     pub async fn first_login(
         &self,
-        store: &KeyStore,
+        store: &KeyHome,
         initial_password: &Password,
         new_password: &Password,
         key_password: &Password,
         progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         new_password.check_new_login_password(store.login())?;
-        key_password.check_new_key_password()?;
+        store.check_new_secret(key_password)?;
         progress(Step::CheckingDrive);
-        store.probe_writable()?;
+        store.check_ready(key_password)?;
         progress(Step::Connecting);
         let mut session = self.anonymous().await?;
         progress(Step::SigningIn);
@@ -244,7 +244,7 @@ impl Client {
     pub async fn enroll(
         &self,
         session: &mut BankSession,
-        store: &KeyStore,
+        store: &KeyHome,
         key_password: &Password,
         progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
@@ -280,7 +280,7 @@ impl Client {
         progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         let store = match session.key() {
-            Some(k) if session.is_key_session() => k.store.clone(),
+            Some(k) if session.is_key_session() => k.home.clone(),
             _ => {
                 return Err(ClientError::NotPossible(
                     "renewal needs a login with the current key".into(),
@@ -303,15 +303,15 @@ impl Client {
     /// key is written before the emergency password (single use) is spent.
     pub async fn recover(
         &self,
-        store: &KeyStore,
+        store: &KeyHome,
         password: &Password,
         emergency_password: &Password,
         new_key_password: &Password,
         progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
-        new_key_password.check_new_key_password()?;
+        store.check_new_secret(new_key_password)?;
         progress(Step::GeneratingKey);
-        let pending = store.create_pending_key(new_key_password)?;
+        let pending = store.create_pending(new_key_password)?;
         progress(Step::Connecting);
         let mut session = self.anonymous().await?;
         progress(Step::SigningIn);
@@ -330,7 +330,7 @@ impl Client {
             )));
         }
         let done = self
-            .certify(&mut session, store, &pending, progress)
+            .certify(&mut session, store, new_key_password, &pending, progress)
             .await?;
         let _ = session.call(&tresor_core::api::Request::Logout {}).await;
         Ok(done)
@@ -339,25 +339,27 @@ impl Client {
     async fn certify_new_key(
         &self,
         session: &mut BankSession,
-        store: &KeyStore,
+        store: &KeyHome,
         key_password: &Password,
         progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         progress(Step::GeneratingKey);
-        let pending = store.create_pending_key(key_password)?;
-        self.certify(session, store, &pending, progress).await
+        let pending = store.create_pending(key_password)?;
+        self.certify(session, store, key_password, &pending, progress)
+            .await
     }
 
     /// Requests the certificate of a pending key, checks it, and stores it: the commit point.
     async fn certify(
         &self,
         session: &mut BankSession,
-        store: &KeyStore,
-        pending: &PendingKey,
+        store: &KeyHome,
+        secret: &Password,
+        pending: &Pending,
         progress: Progress<'_>,
     ) -> Result<KeyCertificate, ClientError> {
         progress(Step::RequestingCertificate);
-        let cert = session.request_certificate(&pending.csr_der).await?;
+        let cert = session.request_certificate(pending.csr_der()).await?;
         pki::validate_client_certificate(
             &cert,
             &self.bank_ca,
@@ -366,7 +368,7 @@ impl Client {
             &NoRevocationList,
         )
         .map_err(|e| ClientError::Protocol(format!("the issued certificate: {e}")))?;
-        store.commit_certificate(pending, &cert)?;
+        store.commit(secret, pending, &cert)?;
         Ok(KeyCertificate::new(pending, &cert))
     }
 }
@@ -458,7 +460,7 @@ mod tests {
         );
         let store = store_with(dir.path(), &expired, true);
         let err = client
-            .unlock_key(&store, &PW.into(), now)
+            .unlock_key(&store.clone().into(), &PW.into(), now)
             .expect_err("expired");
         assert!(
             matches!(err, ClientError::CertificateExpired(Some(_))),
@@ -466,13 +468,13 @@ mod tests {
         );
         assert!(err.to_string().contains("expired (on 20"), "{err}");
         let err = client
-            .unlock_key(&store, &"not it".into(), now)
+            .unlock_key(&store.clone().into(), &"not it".into(), now)
             .expect_err("wrong");
         assert!(matches!(err, ClientError::WrongKeyPassword), "{err}");
 
         let empty = KeyStore::new(dir.path(), &Login::new("nobody").expect("login"));
         let err = client
-            .unlock_key(&empty, &PW.into(), now)
+            .unlock_key(&empty.into(), &PW.into(), now)
             .expect_err("missing");
         assert!(
             matches!(err, ClientError::KeyNotFound { ref drive, .. } if drive == dir.path()),
@@ -482,14 +484,14 @@ mod tests {
         let uncertified = bank.client("petro");
         let store = store_with(dir.path(), &uncertified, false);
         let err = client
-            .unlock_key(&store, &PW.into(), now)
+            .unlock_key(&store.clone().into(), &PW.into(), now)
             .expect_err("no certificate");
         assert!(matches!(err, ClientError::CertificateMissing(_)), "{err}");
 
         let other_bank = TestBank::new("Other Bank").client("ivan");
         let store = store_with(dir.path(), &other_bank, true);
         let err = client
-            .unlock_key(&store, &PW.into(), now)
+            .unlock_key(&store.clone().into(), &PW.into(), now)
             .expect_err("other CA");
         assert!(matches!(err, ClientError::BrokenKey(_)), "{err}");
 
@@ -514,7 +516,7 @@ mod tests {
             .build()
             .expect("runtime");
         let err = runtime
-            .block_on(client.login_with_key(&store, &"password".into(), &PW.into(), &|_| {}))
+            .block_on(client.login_with_key(&store.into(), &"password".into(), &PW.into(), &|_| {}))
             .expect_err("nothing listens");
         assert_eq!(err.kind(), ErrorKind::Network, "{err}");
     }

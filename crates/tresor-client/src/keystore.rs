@@ -268,27 +268,8 @@ impl KeyStore {
             Err(e) => return Err(StoreError::io(&self.dir, e)),
         };
         let mut gens: Vec<Generation> = Vec::new();
-        for name in &names {
-            let (n, is_key) = match parse_name(name) {
-                Some(x) => x,
-                None => continue,
-            };
-            let idx = match gens.iter().position(|g| g.number == n) {
-                Some(i) => i,
-                None => {
-                    gens.push(Generation {
-                        number: n,
-                        has_key: false,
-                        has_cert: false,
-                    });
-                    gens.len() - 1
-                }
-            };
-            if is_key {
-                gens[idx].has_key = true;
-            } else {
-                gens[idx].has_cert = true;
-            }
+        for (n, is_key) in names.iter().filter_map(|name| parse_name(name)) {
+            note_generation(&mut gens, n, is_key);
         }
         gens.sort();
         Ok(gens)
@@ -490,30 +471,13 @@ impl KeyStore {
     /// older than the current one, and temporary files left by a crash.
     pub fn prune(&self) -> Result<(), StoreError> {
         let gens = self.generations()?;
-        let complete: Vec<&Generation> = gens.iter().filter(|g| g.is_complete()).collect();
-        let Some(current) = complete.last().map(|g| g.number) else {
-            return Ok(());
-        };
-        let keep: Vec<u32> = complete
-            .iter()
-            .rev()
-            .take(KEEP_COMPLETE)
-            .map(|g| g.number)
-            .collect();
-        for g in &gens {
-            let stale = if g.is_complete() {
-                !keep.contains(&g.number)
-            } else {
-                g.number < current
-            };
-            if stale {
-                // Certificate first: a key without a certificate is never taken as current.
-                if g.has_cert {
-                    self.remove(&self.cert_path(g.number))?;
-                }
-                if g.has_key {
-                    self.remove(&self.key_path(g.number))?;
-                }
+        for g in stale_generations(&gens, KEEP_COMPLETE) {
+            // Certificate first: a key without a certificate is never taken as current.
+            if g.has_cert {
+                self.remove(&self.cert_path(g.number))?;
+            }
+            if g.has_key {
+                self.remove(&self.key_path(g.number))?;
             }
         }
         let names = self
@@ -577,6 +541,53 @@ impl KeyStore {
     }
 }
 
+/// Records that generation `n` has its key (`is_key`) or its certificate.
+pub(crate) fn note_generation(gens: &mut Vec<Generation>, n: u32, is_key: bool) {
+    let idx = match gens.iter().position(|g| g.number == n) {
+        Some(i) => i,
+        None => {
+            gens.push(Generation {
+                number: n,
+                has_key: false,
+                has_cert: false,
+            });
+            gens.len() - 1
+        }
+    };
+    if is_key {
+        gens[idx].has_key = true;
+    } else {
+        gens[idx].has_cert = true;
+    }
+}
+
+/// The generations to remove, wherever keys live: complete ones beyond the newest `keep`,
+/// and incomplete ones older than the current key (a renewal or recovery that never
+/// finished). Nothing when there is no current key.
+pub(crate) fn stale_generations(gens: &[Generation], keep: usize) -> Vec<Generation> {
+    let complete: Vec<u32> = gens
+        .iter()
+        .filter(|g| g.is_complete())
+        .map(|g| g.number)
+        .collect();
+    let Some(&current) = complete.iter().max() else {
+        return Vec::new();
+    };
+    let mut newest = complete.clone();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    newest.truncate(keep);
+    gens.iter()
+        .filter(|g| {
+            if g.is_complete() {
+                !newest.contains(&g.number)
+            } else {
+                g.number < current
+            }
+        })
+        .copied()
+        .collect()
+}
+
 fn key_name(n: u32) -> String {
     format!("key-{n:04}.pem")
 }
@@ -608,6 +619,46 @@ mod tests {
     use tresor_core::pki::{BankCa, DEFAULT_CA_VALIDITY, DEFAULT_CLIENT_VALIDITY};
 
     const PW: &str = "key password 1";
+
+    #[test]
+    fn stale_generations_keep_the_current_its_backup_and_newer_pending_keys() {
+        let g = |number, has_key, has_cert| Generation {
+            number,
+            has_key,
+            has_cert,
+        };
+        let numbers = |gens: &[Generation]| {
+            stale_generations(gens, KEEP_COMPLETE)
+                .iter()
+                .map(|g| g.number)
+                .collect::<Vec<_>>()
+        };
+        let cases: [(&[Generation], &[u32]); 5] = [
+            (&[], &[]),
+            // Only a pending key: nothing is current, nothing goes.
+            (&[g(1, true, false)], &[]),
+            (&[g(1, true, true), g(2, true, true)], &[]),
+            // A third complete generation retires the first.
+            (
+                &[g(1, true, true), g(2, true, true), g(3, true, true)],
+                &[1],
+            ),
+            // A pending key older than the current one is an abandoned renewal; a newer one
+            // is a renewal under way, and an orphan certificate goes too.
+            (
+                &[
+                    g(1, true, false),
+                    g(2, false, true),
+                    g(3, true, true),
+                    g(4, true, false),
+                ],
+                &[1, 2],
+            ),
+        ];
+        for (gens, stale) in cases {
+            assert_eq!(numbers(gens), stale, "{gens:?}");
+        }
+    }
 
     fn cheap(store: &KeyStore) -> PendingKey {
         let key = PrivateKey::generate();

@@ -7,6 +7,8 @@
 //!   so that tests can make any one of them fail.
 //! * [`keystore`]: the per-login key folder on a drive, and key rotation that never leaves the
 //!   user without a working key.
+//! * [`token`]: keys generated inside a PKCS#11 token, with the same generations.
+//! * [`key_home`]: a drive or a token behind one interface, which every flow uses.
 //! * [`settings`]: the bank's address and CA, from the config folder, flags or environment.
 //! * [`session`]: a session with the bank and its typed requests; the idle timeout; signing
 //!   exactly the order that was shown.
@@ -23,14 +25,17 @@ pub mod connection;
 pub mod drive_io;
 pub mod error;
 pub mod flows;
+pub mod key_home;
 pub mod keystore;
 pub mod media;
 pub mod reminder;
 pub mod session;
 pub mod settings;
+pub mod token;
 
 pub use error::{ClientError, ErrorKind};
 pub use flows::Client;
+pub use key_home::KeyHome;
 pub use keystore::{KeyStore, StoreError, Unlocked};
 pub use media::{Drive, MediaSource, SystemMedia};
 pub use session::BankSession;

@@ -2,13 +2,11 @@
 //! the secure channel, plus what the client must enforce itself (the idle timeout, signing
 //! only what it has shown).
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tresor_core::api::{ApiError, LoginInfo, OrderView, Overview, Reply, Request, Response, Stage};
 use tresor_core::channel::Mode;
-use tresor_core::keyfile::PrivateKey;
 use tresor_core::payment::{self, PaymentOrder};
 use tresor_core::secret::Password;
 use tresor_core::x509_cert::Certificate;
@@ -16,27 +14,32 @@ use zeroize::Zeroizing;
 
 use crate::connection::Session;
 use crate::error::ClientError;
-use crate::keystore::KeyStore;
+use crate::key_home::{KeyHome, KeySignerHandle};
 use crate::media::{MediaSource, removable_drive_present};
 
 /// The key a session was signed with, and where it came from.
 pub struct SessionKey {
-    /// The key folder it was read from (renewal writes the new key there).
-    pub store: KeyStore,
-    /// The drive's mount path.
-    pub drive: PathBuf,
-    /// Its generation on the drive.
+    /// The drive's key folder or the token it was read from (renewal puts the new key there).
+    pub home: KeyHome,
+    /// Its generation.
     pub generation: u32,
-    /// The key.
-    pub key: Arc<PrivateKey>,
+    /// The key, unlocked.
+    pub signer: KeySignerHandle,
     /// Its certificate.
     pub certificate: Certificate,
+}
+
+impl SessionKey {
+    /// The drive's mount path, for a key on a drive.
+    pub fn drive(&self) -> Option<&Path> {
+        self.home.drive()
+    }
 }
 
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionKey")
-            .field("drive", &self.drive)
+            .field("home", &self.home.describe())
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
@@ -322,7 +325,7 @@ impl BankSession {
     /// bank refuses if the order changed since (its version binds the signature).
     pub async fn sign_order(&mut self, shown: &SigningSummary) -> Result<OrderView, ClientError> {
         let key = match &self.key {
-            Some(k) if self.is_key_session() => Arc::clone(&k.key),
+            Some(k) if self.is_key_session() => k.signer.clone(),
             _ => {
                 return Err(ClientError::NotPossible(
                     "signing needs a login with the key; an OTP login can view and prepare only"
@@ -339,7 +342,13 @@ impl BankSession {
                 shown.id, shown.digest, now.digest
             )));
         }
-        let signature = payment::sign(&key, view.id, view.version, &view.order);
+        let signature =
+            payment::sign_with(key.signer().as_ref(), view.id, view.version, &view.order).map_err(
+                |e| match key.failure() {
+                    Some(token) => ClientError::Token(token),
+                    None => ClientError::BrokenKey(e.to_string()),
+                },
+            )?;
         let request = Request::SignOrder {
             id: view.id,
             version: view.version,
@@ -366,7 +375,8 @@ impl BankSession {
             remove_drive: self
                 .key
                 .as_ref()
-                .and_then(|k| removable_drive_present(media, &k.drive)),
+                .and_then(|k| k.drive())
+                .and_then(|drive| removable_drive_present(media, drive)),
         }
     }
 }
