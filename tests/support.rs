@@ -3,8 +3,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use tempfile::TempDir;
 
 /// Name of the environment variable through which passwords reach `openssl` (never argv).
 pub const PASS_VAR: &str = "TRESOR_TEST_PASS";
@@ -34,4 +36,94 @@ pub fn openssl_ok(dir: &Path, args: &[&str], password: Option<&str>) -> Output {
 /// `-passin`/`-passout` value that reads [`PASS_VAR`].
 pub fn pass_env() -> String {
     format!("env:{PASS_VAR}")
+}
+
+/// SoftHSM2's PKCS#11 module, as Debian installs it.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM2 token in its own folder and configuration: a real PKCS#11 token for tests.
+pub struct SoftHsm {
+    dir: TempDir,
+    /// The token's label.
+    pub label: String,
+}
+
+impl SoftHsm {
+    /// A fresh token labelled `label`, with user PIN `pin`.
+    pub fn new(label: &str, pin: &str) -> SoftHsm {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::create_dir(dir.path().join("tokens")).expect("tokens folder");
+        std::fs::write(
+            dir.path().join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .expect("SoftHSM2 configuration");
+        let hsm = SoftHsm {
+            dir,
+            label: label.to_string(),
+        };
+        let out = hsm
+            .command("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "so-pin-0000",
+            ])
+            .args(["--pin", pin])
+            .output()
+            .expect("softhsm2-util (Debian package softhsm2)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        hsm
+    }
+
+    /// The token's own temporary folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The configuration file, for `SOFTHSM2_CONF`.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("softhsm2.conf")
+    }
+
+    /// The folder SoftHSM2 keeps the token's objects in.
+    pub fn token_dir(&self) -> PathBuf {
+        self.dir.path().join("tokens")
+    }
+
+    /// A command that sees this token (its `SOFTHSM2_CONF`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("SOFTHSM2_CONF", self.conf());
+        cmd
+    }
+
+    /// `pkcs11-tool` (OpenSC), the independent implementation, on this token; `login` with
+    /// the PIN. Returns its status, stdout and stderr.
+    pub fn pkcs11_tool(&self, pin: Option<&str>, args: &[&str]) -> (bool, String, String) {
+        let mut cmd = self.command("pkcs11-tool");
+        cmd.args(["--module", SOFTHSM_MODULE, "--token-label", &self.label]);
+        if let Some(pin) = pin {
+            cmd.args(["--login", "--pin", pin]);
+        }
+        let out = cmd
+            .args(args)
+            .output()
+            .expect("pkcs11-tool (Debian package opensc)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod support;
+mod token;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -416,7 +417,12 @@ fn an_idle_session_ends() {
         let login = tresor_core::login::Login::new("ivan.p").unwrap();
         let store = tresor_client::KeyStore::new(drive.path(), &login);
         let mut session = client
-            .login_with_key(&store, &PASSWORD.into(), &KEY_PASSWORD.into(), &|_| {})
+            .login_with_key(
+                &store.clone().into(),
+                &PASSWORD.into(),
+                &KEY_PASSWORD.into(),
+                &|_| {},
+            )
             .await
             .unwrap();
         assert_eq!(session.idle_timeout(), Duration::from_secs(4));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tresor_core::payment::Iban;
+pub use tresor_tests::{SOFTHSM_MODULE, SoftHsm};
 
 /// The password every enrolled test user ends up with.
 pub const PASSWORD: &str = "correct horse battery";
@@ -173,12 +174,13 @@ impl Drop for Bank {
     }
 }
 
-/// The `tresor` CLI as one user with one drive.
+/// The `tresor` CLI as one user with one drive (or one token).
 pub struct Tresor {
     url: String,
     ca: PathBuf,
     login: String,
     drive: PathBuf,
+    token: Option<(String, PathBuf)>,
 }
 
 impl Tresor {
@@ -189,6 +191,18 @@ impl Tresor {
             ca: bank.ca.clone(),
             login: login.to_string(),
             drive: drive.to_path_buf(),
+            token: None,
+        }
+    }
+
+    /// `login`'s CLI, with the key on the SoftHSM2 token `hsm`.
+    pub fn on_token(bank: &Bank, login: &str, hsm: &SoftHsm) -> Tresor {
+        Tresor {
+            url: bank.url.clone(),
+            ca: bank.ca.clone(),
+            login: login.to_string(),
+            drive: hsm.dir().to_path_buf(),
+            token: Some((hsm.label.clone(), hsm.conf())),
         }
     }
 
@@ -202,16 +216,29 @@ impl Tresor {
             .env("TRESOR_BANK_CA", &self.ca)
             .env("TRESOR_CLIENT_CONFIG", self.drive.join("no-settings.toml"))
             .env("TRESOR_LOGIN", &self.login)
-            .env("TRESOR_DRIVE", &self.drive)
             .stdin(Stdio::null());
         for var in [
             "TRESOR_PASSWORD",
             "TRESOR_NEW_PASSWORD",
             "TRESOR_KEY_PASSWORD",
+            "TRESOR_TOKEN_PIN",
             "TRESOR_EMERGENCY_PASSWORD",
             "TRESOR_OTP",
+            "TRESOR_DRIVE",
+            "TRESOR_TOKEN",
+            "TRESOR_PKCS11_MODULE",
         ] {
             cmd.env_remove(var);
+        }
+        match &self.token {
+            Some((label, conf)) => {
+                cmd.env("TRESOR_TOKEN", label)
+                    .env("TRESOR_PKCS11_MODULE", SOFTHSM_MODULE)
+                    .env("SOFTHSM2_CONF", conf);
+            }
+            None => {
+                cmd.env("TRESOR_DRIVE", &self.drive);
+            }
         }
         Run {
             cmd,
