@@ -27,7 +27,7 @@ use tresor_client::keystore::{KeyStore, StoreError};
 use tresor_client::media::{self, MediaSource as _, SystemMedia};
 use tresor_client::reminder::{self, Reminder};
 use tresor_client::session::{BankSession, SigningSummary};
-use tresor_client::settings::Settings;
+use tresor_client::settings::{self, Settings};
 use tresor_client::token::{self, TokenModule, TokenStore};
 use tresor_core::api::{OrderView, Overview, Stage};
 use tresor_core::keyfile::{KdfLimits, KeyFileError};
@@ -329,7 +329,13 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Setup => setup(cli),
         Command::Media {
             command: MediaCommand::List { pkcs11_module },
-        } => media_list(cli.json, pkcs11_module.as_deref()),
+        } => media_list(
+            cli.json,
+            pkcs11_module
+                .clone()
+                .or_else(|| settings::stored_pkcs11_module(cli.config.as_deref()))
+                .as_deref(),
+        ),
         Command::Key {
             command: KeyCommand::Generate { drive, login },
         } => key_generate(cli.json, drive, login),
@@ -492,7 +498,7 @@ async fn open_inner(client: &Client, who: &Who) -> Result<Opened> {
             .await?;
         (session, None)
     } else {
-        let home = key_home(&login, &who.medium)?;
+        let home = key_home(client, &login, &who.medium)?;
         let key_password = key_secret(&home)?;
         let session = client
             .login_with_key(&home, &password, &key_password, &|_| {})
@@ -543,13 +549,13 @@ fn remind_renewal(session: &BankSession) {
 
 /// Where a new key goes: the drive or token named (a drive must be named: a new key is
 /// never put on whichever drive comes first).
-fn new_key_home(login: &Login, medium: &Medium) -> Result<KeyHome> {
+fn new_key_home(client: &Client, login: &Login, medium: &Medium) -> Result<KeyHome> {
     match (&medium.drive, &medium.token) {
         (Some(drive), None) => {
             warn_if_fixed(drive);
             Ok(KeyStore::new(drive, login).into())
         }
-        (None, Some(_)) => key_home(login, medium),
+        (None, Some(_)) => key_home(client, login, medium),
         _ => bail!("name the drive (--drive) or the token (--token) for the new key"),
     }
 }
@@ -565,7 +571,7 @@ fn new_key_secret(home: &KeyHome) -> Result<Password> {
 
 async fn first_login(client: &Client, json: bool, login: &str, medium: &Medium) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
-    let home = new_key_home(&login, medium)?;
+    let home = new_key_home(client, &login, medium)?;
     let initial = secret("TRESOR_PASSWORD", "Initial password: ")?;
     let new = new_login_password(&login)?;
     let key_password = new_key_secret(&home)?;
@@ -577,7 +583,7 @@ async fn first_login(client: &Client, json: bool, login: &str, medium: &Medium) 
 
 async fn key_recover(client: &Client, json: bool, login: &str, medium: &Medium) -> Result<()> {
     let login = Login::new(login).context("invalid login")?;
-    let home = new_key_home(&login, medium)?;
+    let home = new_key_home(client, &login, medium)?;
     let password = secret("TRESOR_PASSWORD", "Password: ")?;
     let emergency = secret(
         "TRESOR_EMERGENCY_PASSWORD",
@@ -870,6 +876,7 @@ fn setup(cli: &Cli) -> Result<()> {
     let settings = Settings {
         server: server.clone(),
         bank_ca: bank_ca.clone(),
+        pkcs11_module: settings::stored_pkcs11_module(cli.config.as_deref()),
     };
     let path = settings.save(cli.config.as_deref())?;
     if cli.json {
@@ -1066,10 +1073,12 @@ fn new_login_password(login: &Login) -> Result<Password> {
 }
 
 /// The login's key: on the token named, on the drive named, or on the first drive with one.
-fn key_home(login: &Login, medium: &Medium) -> Result<KeyHome> {
+/// The module: `--pkcs11-module` or `TRESOR_PKCS11_MODULE`, else the settings file's, else
+/// the usual places.
+fn key_home(client: &Client, login: &Login, medium: &Medium) -> Result<KeyHome> {
     if let Some(which) = &medium.token {
-        let path =
-            token::resolve_module(medium.pkcs11_module.as_deref()).map_err(ClientError::from)?;
+        let named = medium.pkcs11_module.as_deref().or(client.pkcs11_module());
+        let path = token::resolve_module(named).map_err(ClientError::from)?;
         let module = TokenModule::load(&path).map_err(ClientError::from)?;
         let store = TokenStore::open(module, which, login).map_err(ClientError::from)?;
         return Ok(store.into());

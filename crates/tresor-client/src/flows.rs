@@ -52,6 +52,7 @@ pub type Progress<'a> = &'a (dyn Fn(Step) + Send + Sync);
 pub struct Client {
     connection: BankConnection,
     bank_ca: Certificate,
+    pkcs11_module: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Client {
@@ -94,7 +95,13 @@ impl Client {
         Ok(Self {
             connection,
             bank_ca,
+            pkcs11_module: settings.pkcs11_module.clone(),
         })
+    }
+
+    /// The PKCS#11 module the settings file names, if any.
+    pub fn pkcs11_module(&self) -> Option<&Path> {
+        self.pkcs11_module.as_deref()
     }
 
     /// The bank CA certificate trusted.
@@ -427,6 +434,7 @@ mod tests {
             // Nothing listens on port 9 (discard) here: the network error is immediate.
             server: "https://127.0.0.1:9".into(),
             bank_ca: ca,
+            pkcs11_module: None,
         })
         .expect("client")
     }

@@ -16,7 +16,8 @@ use tresor_core::x509_cert::Certificate;
 
 use crate::error::ClientError;
 use crate::keystore::{KeyStore, PendingKey};
-use crate::token::{TokenError, TokenPending, TokenSigner, TokenStore};
+use crate::media::MediaSource;
+use crate::token::{self, TokenError, TokenModule, TokenPending, TokenSigner, TokenStore};
 
 /// A login's key folder on a drive, or its keys on a token.
 #[derive(Debug, Clone)]
@@ -123,6 +124,23 @@ impl Pending {
 }
 
 impl KeyHome {
+    /// The login's key on `medium`, as the app names it: a token's medium string
+    /// ([`token::medium_of`](crate::token::medium_of)), a drive's mount path or a folder
+    /// standing in for one, or nothing for the first plugged-in drive with a key.
+    pub fn resolve(
+        media: &dyn MediaSource,
+        login: &Login,
+        medium: &str,
+        module: Option<&Path>,
+    ) -> Result<Self, ClientError> {
+        if let Some(serial) = token::serial_of_medium(medium) {
+            let module = TokenModule::load(&token::resolve_module(module)?)?;
+            return Ok(TokenStore::open(module, &serial, login)?.into());
+        }
+        let drive = Some(Path::new(medium)).filter(|d| !d.as_os_str().is_empty());
+        Ok(crate::flows::find_store(media, login, drive)?.into())
+    }
+
     /// The login.
     pub fn login(&self) -> &Login {
         match self {

@@ -77,6 +77,8 @@ pub enum SettingsError {
 struct SettingsFile {
     server: Option<String>,
     bank_ca: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pkcs11_module: Option<PathBuf>,
 }
 
 /// Where to reach the bank and whom to trust.
@@ -86,6 +88,17 @@ pub struct Settings {
     pub server: String,
     /// The bank CA certificate, PEM.
     pub bank_ca: PathBuf,
+    /// The PKCS#11 module for keys on tokens, where not the default (`--pkcs11-module` and
+    /// `TRESOR_PKCS11_MODULE` override it).
+    pub pkcs11_module: Option<PathBuf>,
+}
+
+/// The PKCS#11 module named in the settings file `file` (the default location if `None`), if
+/// any: what saving new settings keeps, and what the token commands use where neither
+/// `--pkcs11-module` nor `TRESOR_PKCS11_MODULE` names one.
+pub fn stored_pkcs11_module(file: Option<&Path>) -> Option<PathBuf> {
+    let path = file.map(Path::to_path_buf).or_else(default_path)?;
+    read_file(&path).ok()?.pkcs11_module
 }
 
 /// The settings file's default location.
@@ -120,7 +133,11 @@ impl Settings {
                 }
             }
         };
-        let settings = Self { server, bank_ca };
+        let settings = Self {
+            server,
+            bank_ca,
+            pkcs11_module: stored.pkcs11_module,
+        };
         settings.check_server()?;
         Ok(settings)
     }
@@ -175,6 +192,7 @@ impl Settings {
         let file = SettingsFile {
             server: Some(self.server.clone()),
             bank_ca: Some(PathBuf::from(BANK_CA_FILE)),
+            pkcs11_module: self.pkcs11_module.clone(),
         };
         let text = toml::to_string(&file).map_err(|e| SettingsError::Parse {
             path: path.clone(),
@@ -237,11 +255,14 @@ mod tests {
         let saved = Settings {
             server: "https://bank.example:8443".into(),
             bank_ca: ca.clone(),
+            pkcs11_module: Some("/usr/lib/softhsm/libsofthsm2.so".into()),
         };
         assert_eq!(saved.save(Some(&file)).expect("save"), file);
         let read = Settings::resolve(Some(&file), None, None).expect("resolve");
         assert_eq!(read.server, "https://bank.example:8443");
         assert_eq!(read.bank_ca, dir.path().join("conf").join(BANK_CA_FILE));
+        assert_eq!(read.pkcs11_module, saved.pkcs11_module);
+        assert_eq!(stored_pkcs11_module(Some(&file)), saved.pkcs11_module);
         read.load_bank_ca().expect("the copied CA loads");
 
         let over = Settings::resolve(
@@ -282,6 +303,7 @@ mod tests {
         let s = Settings {
             server: "https://x".into(),
             bank_ca: not_ca,
+            pkcs11_module: None,
         };
         assert!(matches!(
             s.load_bank_ca(),
