@@ -25,7 +25,15 @@ const CONCURRENCY: usize = 8;
 const SESSIONS: usize = 1000;
 
 async fn bank_on(url: &str, dir: &std::path::Path) -> (Arc<BankChannel>, Certificate) {
-    let files = data::open_or_create(dir, "Bench Bank", &[], &[], SystemTime::now()).unwrap();
+    let files = data::open_or_create(
+        dir,
+        "Bench Bank",
+        &[],
+        &[],
+        SystemTime::now(),
+        &Default::default(),
+    )
+    .unwrap();
     let ca = files.ca.certificate().clone();
     let store = Store::connect(url, SchemaPolicy::Create).await.unwrap();
     let bank = Bank::new(

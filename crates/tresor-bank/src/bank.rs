@@ -1043,7 +1043,14 @@ impl Bank {
                 self.now(),
                 self.policy.certificate_validity(),
             )
-            .map_err(|e| ApiError::new(ErrorCode::Invalid, e.to_string()))?;
+            .map_err(|e| {
+                // The bank's own fault (no CA key here, the HSM gone) is not the request's.
+                let code = match e {
+                    pki::PkiError::NoCaKey | pki::PkiError::Sign(_) => ErrorCode::Internal,
+                    _ => ErrorCode::Invalid,
+                };
+                ApiError::new(code, e.to_string())
+            })?;
         let der = cert.to_der().map_err(StorageError::corrupt)?;
         let tbs = cert.tbs_certificate();
         let serial = pki::serial_hex(tbs.serial_number());

@@ -24,6 +24,22 @@ pub struct Config {
     pub bank_name: String,
     /// The rules.
     pub policy: Policy,
+    /// Where the bank CA's key lives: the data folder (default) or an HSM.
+    pub ca: CaConfig,
+}
+
+/// The bank CA's key in a PKCS#11 token or HSM instead of the data folder. The PIN comes
+/// from `TRESOR_CA_PIN` or from `pin_file`, readable by the bank's user alone; never from
+/// this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaConfig {
+    /// The token's label or serial. Set, `init` creates the CA key on it.
+    pub token: Option<String>,
+    /// The PKCS#11 module (default: `TRESOR_PKCS11_MODULE`, then OpenSC's and SoftHSM2's).
+    pub pkcs11_module: Option<PathBuf>,
+    /// A file holding the PIN (mode 0600 or stricter), where `TRESOR_CA_PIN` is not set.
+    pub pin_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -35,6 +51,7 @@ impl Default for Config {
             hostnames: Vec::new(),
             bank_name: "Tresor Bank".to_string(),
             policy: Policy::default(),
+            ca: CaConfig::default(),
         }
     }
 }

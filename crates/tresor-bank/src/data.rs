@@ -3,16 +3,24 @@
 //! instance of one bank, and the admin CLI, read the same files.
 //!
 //! The keys are stored as plain PKCS#8 PEM, readable by the owner only: the folder is the
-//! bank's trust anchor. A production bank keeps the CA key offline or in an HSM; the server
-//! only needs it to issue client certificates.
+//! bank's trust anchor. The CA key may live in a PKCS#11 HSM instead (`[ca]` in the
+//! configuration): the folder then holds only a reference to it (`bank-ca-key.pkcs11`: the
+//! token and the key's label), and an instance without the HSM's PIN serves clients with
+//! the CA certificate alone and cannot issue.
 
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
 use ring::hkdf;
 use tresor_core::PrivateKey;
+use tresor_core::secret::Password;
+use tresor_pkcs11::TokenModule;
+
+use crate::config::CaConfig;
 use tresor_core::pki::{self, BankCa};
 use tresor_core::x509_cert::Certificate;
 use tresor_core::x509_cert::der::pem::{self, LineEnding};
@@ -21,6 +29,10 @@ use zeroize::Zeroizing;
 /// The CA certificate clients must trust.
 pub const CA_CERT: &str = "bank-ca.pem";
 const CA_KEY: &str = "bank-ca-key.pem";
+/// Where the CA key is when it lives in an HSM (not a secret: the token and the key's label).
+const CA_KEY_REF: &str = "bank-ca-key.pkcs11";
+/// The environment variable holding the HSM's PIN.
+pub const CA_PIN_ENV: &str = "TRESOR_CA_PIN";
 const SERVER_CERT: &str = "server.pem";
 const SERVER_KEY: &str = "server-key.pem";
 const SECRETS: &str = "secrets.key";
@@ -62,6 +74,14 @@ pub enum DataError {
          creating a new bank CA"
     )]
     Incomplete(PathBuf, &'static str),
+    /// The HSM holding the CA key refused or could not be reached.
+    #[error("the bank CA's HSM: {0}")]
+    Hsm(#[from] tresor_pkcs11::TokenError),
+    /// The HSM's PIN file may be read by others.
+    #[error(
+        "{0} holds the HSM's PIN and may be read by others: make it the bank user's alone (chmod 600)"
+    )]
+    PinFileOpen(PathBuf),
 }
 
 /// The bank's keys and certificates.
@@ -121,15 +141,12 @@ pub fn open_or_create(
     hostnames: &[String],
     ips: &[IpAddr],
     now: SystemTime,
+    ca: &CaConfig,
 ) -> Result<BankFiles, DataError> {
-    let files = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, SECRETS];
-    let present = files.iter().filter(|f| dir.join(f).exists()).count();
-    if present == 0 {
-        create(dir, bank_name, hostnames, ips, now)?;
-    } else if let Some(missing) = files.iter().find(|f| !dir.join(f).exists()) {
-        return Err(DataError::Incomplete(dir.to_owned(), missing));
+    if !exists(dir) {
+        create(dir, bank_name, hostnames, ips, now, ca)?;
     }
-    let mut files = open(dir)?;
+    let mut files = open(dir, ca)?;
     // A folder made before the secure channel had its own EKU: the server certificate is
     // issued again, for the same key, with it (clients now accept no other).
     if matches!(
@@ -167,23 +184,46 @@ fn server_certificate(
 
 /// Whether `dir` holds any of a bank's files.
 pub fn exists(dir: &Path) -> bool {
-    [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, SECRETS]
-        .iter()
-        .any(|f| dir.join(f).exists())
+    [
+        CA_CERT,
+        CA_KEY,
+        CA_KEY_REF,
+        SERVER_CERT,
+        SERVER_KEY,
+        SECRETS,
+    ]
+    .iter()
+    .any(|f| dir.join(f).exists())
 }
 
-/// Opens an existing data folder; creates nothing.
-pub fn open(dir: &Path) -> Result<BankFiles, DataError> {
+/// Opens an existing data folder; creates nothing. A CA key in an HSM is opened when `ca`
+/// gives the PIN; without it the CA verifies and does not issue.
+pub fn open(dir: &Path, ca: &CaConfig) -> Result<BankFiles, DataError> {
     if !exists(dir) {
         return Err(DataError::NoBank(dir.to_owned()));
     }
+    let key_file = if dir.join(CA_KEY_REF).exists() {
+        CA_KEY_REF
+    } else {
+        CA_KEY
+    };
+    if let Some(missing) = [CA_CERT, key_file, SERVER_CERT, SERVER_KEY, SECRETS]
+        .into_iter()
+        .find(|f| !dir.join(f).exists())
+    {
+        return Err(DataError::Incomplete(dir.to_owned(), missing));
+    }
     owner_only(dir)?;
     let ca_cert = read_cert(&dir.join(CA_CERT))?;
-    let ca_key = read_key(&dir.join(CA_KEY))?;
-    let ca = BankCa::from_parts(ca_cert, ca_key).map_err(|e| DataError::Invalid {
-        path: dir.join(CA_KEY),
-        message: e.to_string(),
-    })?;
+    let ca = if key_file == CA_KEY_REF {
+        open_hsm_ca(dir, ca_cert, ca)?
+    } else {
+        let ca_key = read_key(&dir.join(CA_KEY))?;
+        BankCa::from_parts(ca_cert, ca_key).map_err(|e| DataError::Invalid {
+            path: dir.join(CA_KEY),
+            message: e.to_string(),
+        })?
+    };
     let server_cert = read_cert(&dir.join(SERVER_CERT))?;
     let server_key = read_key(&dir.join(SERVER_KEY))?;
     server_key
@@ -223,6 +263,7 @@ fn create(
     hostnames: &[String],
     ips: &[IpAddr],
     now: SystemTime,
+    ca_config: &CaConfig,
 ) -> Result<(), DataError> {
     std::fs::create_dir_all(dir).map_err(|source| DataError::Io {
         path: dir.to_owned(),
@@ -233,14 +274,48 @@ fn create(
         path: dir.join(path),
         message: e,
     };
-    let ca = BankCa::generate(
-        &format!("{bank_name} Client CA"),
-        bank_name,
-        "UA",
-        now,
-        pki::DEFAULT_CA_VALIDITY,
-    )
-    .map_err(|e| invalid(CA_CERT, e.to_string()))?;
+    let ca_name = format!("{bank_name} Client CA");
+    let (ca, hsm_key) = match &ca_config.token {
+        None => (
+            BankCa::generate(&ca_name, bank_name, "UA", now, pki::DEFAULT_CA_VALIDITY)
+                .map_err(|e| invalid(CA_CERT, e.to_string()))?,
+            None,
+        ),
+        Some(which) => {
+            let pin = ca_pin(ca_config)?.ok_or_else(|| {
+                invalid(
+                    CA_KEY_REF,
+                    format!("creating the CA key in the HSM needs its PIN in {CA_PIN_ENV}"),
+                )
+            })?;
+            let token = TokenModule::resolve(ca_config.pkcs11_module.as_deref())?.find(which)?;
+            let label = format!(
+                "Tresor bank CA {}",
+                now.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            );
+            let signer = token.session(&pin)?.generate(&label)?;
+            let ca = BankCa::generate_with(
+                Arc::new(signer),
+                &ca_name,
+                bank_name,
+                "UA",
+                now,
+                pki::DEFAULT_CA_VALIDITY,
+            )
+            .map_err(|e| invalid(CA_CERT, e.to_string()))?;
+            // The CA certificate beside its key, as the token's own tools expect.
+            token
+                .session(&pin)?
+                .store_certificate(&label, ca.certificate())?;
+            let reference = HsmKey {
+                token: token.info().label.clone(),
+                serial: token.info().serial.clone(),
+                key: label,
+            };
+            (ca, Some(reference))
+        }
+    };
     let server_key = PrivateKey::generate();
     let server_cert = server_certificate(&ca, &server_key, hostnames, ips, now)
         .map_err(|e| invalid(SERVER_CERT, e.to_string()))?;
@@ -255,10 +330,20 @@ fn create(
     // incomplete folder, which is refused, never a CA certificate without its key.
     let hex = Zeroizing::new(data_encoding::HEXLOWER.encode(&*secret));
     write_private(&dir.join(SECRETS), hex.as_bytes())?;
-    let ca_key = ca
-        .private_key()
-        .ok_or_else(|| invalid(CA_KEY, "a CA generated here has its key in memory".into()))?;
-    write_private(&dir.join(CA_KEY), key_pem(ca_key).as_bytes())?;
+    match (&hsm_key, ca.private_key()) {
+        (Some(reference), _) => {
+            let text =
+                toml::to_string(reference).map_err(|e| invalid(CA_KEY_REF, e.to_string()))?;
+            write_private(&dir.join(CA_KEY_REF), text.as_bytes())?;
+        }
+        (None, Some(key)) => write_private(&dir.join(CA_KEY), key_pem(key).as_bytes())?,
+        (None, None) => {
+            return Err(invalid(
+                CA_KEY,
+                "a CA generated here has its key in memory".into(),
+            ));
+        }
+    }
     write_private(&dir.join(SERVER_KEY), key_pem(&server_key).as_bytes())?;
     let cert_pem = |c: &Certificate, name: &str| {
         pki::certificate_to_pem(c).map_err(|e| invalid(name, e.to_string()))
@@ -272,6 +357,65 @@ fn create(
         cert_pem(ca.certificate(), CA_CERT)?.as_bytes(),
     )?;
     Ok(())
+}
+
+/// Where the CA key is in the HSM: what `bank-ca-key.pkcs11` says.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HsmKey {
+    /// The token's label, for messages.
+    token: String,
+    /// The token's serial, which finds it.
+    serial: String,
+    /// The key pair's label on the token.
+    key: String,
+}
+
+/// The CA of a folder whose key is in an HSM: signing there with the PIN, verify-only
+/// without it.
+fn open_hsm_ca(dir: &Path, cert: Certificate, config: &CaConfig) -> Result<BankCa, DataError> {
+    let path = dir.join(CA_KEY_REF);
+    let reference: HsmKey = toml::from_str(&read(&path)?).map_err(|e| DataError::Invalid {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let Some(pin) = ca_pin(config)? else {
+        return Ok(BankCa::verify_only(cert));
+    };
+    let token = TokenModule::resolve(config.pkcs11_module.as_deref())?.find(&reference.serial)?;
+    let signer = token.session(&pin)?.signer(&reference.key)?;
+    BankCa::from_signer(cert, Arc::new(signer)).map_err(|e| DataError::Invalid {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// The HSM's PIN: `TRESOR_CA_PIN`, else the PIN file (which others may not read), else none.
+fn ca_pin(config: &CaConfig) -> Result<Option<Password>, DataError> {
+    if let Some(pin) = std::env::var_os(CA_PIN_ENV).filter(|p| !p.is_empty()) {
+        return Ok(Some(Password::new(pin.to_string_lossy().into_owned())));
+    }
+    let Some(path) = &config.pin_file else {
+        return Ok(None);
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| DataError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(DataError::PinFileOpen(path.clone()));
+        }
+    }
+    let text = Zeroizing::new(read(path)?);
+    Ok(Some(Password::new(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    )))
 }
 
 fn key_pem(key: &PrivateKey) -> Zeroizing<String> {
@@ -366,8 +510,10 @@ mod tests {
     fn a_new_folder_gets_a_bank_and_reopens_to_the_same_one() {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
-        let a = open_or_create(dir.path(), "Test Bank", &[], &[], now).unwrap();
-        let b = open_or_create(dir.path(), "Test Bank", &[], &[], now).unwrap();
+        let a =
+            open_or_create(dir.path(), "Test Bank", &[], &[], now, &CaConfig::default()).unwrap();
+        let b =
+            open_or_create(dir.path(), "Test Bank", &[], &[], now, &CaConfig::default()).unwrap();
         assert_eq!(a.ca.certificate(), b.ca.certificate());
         assert_eq!(*a.secrets.audit_key, *b.secrets.audit_key);
         assert_ne!(*a.secrets.audit_key, *a.secrets.session_key);
@@ -385,9 +531,45 @@ mod tests {
     #[test]
     fn an_incomplete_folder_is_refused_rather_than_given_a_second_ca() {
         let dir = tempfile::tempdir().unwrap();
-        open_or_create(dir.path(), "Test Bank", &[], &[], SystemTime::now()).unwrap();
+        open_or_create(
+            dir.path(),
+            "Test Bank",
+            &[],
+            &[],
+            SystemTime::now(),
+            &CaConfig::default(),
+        )
+        .unwrap();
         std::fs::remove_file(dir.path().join(CA_KEY)).unwrap();
-        let e = open_or_create(dir.path(), "Test Bank", &[], &[], SystemTime::now());
+        let e = open_or_create(
+            dir.path(),
+            "Test Bank",
+            &[],
+            &[],
+            SystemTime::now(),
+            &CaConfig::default(),
+        );
         assert!(matches!(e, Err(DataError::Incomplete(_, CA_KEY))));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pin_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pin");
+        std::fs::write(&path, "246810\n").unwrap();
+        let config = CaConfig {
+            pin_file: Some(path.clone()),
+            ..CaConfig::default()
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(ca_pin(&config), Err(DataError::PinFileOpen(_))));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The environment wins where it is set (as the tests of the HSM set it).
+        if std::env::var_os(CA_PIN_ENV).is_none() {
+            assert_eq!(ca_pin(&config).unwrap().unwrap().expose(), "246810");
+        }
+        assert!(ca_pin(&CaConfig::default()).is_ok());
     }
 }

@@ -77,6 +77,7 @@ pub async fn open(
             &config.hostnames,
             &ips,
             clock.now(),
+            &config.ca,
         )
     };
     let (files, schema) = match purpose {
@@ -92,8 +93,8 @@ pub async fn open(
             return Err(DataError::Exists(config.data.clone()).into());
         }
         Purpose::Init => (create()?, SchemaPolicy::Create),
-        Purpose::Migrate => (data::open(&config.data)?, SchemaPolicy::Migrate),
-        Purpose::Admin => (data::open(&config.data)?, SchemaPolicy::Current),
+        Purpose::Migrate => (data::open(&config.data, &config.ca)?, SchemaPolicy::Migrate),
+        Purpose::Admin => (data::open(&config.data, &config.ca)?, SchemaPolicy::Current),
     };
     let store = match &config.database_url {
         Some(url) => Store::connect(url, schema).await?,

@@ -643,6 +643,7 @@ async fn the_data_folder_and_database_are_the_owners_alone() {
         &[],
         &[],
         std::time::SystemTime::now(),
+        &Default::default(),
     )
     .unwrap();
     assert_eq!(mode(&dir), 0o700);
@@ -679,7 +680,7 @@ async fn the_data_folder_and_database_are_the_owners_alone() {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    tresor_bank::data::open(&dir).unwrap();
+    tresor_bank::data::open(&dir, &Default::default()).unwrap();
     Store::open_sqlite(&dir, SchemaPolicy::Current)
         .await
         .unwrap();

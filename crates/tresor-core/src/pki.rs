@@ -85,6 +85,13 @@ pub enum PkiError {
     /// The key (on a token) did not sign.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// This instance holds the CA certificate only: the CA key (a file or an HSM) is
+    /// configured where certificates are issued.
+    #[error(
+        "this bank instance holds no CA key and cannot issue certificates: configure the CA \
+         key (its HSM and PIN) on it"
+    )]
+    NoCaKey,
 }
 
 impl From<BuildError> for PkiError {
@@ -253,13 +260,16 @@ pub struct BankCa {
 enum CaKey {
     File(PrivateKey),
     External(Arc<dyn KeySigner>),
+    /// Verify only: an instance that serves clients without the CA key.
+    Absent,
 }
 
 impl CaKey {
-    fn signer(&self) -> &dyn KeySigner {
+    fn signer(&self) -> Result<&dyn KeySigner, PkiError> {
         match self {
-            Self::File(key) => key,
-            Self::External(signer) => signer.as_ref(),
+            Self::File(key) => Ok(key),
+            Self::External(signer) => Ok(signer.as_ref()),
+            Self::Absent => Err(PkiError::NoCaKey),
         }
     }
 }
@@ -330,7 +340,7 @@ impl BankCa {
         ))
         .map_err(build_err)?;
         let profile = CaProfile { subject };
-        let spki = spki_of(&key.signer().public_key())?;
+        let spki = spki_of(&key.signer()?.public_key())?;
         let builder = CertificateBuilder::new(
             profile,
             random_serial()?,
@@ -338,7 +348,7 @@ impl BankCa {
             spki,
         )
         .map_err(build_err)?;
-        let cert = build_signed(builder, key.signer())?;
+        let cert = build_signed(builder, key.signer()?)?;
         Ok(Self { cert, key })
     }
 
@@ -366,6 +376,19 @@ impl BankCa {
         })
     }
 
+    /// The CA certificate alone: it verifies, and refuses to issue ([`PkiError::NoCaKey`]).
+    pub fn verify_only(cert: Certificate) -> Self {
+        Self {
+            cert,
+            key: CaKey::Absent,
+        }
+    }
+
+    /// Whether this CA can issue (it holds its key, in memory or through an HSM).
+    pub fn can_issue(&self) -> bool {
+        !matches!(self.key, CaKey::Absent)
+    }
+
     /// The CA certificate, which clients trust.
     pub fn certificate(&self) -> &Certificate {
         &self.cert
@@ -375,7 +398,7 @@ impl BankCa {
     pub fn private_key(&self) -> Option<&PrivateKey> {
         match &self.key {
             CaKey::File(key) => Some(key),
-            CaKey::External(_) => None,
+            CaKey::External(_) | CaKey::Absent => None,
         }
     }
 
@@ -482,7 +505,7 @@ impl BankCa {
             spki,
         )
         .map_err(build_err)?;
-        Ok(build_signed(builder, self.key.signer())?)
+        Ok(build_signed(builder, self.key.signer()?)?)
     }
 }
 
@@ -911,6 +934,46 @@ mod tests {
         assert_eq!(ok.login, login("ivan"));
         assert_eq!(ok.public_key, key.public_key());
         assert_eq!(serial_hex(&ok.serial).len(), 32);
+    }
+
+    #[test]
+    fn a_ca_whose_key_is_a_signer_issues_the_same_and_a_verify_only_ca_refuses() {
+        // A key behind the KeySigner interface, as an HSM's is.
+        let key: Arc<dyn KeySigner> = Arc::new(PrivateKey::generate());
+        let ca = BankCa::generate_with(
+            Arc::clone(&key),
+            "HSM CA",
+            "Bank",
+            "UA",
+            SystemTime::now(),
+            DEFAULT_CA_VALIDITY,
+        )
+        .unwrap();
+        assert!(ca.private_key().is_none() && ca.can_issue());
+        verify_signed_by(ca.certificate(), ca.certificate()).unwrap();
+        let (_, cert) = issue(&ca, "ivan");
+        verify_signed_by(&cert, ca.certificate()).unwrap();
+        let again = BankCa::from_signer(ca.certificate().clone(), Arc::clone(&key)).unwrap();
+        verify_signed_by(&issue(&again, "olena").1, ca.certificate()).unwrap();
+        assert!(
+            BankCa::from_signer(ca.certificate().clone(), Arc::new(PrivateKey::generate()))
+                .is_err()
+        );
+
+        let verify_only = BankCa::verify_only(ca.certificate().clone());
+        assert!(!verify_only.can_issue());
+        let key = PrivateKey::generate();
+        let csr = build_csr(&key, &login("ivan")).unwrap();
+        let verified = verify_csr(&csr.to_der().unwrap()).unwrap();
+        assert!(matches!(
+            verify_only.issue_client_certificate(
+                &verified,
+                &login("ivan"),
+                SystemTime::now(),
+                DEFAULT_CLIENT_VALIDITY
+            ),
+            Err(PkiError::NoCaKey)
+        ));
     }
 
     #[test]

@@ -103,7 +103,11 @@ impl TestBank {
         let url = fresh_database(db, dir.path()).await;
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let channel = instance(dir.path(), &url, clock.clone(), policy).await;
-        let ca = data::open(dir.path()).unwrap().ca.certificate().clone();
+        let ca = data::open(dir.path(), &Default::default())
+            .unwrap()
+            .ca
+            .certificate()
+            .clone();
         Self {
             dir,
             url,
@@ -257,8 +261,15 @@ async fn instance(
     clock: Arc<ManualClock>,
     policy: Policy,
 ) -> Arc<BankChannel> {
-    let files: BankFiles =
-        data::open_or_create(dir, "Test Bank", &[], &[], SystemTime::now()).unwrap();
+    let files: BankFiles = data::open_or_create(
+        dir,
+        "Test Bank",
+        &[],
+        &[],
+        SystemTime::now(),
+        &Default::default(),
+    )
+    .unwrap();
     let store = Store::connect(url, SchemaPolicy::Create).await.unwrap();
     let bank = Bank::new(
         store,
