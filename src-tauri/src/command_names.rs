@@ -4,6 +4,7 @@ pub const ALL: &[&str] = &[
     "save_settings",
     "forget_remembered",
     "list_drives",
+    "list_tokens",
     "fixed_disk_warning",
     "pick_folder",
     "check_new_password",

@@ -13,7 +13,8 @@ use tresor_client::flows::{self, KeyCertificate, Step};
 use tresor_client::media::{self, Drive, MediaSource, SystemMedia};
 use tresor_client::reminder::{Reminder, renewal_reminder};
 use tresor_client::session::SigningSummary;
-use tresor_client::{BankSession, KeyStore, Settings};
+use tresor_client::token::{self, TokenView};
+use tresor_client::{BankSession, KeyHome, KeyStore, Settings, settings};
 use tresor_core::api::{CertificateStatus, OrderView, Overview, Stage};
 use tresor_core::login::Login;
 use tresor_core::payment::{PaymentOrder, parse_amount};
@@ -82,8 +83,10 @@ pub struct SessionView {
     pub stage: Stage,
     /// Whether the session was signed by the key (signing is possible).
     pub key_session: bool,
-    /// The drive the key was read from.
+    /// The drive (or token) the key was read from.
     pub drive: Option<String>,
+    /// Whether the key is on a token (its PIN opens it, not a key password).
+    pub on_token: bool,
     /// The key's certificate, as the bank sees it.
     pub certificate: Option<CertificateStatus>,
     /// The renewal reminder due now, if any.
@@ -107,6 +110,7 @@ impl SessionView {
             stage: info.stage,
             key_session: session.is_key_session(),
             drive: session.key().map(|k| k.home.describe()),
+            on_token: session.key().is_some_and(|k| k.home.is_token()),
             certificate,
             reminder,
             idle_lock_seconds: IDLE_LOCK_SECONDS.min(bank_idle),
@@ -213,6 +217,7 @@ pub async fn save_settings(
     let settings = Settings {
         server: server.trim().to_owned(),
         bank_ca: PathBuf::from(bank_ca.trim()),
+        pkcs11_module: settings::stored_pkcs11_module(state::settings_file().as_deref()),
     };
     tresor_client::Client::new(&settings)?;
     settings.save(state::settings_file().as_deref())?;
@@ -253,6 +258,23 @@ pub async fn list_drives(for_login: Option<String>) -> Result<Vec<DriveView>> {
                 DriveView { drive, has_key }
             })
             .collect())
+    })
+    .await?
+}
+
+/// The PKCS#11 tokens plugged in (none where no module is installed), each marked if it
+/// holds a key for `login`. Polled with the drives.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_tokens(for_login: Option<String>) -> Result<Vec<TokenView>> {
+    let login = match for_login.as_deref().map(str::trim) {
+        Some(l) if !l.is_empty() => Login::new(l).ok(),
+        _ => None,
+    };
+    let module = settings::stored_pkcs11_module(state::settings_file().as_deref());
+    blocking(move || {
+        token::list_tokens(module.as_deref(), login.as_ref())
+            .map_err(|e| tresor_client::ClientError::from(e).into())
     })
     .await?
 }
@@ -321,9 +343,14 @@ pub async fn login_with_key(
     let mut inner = state.lock().await;
     inner.session = None;
     let client = inner.client()?;
-    let store = flows::find_store(&SystemMedia, &login, Some(&drive))?;
+    let home = KeyHome::resolve(
+        &SystemMedia,
+        &login,
+        &drive.to_string_lossy(),
+        client.pkcs11_module(),
+    )?;
     let session = client
-        .login_with_key(&store.into(), &password, &key_password, &report(&progress))
+        .login_with_key(&home, &password, &key_password, &report(&progress))
         .await?;
     let view = SessionView::of(&session)?;
     inner.session = Some(session);
@@ -377,15 +404,9 @@ pub async fn first_login(
     let mut inner = state.lock().await;
     inner.session = None;
     let client = inner.client()?;
-    let store = KeyStore::new(&drive, &login);
+    let home = new_key_home(&client, &login, &drive)?;
     let done = client
-        .first_login(
-            &store.into(),
-            &initial,
-            &new,
-            &key_password,
-            &report(&progress),
-        )
+        .first_login(&home, &initial, &new, &key_password, &report(&progress))
         .await?;
     drop(inner);
     remember(&state, login.as_str(), Some(&drive)).await;
@@ -466,10 +487,10 @@ pub async fn recover_key(
     let mut inner = state.lock().await;
     inner.session = None;
     let client = inner.client()?;
-    let store = KeyStore::new(&drive, &login);
+    let home = new_key_home(&client, &login, &drive)?;
     let done = client
         .recover(
-            &store.into(),
+            &home,
             &password,
             &emergency,
             &new_key_password,
@@ -575,4 +596,23 @@ pub async fn logout(state: State<'_, AppState>) -> Result<LogoutView> {
     Ok(LogoutView {
         remove_drive: remove_drive.map(|p| p.display().to_string()),
     })
+}
+
+/// Where a new key goes: the token the medium names, or exactly the drive or folder given
+/// (never the first drive with a key, as a login may pick).
+fn new_key_home(
+    client: &tresor_client::Client,
+    login: &Login,
+    medium: &std::path::Path,
+) -> Result<KeyHome> {
+    let text = medium.to_string_lossy();
+    if token::serial_of_medium(&text).is_some() {
+        return Ok(KeyHome::resolve(
+            &SystemMedia,
+            login,
+            &text,
+            client.pkcs11_module(),
+        )?);
+    }
+    Ok(KeyStore::new(medium, login).into())
 }

@@ -26,6 +26,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::save_settings,
             commands::forget_remembered,
             commands::list_drives,
+            commands::list_tokens,
             commands::fixed_disk_warning,
             commands::pick_folder,
             commands::check_new_password,

@@ -8,20 +8,13 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createHmac } from "node:crypto";
-import { remote } from "webdriverio";
+import { T, click, openApp, shot, shown, startBank as startBankIn, startDriver as startDriverFor, stopDriver, type } from "./support.mjs";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
-const APP = join(TARGET, "debug", "tresor-app");
-const BANK = join(TARGET, "debug", "tresor-bank");
-const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
-const SHOTS = process.env.TRESOR_SCREENSHOTS; // a folder: save a screenshot of each screen
 
 const LOGIN = "olena.koval";
 const PASSWORD = "correct horse battery";
@@ -35,10 +28,10 @@ const dir = mkdtempSync(join(tmpdir(), "tresor-app-e2e-"));
 const stick = join(dir, "stick");
 const POLICY = "certificate_days = 30\nrenewal_window_days = 30\nip_max_points = 1000\n";
 let bank;
-let driver;
-let port = 4444;
 
 const lastLine = (out) => out.trim().split("\n").at(-1).trim();
+const startBank = (name, policy) => startBankIn(dir, name, policy);
+const startDriver = (b) => startDriverFor(b, { TRESOR_CLIENT_CONFIG: join(dir, "client.toml") });
 const admin = (...args) => bank.admin(...args);
 
 /** An authenticator app's code for an otpauth:// URI (RFC 6238), as a phone would show it. */
@@ -57,98 +50,6 @@ function totpCode(uri, at = Date.now() / 1000) {
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits).padStart(digits, "0");
 }
 
-/** A real bank on its own data folder under `dir/name`, with `[policy]` lines. */
-async function startBank(name, policy) {
-  const home = join(dir, name);
-  mkdirSync(home);
-  writeFileSync(join(home, "bank.toml"), `[policy]\n${policy}`);
-  const env = { ...process.env, TRESOR_CONFIG: join(home, "bank.toml"), TRESOR_DATA: join(home, "data"), TRESOR_LOG: "warn" };
-  const proc = spawn(BANK, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "inherit"] });
-  let server;
-  let ca;
-  for await (const line of createInterface({ input: proc.stdout })) {
-    server ??= line.match(/^Tresor bank server: (.*)$/)?.[1].trim();
-    ca ??= line.match(/^Clients trust the bank CA certificate: (.*)$/)?.[1].trim();
-    if (server && ca) break;
-  }
-  assert.ok(server && ca, "the bank started");
-  const admin = (...args) => execFileSync(BANK, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  return { proc, server, ca, admin };
-}
-
-/** tauri-driver, which starts each app with TRESOR_SERVER and TRESOR_BANK_CA pointing at `b`. */
-async function startDriver(b) {
-  // A fresh pair of ports each time: the previous driver may still hold its own.
-  driver?.kill();
-  port += 2;
-  const env = {
-    ...process.env,
-    TRESOR_SERVER: b.server,
-    TRESOR_BANK_CA: b.ca,
-    TRESOR_CLIENT_CONFIG: join(dir, "client.toml"),
-  };
-  driver = spawn(DRIVER, ["--port", String(port), "--native-port", String(port + 1)], {
-    env,
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/status`);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("tauri-driver did not start");
-}
-
-/** A fresh app process and a WebDriver session on its window. */
-async function openApp() {
-  const app = await remote({
-    hostname: "127.0.0.1",
-    port,
-    logLevel: "error",
-    capabilities: { "tauri:options": { application: APP } },
-  });
-  app.setTimeout({ implicit: 0 });
-  return app;
-}
-
-/** A screenshot of the whole virtual display, taken by the X server (ImageMagick's `import`):
- * WebKitWebDriver's own screenshots do not complete when GPU compositing is off, as the app has it. */
-async function shot(_app, name) {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await new Promise((r) => setTimeout(r, 300)); // let the last click's repaint land
-  execFileSync("import", ["-window", "root", "-crop", "1120x760+0+0", join(SHOTS, `${name}.png`)]);
-}
-
-const T = { timeout: 30_000 };
-async function type(app, selector, value) {
-  const el = await app.$(selector);
-  await el.waitForDisplayed(T);
-  await el.clearValue();
-  await el.setValue(value);
-}
-async function click(app, selector) {
-  const el = await app.$(selector);
-  await el.waitForClickable(T);
-  await el.click();
-}
-async function shown(app, selector) {
-  const el = await app.$(selector);
-  try {
-    await el.waitForDisplayed(T);
-  } catch (e) {
-    // What the window showed instead, for the log.
-    const text = await app.$("body").getText().catch(() => "");
-    await shot(app, "failure").catch(() => {});
-    throw new Error(`${selector} not shown; the window says:\n${text}`, { cause: e });
-  }
-  return el;
-}
-
 const banks = [];
 before(async () => {
   mkdirSync(stick);
@@ -159,7 +60,7 @@ before(async () => {
 });
 
 after(async () => {
-  driver?.kill();
+  stopDriver();
   for (const b of banks) b.proc.kill();
 });
 

@@ -19,6 +19,11 @@ export const commands = {
 	 */
 	listDrives: (forLogin: string | null) => typedError<DriveView[], AppError>(__TAURI_INVOKE("list_drives", { forLogin })),
 	/**
+	 *  The PKCS#11 tokens plugged in (none where no module is installed), each marked if it
+	 *  holds a key for `login`. Polled with the drives.
+	 */
+	listTokens: (forLogin: string | null) => typedError<TokenView[], AppError>(__TAURI_INVOKE("list_tokens", { forLogin })),
+	/**
 	 *  Whether a key written to `path` gets the fixed-disk warning: the library decides, for the
 	 *  app as for the CLI (a folder on a listed USB drive does not; anywhere else does).
 	 */
@@ -180,7 +185,7 @@ export type ErrorCode =
 
 /**  A key's certificate, as the flows report it. */
 export type KeyCertificate = {
-	/**  Where the key file is. */
+	/**  Where the key is: the key file's path, or the key's PKCS#11 URI (RFC 7512) on a token. */
 	key_path: string,
 	/**  Its generation on the drive. */
 	generation: number,
@@ -338,8 +343,10 @@ export type SessionView = {
 	stage: Stage,
 	/**  Whether the session was signed by the key (signing is possible). */
 	key_session: boolean,
-	/**  The drive the key was read from. */
+	/**  The drive (or token) the key was read from. */
 	drive: string | null,
+	/**  Whether the key is on a token (its PIN opens it, not a key password). */
+	on_token: boolean,
 	/**  The key's certificate, as the bank sees it. */
 	certificate: CertificateStatus | null,
 	/**  The renewal reminder due now, if any. */
@@ -437,6 +444,28 @@ export type Step =
 "generating_key" | 
 /**  Asking the bank CA for the new key's certificate and storing it. */
 "requesting_certificate";
+
+/**  A token as the user picks it. */
+export type TokenInfo = {
+	/**  Its label (set when it was initialised). */
+	label: string,
+	/**  The device's model. */
+	model: string,
+	/**  Its manufacturer. */
+	manufacturer: string,
+	/**  Its serial number. */
+	serial: string,
+};
+
+/**  A plugged-in token as the app lists it beside the drives. */
+export type TokenView = {
+	/**  What the token says of itself. */
+	token: TokenInfo,
+	/**  Its medium string ([`medium_of`]), which the flows take in place of a drive's path. */
+	medium: string,
+	/**  Whether it holds a certified key for the login asked about. */
+	has_key: boolean,
+};
 
 /**  A TOTP enrollment: the secret's URI and its QR code, for an authenticator app. */
 export type TotpEnrollmentView = {

@@ -3,7 +3,7 @@
 // screen readers work as the platform does.
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { Channel } from "@tauri-apps/api/core";
-import type { AppError, DriveView, Reminder, Step } from "./bindings";
+import type { AppError, DriveView, Reminder, Step, TokenView } from "./bindings";
 import { commands, run } from "./api";
 import { useI18n } from "./context";
 import type { Key } from "./i18n";
@@ -113,6 +113,7 @@ export function ProgressPanel({ steps, busy }: { steps: Step[]; busy: boolean })
 /** The drives, polled every 2 s so that a USB drive appears and disappears as it is plugged in and pulled out. */
 export function useDrives(login: string, remembered?: string | null) {
   const [drives, setDrives] = useState<DriveView[]>([]);
+  const [tokens, setTokens] = useState<TokenView[]>([]);
   const [chosen, setChosen] = useState<string>("");
   const touched = useRef(false);
   useEffect(() => {
@@ -120,10 +121,18 @@ export function useDrives(login: string, remembered?: string | null) {
     const poll = async () => {
       try {
         const next = await run(commands.listDrives(login || null));
+        // Tokens are listed where a PKCS#11 module is installed; a failing module hides them.
+        let nextTokens: TokenView[] = [];
+        try {
+          nextTokens = await run(commands.listTokens(login || null));
+        } catch {
+          // no token list this time
+        }
         if (!live) return;
         setDrives((prev) => (sameDrives(prev, next) ? prev : next));
+        setTokens((prev) => (JSON.stringify(prev) === JSON.stringify(nextTokens) ? prev : nextTokens));
         if (!touched.current) {
-          const pick = preselect(next, remembered);
+          const pick = preselect(next, remembered, nextTokens);
           if (pick) setChosen(pick);
         }
       } catch {
@@ -141,7 +150,7 @@ export function useDrives(login: string, remembered?: string | null) {
     touched.current = true;
     setChosen(path);
   };
-  return { drives, chosen, choose };
+  return { drives, tokens, chosen, choose };
 }
 
 /** Whether a key written to `path` gets the fixed-disk warning: the library decides (the CLI
@@ -166,6 +175,7 @@ function useFixedDiskWarning(path: string): boolean {
 
 export function DrivePicker(props: {
   drives: DriveView[];
+  tokens?: TokenView[];
   chosen: string;
   choose: (path: string) => void;
   warnFixed?: boolean;
@@ -175,7 +185,8 @@ export function DrivePicker(props: {
   // What is typed in the folder field is the user's own text: it is not replaced when it
   // happens to match a listed drive (typing "/" on the way to "/media/…").
   const [typed, setTyped] = useState<string | null>(null);
-  const listed = props.drives.some((d) => d.drive.mount_path === props.chosen);
+  const listed =
+    props.drives.some((d) => d.drive.mount_path === props.chosen) || (props.tokens ?? []).some((k) => k.medium === props.chosen);
   const folderText = typed ?? (listed ? "" : props.chosen);
   const pickRadio = (path: string) => {
     setTyped(null);
@@ -209,6 +220,22 @@ export function DrivePicker(props: {
             {t("drive.free", { free: formatBytes(d.drive.free_bytes) })}
             {d.drive.read_only && ` · ${t("drive.readOnly")}`}
             {d.has_key && <span className="badge ok"> {t("drive.hasKey")}</span>}
+          </span>
+        </label>
+      ))}
+      {(props.tokens ?? []).map((k) => (
+        <label key={k.medium} className="drive" data-test="token">
+          <input
+            type="radio"
+            name={groupId}
+            value={k.medium}
+            checked={typed === null && props.chosen === k.medium}
+            onChange={() => pickRadio(k.medium)}
+          />
+          <span className="drive-name">{k.token.label}</span>
+          <span className="drive-meta">
+            {t("drive.token")} · {k.token.model} · {t("drive.serial", { serial: k.token.serial })}
+            {k.has_key && <span className="badge ok"> {t("drive.hasKey")}</span>}
           </span>
         </label>
       ))}

@@ -1,14 +1,21 @@
 // The drive list: USB drives first (the app sorts them so). Whether a path gets the fixed-disk
 // warning is the library's to say (the fixed_disk_warning command).
-import type { DriveView } from "../bindings";
+import type { DriveView, TokenView } from "../bindings";
+
+/** Whether a chosen medium is a token (`pkcs11:serial=…`, as the app lists tokens) rather than a drive's path. */
+export function isToken(medium: string): boolean {
+  return medium.startsWith("pkcs11:");
+}
 
 export function sameDrives(a: DriveView[], b: DriveView[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The drive to preselect: the remembered one (a drive or a folder), else the first with a key, else the first removable. */
-export function preselect(drives: DriveView[], remembered: string | null | undefined): string | null {
+/** The medium to preselect: the remembered one (a drive, a folder or a token), else the first token or drive with a key, else the first removable drive. */
+export function preselect(drives: DriveView[], remembered: string | null | undefined, tokens: TokenView[] = []): string | null {
   if (remembered) return remembered;
+  const tokenWithKey = tokens.find((t) => t.has_key);
+  if (tokenWithKey) return tokenWithKey.medium;
   const withKey = drives.find((d) => d.has_key);
   if (withKey) return withKey.drive.mount_path;
   const removable = drives.find((d) => d.drive.removable);

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { AccountView, DriveView, OrderView } from "../bindings";
+import type { AccountView, DriveView, OrderView, TokenView } from "../bindings";
 import { dismissible, opensKeyScreen, reminderLevel } from "./reminder";
 import { IdleTimer } from "./idle";
 import { formatMinor, groupIban } from "./money";
 import { confirmed, emptyOrder, missingOrderField, required } from "./forms";
 import { orderActions } from "./orders";
-import { formatBytes, preselect, sameDrives } from "./drives";
+import { formatBytes, isToken, preselect, sameDrives } from "./drives";
 
 describe("renewal reminder", () => {
   it("grows louder at each threshold and cannot be hidden in the last week", () => {
@@ -125,6 +125,19 @@ describe("drives", () => {
     expect(preselect(list, null)).toBe("/home");
     expect(preselect([drive("/media/usb", true)], null)).toBe("/media/usb");
     expect(preselect([drive("/", false)], null)).toBeNull();
+  });
+  it("preselects a token holding the login's key before a drive, and tells tokens from paths", () => {
+    const token = (serial: string, has_key: boolean): TokenView => ({
+      token: { label: "Token", model: "SoftHSM v2", manufacturer: "SoftHSM project", serial },
+      medium: `pkcs11:serial=${serial}`,
+      has_key,
+    });
+    const list = [drive("/media/usb", true), drive("/home", false, true)];
+    expect(preselect(list, null, [token("1", false), token("2", true)])).toBe("pkcs11:serial=2");
+    expect(preselect(list, null, [token("1", false)])).toBe("/home");
+    expect(preselect(list, "/media/usb", [token("2", true)])).toBe("/media/usb");
+    expect(isToken("pkcs11:serial=2")).toBe(true);
+    expect(isToken("/media/olena/pkcs11:")).toBe(false);
   });
   it("notices a plugged or pulled drive", () => {
     const a = [drive("/media/usb", true)];

@@ -60,7 +60,13 @@ export function KeyScreen({ session }: { session: SessionView }) {
             <p className="hint">{t("key.renewClosed")}</p>
           ) : (
             <form onSubmit={renew} aria-busy={busy}>
-              <Field id="renew-password" label={t("login.keyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} />
+              <Field
+                id="renew-password"
+                label={session.on_token ? t("login.tokenPin") : t("login.keyPassword")}
+                type="password"
+                value={keyPassword}
+                onChange={setKeyPassword}
+              />
               <ErrorBox error={error} />
               <ProgressPanel steps={progress.steps} busy={busy} />
               <button type="submit" className="primary" id="renew-submit" disabled={busy}>

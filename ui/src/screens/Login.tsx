@@ -4,6 +4,7 @@ import type { AppError, SessionView, StartInfo } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import { DrivePicker, ErrorBox, Field, Notice, ProgressPanel, ScreenTitle, useDrives, useProgress } from "../components";
 import { useI18n } from "../context";
+import { isToken } from "../logic/drives";
 import { required } from "../logic/forms";
 
 export function LoginScreen(props: {
@@ -22,7 +23,7 @@ export function LoginScreen(props: {
   const [otp, setOtp] = useState("");
   const [error, setError] = useState<AppError | string | null>(null);
   const [busy, setBusy] = useState(false);
-  const { drives, chosen, choose } = useDrives(login, props.start.remembered.drive);
+  const { drives, tokens, chosen, choose } = useDrives(login, props.start.remembered.drive);
   const progress = useProgress();
 
   const submit = async (e: FormEvent) => {
@@ -89,8 +90,14 @@ export function LoginScreen(props: {
         />
         {mode === "key" ? (
           <>
-            <DrivePicker drives={drives} chosen={chosen} choose={choose} />
-            <Field id="key-password" label={t("login.keyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} />
+            <DrivePicker drives={drives} tokens={tokens} chosen={chosen} choose={choose} />
+            <Field
+              id="key-password"
+              label={isToken(chosen) ? t("login.tokenPin") : t("login.keyPassword")}
+              type="password"
+              value={keyPassword}
+              onChange={setKeyPassword}
+            />
           </>
         ) : (
           <>

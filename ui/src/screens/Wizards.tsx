@@ -4,6 +4,7 @@
 import { useState, type FormEvent } from "react";
 import type { AppError, KeyCertificate } from "../bindings";
 import { asAppError, commands, run } from "../api";
+import { isToken } from "../logic/drives";
 import { DrivePicker, ErrorBox, Field, ProgressPanel, ScreenTitle, useDrives, useProblemText, useProgress } from "../components";
 import { formatDate, useI18n } from "../context";
 import { confirmed, required } from "../logic/forms";
@@ -28,7 +29,8 @@ export function FirstLoginWizard(props: { remembered: string | null; onDone: (lo
   const [error, setError] = useState<AppError | string | null>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<KeyCertificate | null>(null);
-  const { drives, chosen, choose } = useDrives(login);
+  const { drives, tokens, chosen, choose } = useDrives(login);
+  const onToken = isToken(chosen);
   const progress = useProgress();
 
   const problem = useProblemText();
@@ -45,9 +47,10 @@ export function FirstLoginWizard(props: { remembered: string | null; onDone: (lo
         if (p) return setError(p);
         await run(commands.checkNewPassword(login, newPassword));
       } else if (step === 3) {
-        const p = problem(required(chosen)) ?? problem(confirmed(keyPassword, keyAgain));
+        // A token's PIN is the token's own: typed once, no key-password policy.
+        const p = problem(required(chosen)) ?? problem(onToken ? required(keyPassword) : confirmed(keyPassword, keyAgain));
         if (p) return setError(p);
-        await run(commands.checkNewKeyPassword(keyPassword));
+        if (!onToken) await run(commands.checkNewKeyPassword(keyPassword));
       } else {
         setBusy(true);
         const cert = await run(commands.firstLogin(login, initial, newPassword, chosen, keyPassword, progress.start()));
@@ -102,9 +105,15 @@ export function FirstLoginWizard(props: { remembered: string | null; onDone: (lo
         {step === 3 && (
           <fieldset>
             <legend>{t("first.step3")}</legend>
-            <DrivePicker drives={drives} chosen={chosen} choose={choose} warnFixed />
-            <Field id="fl-key" label={t("login.keyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} hint={t("first.keyPasswordHint")} />
-            <Field id="fl-key-again" label={t("first.keyPasswordAgain")} type="password" value={keyAgain} onChange={setKeyAgain} />
+            <DrivePicker drives={drives} tokens={tokens} chosen={chosen} choose={choose} warnFixed={!onToken} />
+            {onToken ? (
+              <Field id="fl-key" label={t("login.tokenPin")} type="password" value={keyPassword} onChange={setKeyPassword} />
+            ) : (
+              <>
+                <Field id="fl-key" label={t("login.keyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} hint={t("first.keyPasswordHint")} />
+                <Field id="fl-key-again" label={t("first.keyPasswordAgain")} type="password" value={keyAgain} onChange={setKeyAgain} />
+              </>
+            )}
           </fieldset>
         )}
         {step === 4 && (
@@ -139,7 +148,8 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
   const [error, setError] = useState<AppError | string | null>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<KeyCertificate | null>(null);
-  const { drives, chosen, choose } = useDrives(login, props.drive || null);
+  const { drives, tokens, chosen, choose } = useDrives(login, props.drive || null);
+  const onToken = isToken(chosen);
   const progress = useProgress();
   const problem = useProblemText();
 
@@ -152,9 +162,9 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
         setStep(2);
         return;
       }
-      const p = problem(required(chosen) ?? confirmed(keyPassword, keyAgain));
+      const p = problem(required(chosen) ?? (onToken ? required(keyPassword) : confirmed(keyPassword, keyAgain)));
       if (p) return setError(p);
-      await run(commands.checkNewKeyPassword(keyPassword));
+      if (!onToken) await run(commands.checkNewKeyPassword(keyPassword));
       setBusy(true);
       const cert = await run(commands.recoverKey(login, password, emergency, chosen, keyPassword, progress.start()));
       setPassword("");
@@ -198,9 +208,15 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
         ) : (
           <fieldset>
             <legend>{t("first.step3")}</legend>
-            <DrivePicker drives={drives} chosen={chosen} choose={choose} warnFixed />
-            <Field id="rc-key" label={t("recovery.newKeyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} hint={t("first.keyPasswordHint")} />
-            <Field id="rc-key-again" label={t("recovery.newKeyPasswordAgain")} type="password" value={keyAgain} onChange={setKeyAgain} />
+            <DrivePicker drives={drives} tokens={tokens} chosen={chosen} choose={choose} warnFixed={!onToken} />
+            {onToken ? (
+              <Field id="rc-key" label={t("login.tokenPin")} type="password" value={keyPassword} onChange={setKeyPassword} />
+            ) : (
+              <>
+                <Field id="rc-key" label={t("recovery.newKeyPassword")} type="password" value={keyPassword} onChange={setKeyPassword} hint={t("first.keyPasswordHint")} />
+                <Field id="rc-key-again" label={t("recovery.newKeyPasswordAgain")} type="password" value={keyAgain} onChange={setKeyAgain} />
+              </>
+            )}
           </fieldset>
         )}
         <ErrorBox error={error} />

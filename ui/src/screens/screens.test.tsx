@@ -10,6 +10,7 @@ vi.mock("@tauri-apps/api/core", () => ({
 
 const commands = vi.hoisted(() => ({
   listDrives: vi.fn(),
+  listTokens: vi.fn(),
   fixedDiskWarning: vi.fn(),
   loginWithKey: vi.fn(),
   loginWithOtp: vi.fn(),
@@ -44,13 +45,49 @@ const usb = {
 afterEach(() => {
   cleanup();
   vi.clearAllMocks();
+  // No token plugged in unless a test says so.
+  commands.listTokens.mockReturnValue(ok([]));
 });
+commands.listTokens.mockReturnValue(ok([]));
 
 function fill(label: RegExp | string, value: string) {
   fireEvent.change(screen.getByLabelText(label), { target: { value } });
 }
 
 describe("login screen", () => {
+  it("lists a token holding the key beside the drives, and asks for its PIN when it is chosen", async () => {
+    commands.listDrives.mockReturnValue(ok([usb]));
+    commands.listTokens.mockReturnValue(
+      ok([
+        {
+          token: { label: "Olena token", model: "SoftHSM v2", manufacturer: "SoftHSM project", serial: "5481c25f" },
+          medium: "pkcs11:serial=5481c25f",
+          has_key: true,
+        },
+      ]),
+    );
+    commands.loginWithKey.mockReturnValue(new Promise(() => {}));
+    render(
+      <LoginScreen start={start} onLoggedIn={() => {}} onFirstLogin={() => {}} onRecover={() => {}} onSettings={() => {}} />,
+    );
+    const token = await screen.findByRole("radio", { name: /Olena token/ });
+    expect(screen.getByLabelText("Key password")).toBeTruthy();
+    fireEvent.click(token);
+    expect(screen.getByLabelText("Token PIN")).toBeTruthy();
+    fill("Password", "correct horse battery");
+    fill("Token PIN", "246810");
+    fireEvent.click(screen.getByRole("button", { name: "Log in" }));
+    await waitFor(() =>
+      expect(commands.loginWithKey).toHaveBeenCalledWith(
+        "olena.koval",
+        "correct horse battery",
+        "pkcs11:serial=5481c25f",
+        "246810",
+        expect.anything(),
+      ),
+    );
+  });
+
   it("fills in the remembered login and drive, and offers recovery on a wrong key password", async () => {
     commands.listDrives.mockReturnValue(ok([usb]));
     commands.loginWithKey.mockReturnValue(
@@ -65,7 +102,7 @@ describe("login screen", () => {
     fill("Password", "Correct-Horse-1");
     fill("Key password", "wrong key password!");
     fireEvent.click(screen.getByRole("button", { name: "Log in" }));
-    await screen.findByText("The key password does not open the key.");
+    await screen.findByText("The key password (or the token's PIN) does not open the key.");
     expect(commands.loginWithKey).toHaveBeenCalledWith("olena.koval", "Correct-Horse-1", "/media/usb", "wrong key password!", expect.anything());
     // The key password field is cleared after a failure.
     expect((screen.getByLabelText("Key password") as HTMLInputElement).value).toBe("");
@@ -127,6 +164,7 @@ describe("landing after login", () => {
     name: "A",
     stage,
     key_session: true,
+    on_token: false,
     drive: null,
     certificate: null,
     reminder: threshold ? { days_left: threshold, threshold, expired: false } : null,
