@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as P11Error, RvError};
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use tresor_client::token::{TokenError, TokenModule, TokenStore};
@@ -132,7 +133,7 @@ fn in_child() {
             .into_iter()
             .find(|s| ctx.get_token_info(*s).unwrap().label() == LABEL)
             .unwrap();
-        let session = ctx.open_ro_session(slot).unwrap();
+        let session = ctx.open_rw_session(slot).unwrap();
         session
             .login(UserType::User, Some(&PIN.to_string().into()))
             .or_else(|e| match e {
@@ -166,6 +167,23 @@ fn in_child() {
         assert!(
             !matches!(value.as_deref(), Ok([Attribute::Value(v)]) if !v.is_empty()),
             "the private key's value came out: {value:?}"
+        );
+        // Nor wrapped under a key of one's own, PKCS#11's way of exporting a key.
+        let wrapping = session
+            .generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Token(false),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Wrap(true),
+                    Attribute::Extractable(true),
+                ],
+            )
+            .unwrap();
+        let wrapped = session.wrap_key(&Mechanism::AesKeyWrapPad, wrapping, private[0]);
+        assert!(
+            matches!(wrapped, Err(P11Error::Pkcs11(RvError::KeyUnextractable, _))),
+            "the private key was wrapped out: {wrapped:?}"
         );
     }
 

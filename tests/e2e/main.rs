@@ -412,6 +412,7 @@ fn an_idle_session_ends() {
         let settings = tresor_client::Settings {
             server: bank.url.clone(),
             bank_ca: bank.ca.clone(),
+            pkcs11_module: None,
         };
         let client = tresor_client::Client::new(&settings).unwrap();
         let login = tresor_core::login::Login::new("ivan.p").unwrap();

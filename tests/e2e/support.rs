@@ -52,6 +52,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// `tresor-bank serve` on a free port, with its own data folder.
 pub struct Bank {
+    env: Vec<(String, PathBuf)>,
     child: Child,
     // Kept open: the server may still print.
     _stdout: BufReader<ChildStdout>,
@@ -65,10 +66,20 @@ pub struct Bank {
 impl Bank {
     /// Starts a bank whose `[policy]` is `policy` (TOML lines).
     pub fn start(policy: &str) -> Bank {
+        Self::start_with(policy, "", Vec::new())
+    }
+
+    /// Starts a bank whose `[policy]` is `policy`, with more configuration (`extra`, TOML
+    /// sections) and environment (`env`, for it and its admin commands).
+    pub fn start_with(policy: &str, extra: &str, env: Vec<(String, PathBuf)>) -> Bank {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bank.toml"), format!("[policy]\n{policy}")).unwrap();
+        std::fs::write(
+            dir.path().join("bank.toml"),
+            format!("[policy]\n{policy}\n{extra}"),
+        )
+        .unwrap();
         let log = File::create(dir.path().join("bank.log")).unwrap();
-        let mut child = Self::command(dir.path())
+        let mut child = Self::command(dir.path(), &env)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(log)
@@ -93,6 +104,7 @@ impl Bank {
             }
         }
         Bank {
+            env,
             child,
             _stdout: stdout,
             dir,
@@ -101,19 +113,28 @@ impl Bank {
         }
     }
 
-    fn command(dir: &Path) -> Command {
+    fn command(dir: &Path, env: &[(String, PathBuf)]) -> Command {
         let mut cmd = Command::new(bin("tresor-bank"));
         cmd.env("TRESOR_CONFIG", dir.join("bank.toml"))
             .env("TRESOR_DATA", dir.join("data"))
             .env_remove("TRESOR_DATABASE_URL")
             .env_remove("TRESOR_LISTEN")
+            .env_remove("TRESOR_CA_PIN")
             .env("TRESOR_LOG", "warn");
+        for (var, value) in env {
+            cmd.env(var, value);
+        }
         cmd
+    }
+
+    /// The data folder.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Runs an admin command on the same data; returns its output.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Self::command(self.dir.path())
+        let out = Self::command(self.dir.path(), &self.env)
             .args(args)
             .stdin(Stdio::null())
             .output()

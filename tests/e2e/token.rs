@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Bank, PASSWORD, SoftHsm, Tresor, iban};
+use crate::support::{Bank, PASSWORD, SOFTHSM_MODULE, SoftHsm, Tresor, iban};
 
 const PIN: &str = "246810";
 
@@ -224,4 +224,75 @@ fn a_module_path_that_is_not_a_module_is_refused_clearly() {
         .secret("TRESOR_PASSWORD", PASSWORD)
         .secret("TRESOR_TOKEN_PIN", PIN)
         .fails_with(4, "no token labelled or numbered \"No such token\"");
+}
+
+#[test]
+fn a_bank_ca_in_an_hsm_issues_certificates_openssl_accepts_and_its_folder_holds_no_ca_key() {
+    let hsm = SoftHsm::new("Bank HSM", PIN);
+    let pin_dir = tempfile::tempdir().unwrap();
+    let pin_file = pin_dir.path().join("ca.pin");
+    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // The PIN from a file only the bank's user reads; the module and token in `[ca]`.
+    let bank = Bank::start_with(
+        super::POLICY,
+        &format!(
+            "[ca]\ntoken = \"Bank HSM\"\npkcs11_module = \"{SOFTHSM_MODULE}\"\npin_file = \"{}\"\n",
+            pin_file.display()
+        ),
+        vec![("SOFTHSM2_CONF".into(), hsm.conf())],
+    );
+
+    // The data folder holds the CA certificate and a reference to the key, not the key.
+    let data = bank.data();
+    assert!(!data.join("bank-ca-key.pem").exists());
+    let reference = std::fs::read_to_string(data.join("bank-ca-key.pkcs11")).unwrap();
+    assert!(
+        reference.contains("Bank HSM") && !reference.contains("PRIVATE"),
+        "{reference}"
+    );
+    let ca_spki = Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&bank.ca)
+        .output()
+        .unwrap()
+        .stdout;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if text.contains("PRIVATE KEY") {
+            let public = Command::new("openssl")
+                .args(["pkey", "-pubout", "-in"])
+                .arg(&path)
+                .output()
+                .unwrap()
+                .stdout;
+            assert_ne!(public, ca_spki, "{} holds the CA key", path.display());
+        }
+    }
+    // OpenSC sees the CA key on the token: sensitive, never extractable; and its certificate.
+    let all = objects(&hsm);
+    let ca_key = all
+        .iter()
+        .find(|(k, l, _)| k == "Private Key Object" && l.starts_with("Tresor bank CA "))
+        .unwrap_or_else(|| panic!("no CA key on the token: {all:?}"));
+    assert!(ca_key.2.contains("never extractable") && ca_key.2.contains("sensitive"));
+
+    // A first login's certificate, signed in the HSM, passes `openssl verify`.
+    let drive = tempfile::tempdir().unwrap();
+    bank.enrolled("olena.k", drive.path());
+    bank.openssl_verify(&drive.path().join("Tresor/olena.k/cert-0001.pem"));
+    let me = Tresor::new(&bank, "olena.k", drive.path());
+    assert_eq!(
+        me.login(PASSWORD, crate::support::KEY_PASSWORD).json_ok()["stage"],
+        "key"
+    );
+    // Admin commands open the same folder and the same HSM.
+    assert!(bank.admin(&["audit", "verify"]).contains("intact"));
 }
