@@ -197,6 +197,39 @@ fn in_child() {
         }
     );
 
+    // Tokens come and go while the module stays loaded: a token that appears in the module's
+    // slot list (initialised here through a second context, as SoftHSM2 shows new tokens only
+    // to the process that made them) is in the very next listing, and one whose folder goes
+    // away (pulled out) is gone from it: nothing is cached between the app's two-second polls.
+    let listed = |label: &str| module.tokens().unwrap().iter().any(|t| t.label == label);
+    let folders = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&token_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    assert!(!listed("Plugged in"));
+    let before = folders();
+    {
+        let ctx = Pkcs11::new(SOFTHSM_MODULE).unwrap();
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        let free = ctx
+            .get_all_slots()
+            .unwrap()
+            .into_iter()
+            .find(|s| ctx.get_token_info(*s).is_ok_and(|t| !t.token_initialized()))
+            .unwrap();
+        ctx.init_token(free, &"so-pin-1111".to_string().into(), "Plugged in")
+            .unwrap();
+    }
+    assert!(listed("Plugged in"), "a token plugged in is listed");
+    let plugged = folders().into_iter().find(|f| !before.contains(f)).unwrap();
+    std::fs::remove_dir_all(&plugged).unwrap();
+    assert!(!listed("Plugged in"), "a token pulled out is not listed");
+
     // The token goes away between unlocking and signing: its own error.
     let moved = token_dir.with_extension("pulled");
     std::fs::rename(&token_dir, &moved).unwrap();

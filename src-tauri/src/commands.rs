@@ -236,15 +236,19 @@ pub async fn forget_remembered(state: State<'_, AppState>) -> Result<()> {
         .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))
 }
 
+/// The login being typed, if it is one yet (the lists mark what holds its key).
+fn typed_login(text: Option<&str>) -> Option<Login> {
+    text.map(str::trim)
+        .filter(|l| !l.is_empty())
+        .and_then(|l| Login::new(l).ok())
+}
+
 /// The drives, removable first, each marked if it holds a key for `login`. The window calls
 /// this every few seconds, so a USB drive appears and disappears as it is plugged and pulled.
 #[tauri::command]
 #[specta::specta]
 pub async fn list_drives(for_login: Option<String>) -> Result<Vec<DriveView>> {
-    let login = match for_login.as_deref().map(str::trim) {
-        Some(l) if !l.is_empty() => Login::new(l).ok(),
-        _ => None,
-    };
+    let login = typed_login(for_login.as_deref());
     blocking(move || {
         let drives = SystemMedia
             .list()
@@ -267,10 +271,7 @@ pub async fn list_drives(for_login: Option<String>) -> Result<Vec<DriveView>> {
 #[tauri::command]
 #[specta::specta]
 pub async fn list_tokens(for_login: Option<String>) -> Result<Vec<TokenView>> {
-    let login = match for_login.as_deref().map(str::trim) {
-        Some(l) if !l.is_empty() => Login::new(l).ok(),
-        _ => None,
-    };
+    let login = typed_login(for_login.as_deref());
     let module = settings::stored_pkcs11_module(state::settings_file().as_deref());
     blocking(move || {
         token::list_tokens(module.as_deref(), login.as_ref())

@@ -889,13 +889,22 @@ fn setup(cli: &Cli) -> Result<()> {
 
 fn media_list(json: bool, module: Option<&Path>) -> Result<()> {
     let drives = SystemMedia.list()?;
-    // Tokens are listed where a module is configured or installed; a module named that
-    // cannot be loaded is an error, a missing default one is not.
-    let tokens = match token::resolve_module(module) {
-        Ok(path) => TokenModule::load(&path)
-            .and_then(|m| m.tokens())
-            .map_err(ClientError::from)?,
-        Err(_) => Vec::new(),
+    // Tokens are listed where a module is configured or installed. A module named (flag,
+    // environment, settings) that fails is an error; an installed default that fails (a
+    // SoftHSM2 whose token folder this user may not read) only goes unlisted.
+    let named =
+        module.is_some() || std::env::var_os(token::MODULE_ENV).is_some_and(|v| !v.is_empty());
+    let tokens = match token::resolve_module(module)
+        .and_then(|path| TokenModule::load(&path))
+        .and_then(|m| m.tokens())
+    {
+        Ok(tokens) => tokens,
+        Err(e) if named => return Err(ClientError::from(e).into()),
+        Err(token::TokenError::NoModule) => Vec::new(),
+        Err(e) => {
+            eprintln!("tresor: tokens are not listed: {e}");
+            Vec::new()
+        }
     };
     if json {
         println!(

@@ -38,7 +38,7 @@ fn simulated_usb_stick() {
 
     // Listed as removable, with its label; the fixed disk beside it is not removable.
     let media = json(o, "media.json");
-    let drives = media.as_array().unwrap();
+    let drives = media["drives"].as_array().unwrap();
     let stick = drives
         .iter()
         .find(|d| d["mount_path"] == mount.as_str())

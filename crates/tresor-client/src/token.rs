@@ -261,7 +261,7 @@ impl TokenStore {
 /// How the app and the settings name a token as a key's medium: a PKCS#11 URI (RFC 7512)
 /// by serial, which stays the same when the token is plugged into another port.
 pub fn medium_of(token: &TokenInfo) -> String {
-    format!("pkcs11:serial={}", escape(&token.serial))
+    format!("pkcs11:serial={}", tresor_pkcs11::uri_escape(&token.serial))
 }
 
 /// The token serial a medium names, if it names a token.
@@ -269,18 +269,6 @@ pub fn serial_of_medium(medium: &str) -> Option<String> {
     let attrs = medium.strip_prefix("pkcs11:")?;
     let value = attrs.split(';').find_map(|a| a.strip_prefix("serial="))?;
     unescape(value)
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn unescape(s: &str) -> Option<String> {

@@ -646,7 +646,7 @@ fn object_id(label: &str) -> Vec<u8> {
 }
 
 /// RFC 7512 percent-encoding of an attribute value.
-fn uri_escape(s: &str) -> String {
+pub fn uri_escape(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
