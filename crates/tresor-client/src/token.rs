@@ -314,7 +314,11 @@ pub fn list_tokens(
     let mut out = Vec::new();
     for token in module.tokens()? {
         let has_key = login.is_some_and(|l| {
-            TokenStore::open(Arc::clone(&module), &token.serial, l).is_ok_and(|s| s.has_key())
+            TokenStore {
+                token: module.token(token.clone()),
+                login: l.clone(),
+            }
+            .has_key()
         });
         out.push(TokenView {
             medium: medium_of(&token),

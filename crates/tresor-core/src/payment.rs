@@ -27,8 +27,6 @@
 
 use core::fmt;
 
-use p256::ecdsa::DerSignature;
-use p256::ecdsa::signature::Signer as _;
 use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 
@@ -586,10 +584,9 @@ pub fn short_digest(order_id: u64, version: u32, order: &PaymentOrder) -> String
 /// Signs an order with the user's key: ECDSA P-256 SHA-256 over [`canonical_encoding`],
 /// DER-encoded (deterministic nonces, RFC 6979).
 pub fn sign(key: &PrivateKey, order_id: u64, version: u32, order: &PaymentOrder) -> Vec<u8> {
-    let signature: DerSignature = key
-        .signing_key()
-        .sign(&canonical_encoding(order_id, version, order));
-    signature.as_bytes().to_vec()
+    // A key in memory always signs; only a key outside the process can fail.
+    #[allow(clippy::expect_used)]
+    sign_with(key, order_id, version, order).expect("an in-memory key signs")
 }
 
 /// [`sign`] with a key wherever it lives (a token signs inside itself).

@@ -304,10 +304,15 @@ impl TokenModule {
             .into_iter()
             .find(|t| t.label == which || t.serial == which)
             .ok_or_else(|| TokenError::NoToken(which.to_owned()))?;
-        Ok(Token {
+        Ok(self.token(info))
+    }
+
+    /// A token from a listing of [`tokens`](Self::tokens), without listing again.
+    pub fn token(self: &Arc<Self>, info: TokenInfo) -> Token {
+        Token {
             module: Arc::clone(self),
             info,
-        })
+        }
     }
 
     fn slot(&self, token: &TokenInfo) -> Result<Slot, TokenError> {
