@@ -72,12 +72,40 @@ impl Bank {
     /// Starts a bank whose `[policy]` is `policy`, with more configuration (`extra`, TOML
     /// sections) and environment (`env`, for it and its admin commands).
     pub fn start_with(policy: &str, extra: &str, env: Vec<(String, PathBuf)>) -> Bank {
+        let dir = Self::folder(policy, extra);
+        Self::serve(dir, env)
+    }
+
+    /// Creates a bank with `tresor-bank init` and its first security officer, then starts
+    /// it; returns it and the officer's initial password.
+    pub fn init_and_start(policy: &str, officer: &str, name: &str) -> (Bank, String) {
+        let dir = Self::folder(policy, "");
+        let out = Self::command(dir.path(), &[])
+            .args(["init", "--admin", officer, "--name", name])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tresor-bank init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let initial = stdout.lines().last().unwrap().trim().to_string();
+        (Self::serve(dir, Vec::new()), initial)
+    }
+
+    fn folder(policy: &str, extra: &str) -> TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("bank.toml"),
             format!("[policy]\n{policy}\n{extra}"),
         )
         .unwrap();
+        dir
+    }
+
+    fn serve(dir: TempDir, env: Vec<(String, PathBuf)>) -> Bank {
         let log = File::create(dir.path().join("bank.log")).unwrap();
         let mut child = Self::command(dir.path(), &env)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -132,9 +160,30 @@ impl Bank {
         self.dir.path().join("data")
     }
 
-    /// Runs an admin command on the same data; returns its output.
+    /// Runs `tresor-bank <args>` on the same data; returns the whole output, succeeded or not.
+    pub fn local(&self, args: &[&str]) -> std::process::Output {
+        Self::command(self.dir.path(), &self.env)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a local command on the same data; returns its output. Admin commands (`user`,
+    /// `account`, `rights`, `cert`, `admin`) run as break-glass, which a test bank (fewer than
+    /// two security officers) allows without a window; `tresor-admin` is tested on its own.
     pub fn admin(&self, args: &[&str]) -> String {
+        let break_glass = matches!(
+            args.first(),
+            Some(&("user" | "account" | "rights" | "cert" | "admin"))
+        );
+        let prefix: &[&str] = if break_glass {
+            &["break-glass", "--reason", "test setup"]
+        } else {
+            &[]
+        };
         let out = Self::command(self.dir.path(), &self.env)
+            .args(prefix)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -292,6 +341,68 @@ impl Tresor {
             "--purpose",
             "Invoice 42, VAT included",
         ])
+    }
+}
+
+/// `tresor-admin` as one admin with one drive.
+pub struct TresorAdmin {
+    url: String,
+    ca: PathBuf,
+    login: String,
+    drive: PathBuf,
+}
+
+impl TresorAdmin {
+    /// `login`'s admin CLI, with the key on `drive`.
+    pub fn new(bank: &Bank, login: &str, drive: &Path) -> TresorAdmin {
+        TresorAdmin {
+            url: bank.url.clone(),
+            ca: bank.ca.clone(),
+            login: login.to_string(),
+            drive: drive.to_path_buf(),
+        }
+    }
+
+    /// `tresor-admin --json <args>`, with the bank, login and drive in the environment and
+    /// no secret yet.
+    pub fn bare(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(bin("tresor-admin"));
+        cmd.arg("--json")
+            .args(args)
+            .env("TRESOR_SERVER", &self.url)
+            .env("TRESOR_BANK_CA", &self.ca)
+            .env("TRESOR_CLIENT_CONFIG", self.drive.join("no-settings.toml"))
+            .env("TRESOR_ADMIN_LOGIN", &self.login)
+            .env("TRESOR_DRIVE", &self.drive)
+            .stdin(Stdio::null());
+        for var in [
+            "TRESOR_ADMIN_PASSWORD",
+            "TRESOR_NEW_PASSWORD",
+            "TRESOR_KEY_PASSWORD",
+            "TRESOR_EMERGENCY_PASSWORD",
+        ] {
+            cmd.env_remove(var);
+        }
+        Run {
+            cmd,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// `tresor-admin --json <args>`, logged in with [`PASSWORD`] and [`KEY_PASSWORD`].
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.bare(args)
+            .secret("TRESOR_ADMIN_PASSWORD", PASSWORD)
+            .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+    }
+
+    /// The first login with `initial`: [`PASSWORD`], a key under [`KEY_PASSWORD`].
+    pub fn first_login(&self, initial: &str) -> serde_json::Value {
+        self.bare(&["first-login"])
+            .secret("TRESOR_ADMIN_PASSWORD", initial)
+            .secret("TRESOR_NEW_PASSWORD", PASSWORD)
+            .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+            .json_ok()
     }
 }
 

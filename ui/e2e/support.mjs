@@ -35,7 +35,14 @@ export async function startBank(dir, name, policy) {
     if (server && ca) break;
   }
   assert.ok(server && ca, "the bank started");
-  const admin = (...args) => execFileSync(BANK, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  // Admin commands run as local break-glass: a test bank has no two security officers.
+  const local = ["audit", "init", "migrate"];
+  const admin = (...args) =>
+    execFileSync(BANK, local.includes(args[0]) ? args : ["break-glass", "--reason", "test setup", ...args], {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   return { proc, server, ca, admin };
 }
 

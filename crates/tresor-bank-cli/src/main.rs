@@ -1,8 +1,15 @@
-//! `tresor-bank`: the bank server and the admin CLI, on one data folder and database.
+//! `tresor-bank`: the bank server, and what only the data folder's holder does: create the
+//! bank with its first security officer (`init`), migrate, check the audit log, and the
+//! break-glass commands. Day-to-day administration is `tresor-admin`, over the channel, with
+//! an admin's own key and roles.
 //!
-//! Secrets the admin hands out (initial, temporary and emergency passwords) are printed once,
-//! as the last line of the command's output, and nowhere else: not in logs, not in the audit
-//! log.
+//! Break-glass runs the admin commands locally, on the data folder and the database, as
+//! `break-glass:<OS user>`, with a reason; once the bank has two security officers it needs a
+//! window one asked for and another approved (`tresor-admin break-glass request`), used up
+//! by the command. Every use is audited as such.
+//!
+//! Secrets handed out (initial, temporary and emergency passwords) are printed once, as the
+//! last line of the command's output, and nowhere else: not in logs, not in the audit log.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,19 +17,22 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use tresor_bank::admin::{self, format_time, parse_rights, rights_text};
+use tresor_bank::admin::format_time;
 use tresor_bank::clock::SystemClock;
 use tresor_bank::config::Config;
 use tresor_bank::server::Purpose;
 use tresor_bank::{server, tls};
 use tresor_core::api::Menus;
+use tresor_core::api::Rights;
+use tresor_core::api::admin::{CertificateView, Role, parse_roles, roles_text};
 use tresor_core::payment;
+use tresor_core::text::printable;
 
 /// Prints a line with every control character escaped: logins, names and audit details come
 /// from users, and an escape sequence typed as a login must not drive the admin's terminal.
 macro_rules! out {
     ($($arg:tt)*) => {
-        println!("{}", admin::printable(&format!($($arg)*)))
+        println!("{}", printable(&format!($($arg)*)))
     };
 }
 
@@ -67,14 +77,41 @@ enum Command {
         #[arg(long)]
         migrate: bool,
     },
-    /// Creates a new bank: data folder, bank CA, server certificate, database. Refuses a
-    /// folder that already holds a bank.
-    Init,
+    /// Creates a new bank: data folder, bank CA, server certificate, database, and its first
+    /// security officer, whose initial password is printed last. Refuses a folder that
+    /// already holds a bank.
+    Init {
+        /// The first security officer's login.
+        #[arg(long)]
+        admin: String,
+        /// Their full name.
+        #[arg(long)]
+        name: String,
+    },
     /// Brings an existing bank's database schema up to date (back it up first).
     Migrate,
+    /// Checks the audit log, or prints its head for a witness.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Admin commands run locally, on the data folder and the database: audited as
+    /// break-glass; with two security officers, only in a window they approved.
+    BreakGlass {
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: String,
+        #[command(subcommand)]
+        command: BreakGlassCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BreakGlassCommand {
     /// Users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -89,12 +126,34 @@ enum Command {
         /// Comma-separated: view,prepare,sign,send (or all).
         rights: String,
     },
-    /// Client certificates.
+    /// Certificates.
     #[command(subcommand)]
     Cert(CertCommand),
-    /// The audit log.
-    #[command(subcommand)]
-    Audit(AuditCommand),
+    /// Lists audit records, newest first.
+    AuditList {
+        #[arg(long)]
+        login: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Creates an admin; prints the initial password as the last line.
+    Add {
+        login: String,
+        /// The full name.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: helpdesk, security_officer, account_manager, auditor.
+        #[arg(long)]
+        roles: String,
+    },
+    /// Sets an admin's roles.
+    Roles { login: String, roles: String },
+    /// Lists admins and their roles.
+    List,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -165,13 +224,6 @@ enum CertCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Lists records, newest first.
-    List {
-        #[arg(long)]
-        login: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-    },
     /// Checks the chain and its anchor; reports the first altered, inserted or deleted record.
     Verify,
     /// Prints the anchored head (seq and hash), to keep with an outside witness.
@@ -215,11 +267,11 @@ fn config_of(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn actor() -> String {
-    let who = std::env::var("USER")
+/// The OS user running the command, for the audit log.
+fn os_user() -> String {
+    std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("admin:{who}")
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -233,18 +285,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let purpose = match &cli.command {
         Command::Serve { migrate, .. } => Purpose::Serve { migrate: *migrate },
-        Command::Init => Purpose::Init,
+        Command::Init { .. } => Purpose::Init,
         Command::Migrate => Purpose::Migrate,
         _ => Purpose::Admin,
     };
     let opened = server::open(&config, Arc::new(SystemClock), purpose)
         .await
         .context("opening the bank")?;
-    let actor = actor();
     if let Command::Serve { demo, .. } = cli.command {
         let bank = &opened.bank;
         let demo_user = if demo {
-            bank.seed_demo(&actor).await?
+            bank.seed_demo("bank:demo").await?
         } else {
             None
         };
@@ -277,12 +328,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let bank = &opened.bank;
     match cli.command {
         Command::Serve { .. } => {}
-        Command::Init => {
+        Command::Init { admin, name } => {
+            let password = bank
+                .add_admin(
+                    tresor_bank::admin::Actor::from("bank:init"),
+                    &admin,
+                    &name,
+                    &[Role::SecurityOfficer],
+                )
+                .await?;
             out!("Bank created in {}.", config.data.display());
             out!(
                 "Clients trust the bank CA certificate: {}",
                 opened.files.ca_cert_path.display()
             );
+            out!(
+                "First security officer {admin}: log in with `tresor-admin first-login` to \
+                 change this initial password and enroll your key."
+            );
+            out!("{}", password.expose());
         }
         Command::Migrate => {
             let state = bank.store().schema_state().await?;
@@ -291,9 +355,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 state.version().unwrap_or_default()
             );
         }
-        Command::User(cmd) => match cmd {
+        Command::Audit(cmd) => match cmd {
+            AuditCommand::Verify => match bank.audit_verify().await? {
+                Ok(n) => out!("audit log intact: {n} records, chain and anchor verified"),
+                Err(tampering) => bail!("audit log tampered: {tampering}"),
+            },
+            AuditCommand::Head => {
+                let (seq, hash) = tresor_bank::audit::head(bank.store()).await?;
+                out!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
+            }
+        },
+        Command::BreakGlass { reason, command } => {
+            let actor = bank.open_break_glass(&os_user(), &reason).await?;
+            break_glass(bank, &actor, command).await?;
+        }
+    }
+    bank.store().close().await;
+    Ok(())
+}
+
+async fn break_glass(
+    bank: &tresor_bank::bank::Bank,
+    actor: &tresor_bank::admin::Actor,
+    command: BreakGlassCommand,
+) -> anyhow::Result<()> {
+    match command {
+        BreakGlassCommand::User(cmd) => match cmd {
             UserCommand::Add { login, name } => {
-                let password = bank.add_user(&actor, &login, &name).await?;
+                let password = bank.add_user(actor, &login, &name).await?;
                 out!("User {login} created; the initial password must be changed at first login.");
                 out!("{}", password.expose());
             }
@@ -325,19 +414,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 out!("rights:");
                 for (iban, r) in &d.rights {
-                    out!("  {iban} {}", rights_text(*r));
+                    out!("  {iban} {}", r.names());
                 }
             }
             UserCommand::Lock { login } => {
-                bank.lock_user(&actor, &login).await?;
+                bank.lock_user(actor, &login).await?;
                 out!("{login} locked.");
             }
             UserCommand::Unlock { login } => {
-                bank.unlock_user(&actor, &login).await?;
+                bank.unlock_user(actor, &login).await?;
                 out!("{login} unlocked.");
             }
             UserCommand::TempPassword { login } => {
-                let p = bank.temporary_password(&actor, &login).await?;
+                let p = bank.temporary_password(actor, &login).await?;
                 out!(
                     "Temporary password for {login}: single use, valid {} hours, must be changed at login.",
                     bank.policy().temporary_password_seconds / 3600
@@ -345,7 +434,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{}", p.expose());
             }
             UserCommand::EmergencyPassword { login } => {
-                let p = bank.emergency_password(&actor, &login).await?;
+                let p = bank.emergency_password(actor, &login).await?;
                 out!(
                     "Emergency password for {login}: single use, valid {} hours; rights are view-only until recovery.",
                     bank.policy().emergency_password_seconds / 3600
@@ -357,11 +446,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     MenusArg::Full => Menus::Full,
                     MenusArg::Limited => Menus::Limited,
                 };
-                bank.set_menus(&actor, &login, menus).await?;
+                bank.set_menus(actor, &login, menus).await?;
                 out!("{login}: menus updated.");
             }
         },
-        Command::Account(cmd) => match cmd {
+        BreakGlassCommand::Admin(cmd) => match cmd {
+            AdminCommand::Add { login, name, roles } => {
+                let roles = parse_roles(&roles).map_err(anyhow::Error::msg)?;
+                let password = bank.add_admin(actor, &login, &name, &roles).await?;
+                out!(
+                    "Admin {login} created with roles {}; the initial password must be changed at first login.",
+                    roles_text(&roles)
+                );
+                out!("{}", password.expose());
+            }
+            AdminCommand::Roles { login, roles } => {
+                let roles = parse_roles(&roles).map_err(anyhow::Error::msg)?;
+                bank.set_roles(actor, &login, &roles).await?;
+                out!("{login}: roles {}.", roles_text(&roles));
+            }
+            AdminCommand::List => {
+                for a in bank.list_admins().await? {
+                    out!(
+                        "{:<24} {:<32} {:<40} {}",
+                        a.login,
+                        a.name,
+                        roles_text(&a.roles),
+                        a.status.join(", ")
+                    );
+                }
+            }
+        },
+        BreakGlassCommand::Account(cmd) => match cmd {
             AccountCommand::Add {
                 iban,
                 holder,
@@ -370,7 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } => {
                 let balance = payment::parse_amount(&balance)?;
                 let iban = bank
-                    .add_account(&actor, &iban, &holder, &currency, balance)
+                    .add_account(actor, &iban, &holder, &currency, balance)
                     .await?;
                 out!("Account {iban} opened.");
             }
@@ -379,7 +495,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     out!(
                         "{} {:>16} {} {} signature(s) {}",
                         a.iban,
-                        payment::format_amount(u64::try_from(a.balance).unwrap_or(0)),
+                        payment::format_amount(a.balance),
                         a.currency,
                         a.signatures_required,
                         a.holder
@@ -387,66 +503,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             AccountCommand::Signatures { iban, count } => {
-                bank.set_signatures_required(&actor, &iban, count).await?;
+                bank.set_signatures_required(actor, &iban, count).await?;
                 out!("{iban}: orders need {count} signature(s).");
             }
         },
-        Command::Rights {
+        BreakGlassCommand::Rights {
             action,
             login,
             iban,
             rights,
         } => {
-            let r = parse_rights(&rights)?;
+            let r = Rights::parse(&rights).map_err(anyhow::Error::msg)?;
             let grant = matches!(action, GrantOrRevoke::Grant);
-            let now = bank.change_rights(&actor, &login, &iban, r, grant).await?;
-            out!("{login} on {iban}: {}", rights_text(now));
+            let now = bank.change_rights(actor, &login, &iban, r, grant).await?;
+            out!("{login} on {iban}: {}", now.names());
         }
-        Command::Cert(cmd) => match cmd {
+        BreakGlassCommand::Cert(cmd) => match cmd {
             CertCommand::List { login } => {
                 for c in bank.list_certificates(login.as_deref()).await? {
                     out!("{}", cert_line(&c));
                 }
             }
             CertCommand::Revoke { serial } => {
-                bank.revoke_certificate(&actor, &serial).await?;
+                bank.revoke_certificate(actor, &serial).await?;
                 out!("Certificate {serial} revoked.");
             }
         },
-        Command::Audit(cmd) => match cmd {
-            AuditCommand::List { login, limit } => {
-                for r in bank.audit_list(login.as_deref(), limit).await? {
-                    let t = tresor_bank::storage::unix(r.at);
-                    out!(
-                        "{:>6} {} {:<12} {:<16} {:<18} {:<10} {} {}",
-                        r.seq,
-                        format_time(t),
-                        r.login,
-                        r.ip,
-                        r.event,
-                        r.actor,
-                        r.outcome,
-                        r.detail
-                    );
-                }
+        BreakGlassCommand::AuditList { login, limit } => {
+            for r in bank.audit_list(login.as_deref(), limit).await? {
+                let t = tresor_bank::storage::unix(r.at);
+                out!(
+                    "{:>6} {} {:<12} {:<16} {:<18} {:<10} {} {}",
+                    r.seq,
+                    format_time(t),
+                    r.login,
+                    r.ip,
+                    r.event,
+                    r.actor,
+                    r.outcome,
+                    r.detail
+                );
             }
-            AuditCommand::Verify => match bank.audit_verify().await? {
-                Ok(n) => out!("audit log intact: {n} records, chain and anchor verified"),
-                Err(tampering) => bail!("audit log tampered: {tampering}"),
-            },
-            AuditCommand::Head => {
-                let (seq, hash) = tresor_bank::audit::head(bank.store()).await?;
-                out!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
-            }
-        },
+        }
     }
-    bank.store().close().await;
     Ok(())
 }
 
-fn cert_line(c: &admin::CertificateRow) -> String {
+fn cert_line(c: &CertificateView) -> String {
+    let t = |v: u64| format_time(i64::try_from(v).unwrap_or(i64::MAX));
     let state = match &c.revoked {
-        Some((at, why)) => format!("revoked {} ({why})", format_time(*at)),
+        Some((at, why)) => format!("revoked {} ({why})", t(*at)),
         None => "valid".to_string(),
     };
     format!(
@@ -454,7 +560,7 @@ fn cert_line(c: &admin::CertificateRow) -> String {
         c.serial,
         c.login,
         c.purpose,
-        format_time(c.not_before),
-        format_time(c.not_after)
+        t(c.not_before),
+        t(c.not_after)
     )
 }

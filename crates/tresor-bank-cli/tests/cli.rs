@@ -1,5 +1,6 @@
-//! `tresor-bank` as an admin runs it: only `init` and `serve` create a bank; every other
-//! command on a folder without one fails with a clear error and creates nothing.
+//! `tresor-bank` as its operator runs it: only `init` and `serve` create a bank; every other
+//! command on a folder without one fails with a clear error and creates nothing; admin
+//! commands run only as break-glass, audited as such.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -18,6 +19,21 @@ fn bank(data: &Path, args: &[&str]) -> Output {
         .expect("run tresor-bank")
 }
 
+/// A break-glass admin command.
+fn glass(data: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["break-glass", "--reason", "cli test"];
+    all.extend_from_slice(args);
+    bank(data, &all)
+}
+
+const INIT: &[&str] = &[
+    "init",
+    "--admin",
+    "first.officer",
+    "--name",
+    "First Officer",
+];
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -34,7 +50,11 @@ fn admin_commands_never_create_a_bank() {
         &["cert", "list"],
         &["migrate"],
     ] {
-        let out = bank(&missing, args);
+        let out = if args[0] == "migrate" || args[0] == "audit" {
+            bank(&missing, args)
+        } else {
+            glass(&missing, args)
+        };
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(
             stderr(&out).contains("holds no Tresor bank"),
@@ -46,7 +66,7 @@ fn admin_commands_never_create_a_bank() {
     // An empty folder stays empty.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let out = bank(&empty, &["user", "list"]);
+    let out = glass(&empty, &["user", "list"]);
     assert!(!out.status.success());
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 }
@@ -55,13 +75,16 @@ fn admin_commands_never_create_a_bank() {
 fn init_creates_a_bank_once_and_admin_commands_then_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bank");
-    let out = bank(&data, &["init"]);
+    let out = bank(&data, INIT);
     assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let initial = stdout.lines().last().unwrap().trim();
+    assert!(initial.len() >= 12, "{stdout}");
     assert!(data.join("bank-ca.pem").exists());
     assert!(data.join("tresor.db").exists());
     let ca = std::fs::read(data.join("bank-ca.pem")).unwrap();
 
-    let again = bank(&data, &["init"]);
+    let again = bank(&data, INIT);
     assert!(!again.status.success());
     assert!(
         stderr(&again).contains("already holds a Tresor bank"),
@@ -70,13 +93,48 @@ fn init_creates_a_bank_once_and_admin_commands_then_work() {
     );
     assert_eq!(std::fs::read(data.join("bank-ca.pem")).unwrap(), ca);
 
-    let out = bank(
+    // The first security officer exists, with the role, and must change the password.
+    let out = glass(&data, &["admin", "list"]);
+    let admins = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        admins.contains("first.officer") && admins.contains("security_officer"),
+        "{admins}"
+    );
+    assert!(admins.contains("must change password"), "{admins}");
+
+    // The old admin commands are gone from the top level.
+    let out = bank(&data, &["user", "list"]);
+    assert!(!out.status.success());
+    // A break-glass command without a reason is refused.
+    let out = bank(&data, &["break-glass", "--reason", " ", "user", "list"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("say why"), "{}", stderr(&out));
+
+    let out = glass(
         &data,
         &["user", "add", "first.user", "--name", "First User"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = bank(&data, &["user", "list"]);
+    let out = glass(&data, &["user", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("first.user"));
+    // Each break-glass use is in the audit log, with the OS user and the reason; what it
+    // did names it as the actor.
+    let out = glass(&data, &["audit-list", "--limit", "20"]);
+    let audit = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(audit.contains("break_glass"), "{audit}");
+    assert!(audit.contains("reason: cli test"), "{audit}");
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("user_add") && l.contains("break-glass:")),
+        "{audit}"
+    );
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("admin_add") && l.contains("bank:init")),
+        "{audit}"
+    );
     let out = bank(&data, &["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = bank(&data, &["audit", "verify"]);
@@ -87,11 +145,11 @@ fn init_creates_a_bank_once_and_admin_commands_then_work() {
 fn a_lost_database_file_is_not_recreated_by_admin_commands() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bank");
-    assert!(bank(&data, &["init"]).status.success());
+    assert!(bank(&data, INIT).status.success());
     std::fs::remove_file(data.join("tresor.db")).unwrap();
     let _ = std::fs::remove_file(data.join("tresor.db-wal"));
     let _ = std::fs::remove_file(data.join("tresor.db-shm"));
-    let out = bank(&data, &["user", "list"]);
+    let out = glass(&data, &["user", "list"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("holds no Tresor bank"),
@@ -107,7 +165,7 @@ fn a_lost_database_file_is_not_recreated_by_admin_commands() {
 fn audit_list_escapes_what_users_typed() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bank");
-    assert!(bank(&data, &["init"]).status.success());
+    assert!(bank(&data, INIT).status.success());
     let hostile = "\u{1b}[2J\u{1b}[Hall good\u{7}";
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         use std::sync::Arc;
@@ -136,7 +194,7 @@ fn audit_list_escapes_what_users_typed() {
         let reply = channel.record(&record, None).await;
         assert!(session.open(&reply).is_ok());
     });
-    let out = bank(&data, &["audit", "list"]);
+    let out = glass(&data, &["audit-list"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

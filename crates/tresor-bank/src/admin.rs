@@ -1,18 +1,90 @@
 //! What bank admins do, through the same database and rules as the server: users, passwords,
-//! accounts, rights, certificates. Every change is audited with the admin's name; secrets
-//! are returned once, to be printed once.
+//! accounts, rights, certificates, admin accounts. Every change is audited with its
+//! [`Actor`]; secrets are returned once, to be shown once.
+//!
+//! Two callers: an admin's session over the channel (`four_eyes.rs` checks the roles and
+//! files what takes a second admin), and the local break-glass commands of `tresor-bank`.
 
+use tresor_core::api::admin::{
+    AccountRow, AdminView, CertificateView, IssuedSecret, Role, UserDetails, UserSummary,
+    roles_text,
+};
 use tresor_core::api::{Menus, Rights};
 use tresor_core::payment::{Currency, Iban};
 use tresor_core::{Login, Password};
 
 use crate::audit::Event;
-use crate::bank::{Bank, secs};
+use crate::bank::{Bank, Work, secs};
 use crate::passwords;
 use crate::storage::users::NewUser;
 use crate::storage::{
     PasswordKind, RevokeReason, StorageError, StoredEnum as _, UserRow, from_unix,
 };
+
+/// Who does an admin action, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `admin:<login>@<certificate serial>`, `break-glass:<name>`, or as given.
+    pub(crate) name: String,
+    /// The address, or `local`.
+    pub(crate) ip: String,
+}
+
+impl Actor {
+    /// An admin on a session signed by their certificate, from `ip`.
+    pub fn admin(login: &str, serial: &str, ip: &str) -> Self {
+        Self {
+            name: format!("admin:{login}@{serial}"),
+            ip: ip.to_owned(),
+        }
+    }
+
+    /// Someone using the local break-glass commands, by their OS user name.
+    pub fn break_glass(who: &str) -> Self {
+        Self {
+            name: format!("break-glass:{who}"),
+            ip: "local".into(),
+        }
+    }
+
+    /// The name the audit log records.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn event(
+        &self,
+        login: &str,
+        event: &'static str,
+        outcome: &str,
+        detail: &str,
+    ) -> Event {
+        Event {
+            actor: self.name.clone(),
+            login: login.to_owned(),
+            ip: self.ip.clone(),
+            event,
+            outcome: outcome.to_owned(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+/// A local actor named as given (the demo seed, tests).
+impl From<&str> for Actor {
+    fn from(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ip: "local".into(),
+        }
+    }
+}
+
+impl From<&Actor> for Actor {
+    fn from(a: &Actor) -> Self {
+        a.clone()
+    }
+}
 
 /// Why an admin command was refused. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -38,69 +110,15 @@ pub enum AdminError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// The command needs an approved break-glass window.
+    #[error(
+        "break-glass needs a window: a security officer asks for one (`tresor-admin break-glass \
+         request`) and another approves it"
+    )]
+    NoBreakGlassWindow,
 }
 
-/// A user as `user list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserSummary {
-    /// Login.
-    pub login: String,
-    /// Name.
-    pub name: String,
-    /// Status words: active, must change password, locked, emergency pending.
-    pub status: Vec<&'static str>,
-}
-
-/// A user as `user show` shows it.
-#[derive(Debug, Clone)]
-pub struct UserDetails {
-    /// Login, name and status.
-    pub summary: UserSummary,
-    /// Full or limited menus.
-    pub menus: Menus,
-    /// Consecutive wrong passwords.
-    pub failed_logins: i64,
-    /// Whether TOTP is enrolled.
-    pub totp: bool,
-    /// Certificates, newest first.
-    pub certificates: Vec<CertificateRow>,
-    /// Rights per account.
-    pub rights: Vec<(String, Rights)>,
-}
-
-/// A certificate as `cert list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateRow {
-    /// Serial, hex.
-    pub serial: String,
-    /// Whose.
-    pub login: String,
-    /// enroll, renewal or recovery.
-    pub purpose: String,
-    /// Validity, Unix seconds.
-    pub not_before: i64,
-    /// Expiry, Unix seconds.
-    pub not_after: i64,
-    /// When revoked, and why.
-    pub revoked: Option<(i64, String)>,
-}
-
-/// An account as `account list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountRow {
-    /// IBAN.
-    pub iban: String,
-    /// Holder.
-    pub holder: String,
-    /// Currency.
-    pub currency: String,
-    /// Balance, minor units.
-    pub balance: i64,
-    /// 1 or 2.
-    pub signatures_required: i64,
-}
-
-fn status_of(u: &UserRow, now: i64) -> Vec<&'static str> {
+pub(crate) fn status_of(u: &UserRow, now: i64) -> Vec<String> {
     let mut s = Vec::new();
     if u.locked {
         s.push("locked");
@@ -120,41 +138,25 @@ fn status_of(u: &UserRow, now: i64) -> Vec<&'static str> {
     if s.is_empty() {
         s.push("active");
     }
-    s
+    s.into_iter().map(String::from).collect()
 }
 
-impl From<crate::storage::CertificateRow> for CertificateRow {
+impl From<crate::storage::CertificateRow> for CertificateView {
     fn from(c: crate::storage::CertificateRow) -> Self {
+        let t = |v: i64| u64::try_from(v).unwrap_or(0);
         Self {
             serial: c.serial,
             login: c.login,
             purpose: c.purpose.to_db().to_owned(),
-            not_before: c.not_before,
-            not_after: c.not_after,
-            revoked: c.revoked.map(|(at, why)| (at, why.to_db().to_owned())),
+            not_before: t(c.not_before),
+            not_after: t(c.not_after),
+            revoked: c.revoked.map(|(at, why)| (t(at), why.to_db().to_owned())),
         }
     }
 }
 
 impl Bank {
-    fn admin_event(
-        actor: &str,
-        login: &str,
-        event: &'static str,
-        outcome: &str,
-        detail: &str,
-    ) -> Event {
-        Event {
-            actor: actor.to_owned(),
-            login: login.to_owned(),
-            ip: "local".into(),
-            event,
-            outcome: outcome.to_owned(),
-            detail: detail.to_owned(),
-        }
-    }
-
-    async fn existing_user(&self, login: &str) -> Result<UserRow, AdminError> {
+    pub(crate) async fn existing_user(&self, login: &str) -> Result<UserRow, AdminError> {
         self.store
             .read()
             .await?
@@ -163,13 +165,34 @@ impl Bank {
             .ok_or_else(|| AdminError::NoSuchUser(login.to_owned()))
     }
 
-    /// Creates a user; returns the one-time initial password.
+    /// Creates a client user; returns the one-time initial password.
     pub async fn add_user(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         login: &str,
         name: &str,
     ) -> Result<Password, AdminError> {
+        let actor = actor.into();
+        let new = self.new_account(login, name).await?;
+        let mut work = self.begin().await?;
+        self.insert_account_user(&mut work, &new).await?;
+        work.record(actor.event(
+            new.login.as_str(),
+            "user_add",
+            "ok",
+            "initial password issued",
+        ));
+        self.commit(work).await?;
+        Ok(new.password)
+    }
+
+    /// Checks a new user's login and name, and makes their initial password (Argon2 runs
+    /// here, before any transaction).
+    pub(crate) async fn new_account(
+        &self,
+        login: &str,
+        name: &str,
+    ) -> Result<NewAccount, AdminError> {
         let login = Login::new(login).map_err(|e| AdminError::Invalid(e.to_string()))?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -183,41 +206,237 @@ impl Bank {
             PasswordKind::Initial,
             &passwords::hash_patiently(&password).await,
         );
+        Ok(NewAccount {
+            login,
+            name: name.to_owned(),
+            password,
+            hash,
+        })
+    }
+
+    /// Inserts a user made by [`new_account`](Self::new_account); its id.
+    pub(crate) async fn insert_account_user(
+        &self,
+        work: &mut Work,
+        new: &NewAccount,
+    ) -> Result<i64, AdminError> {
         let now = self.unix_now();
-        let mut work = self.begin().await?;
         let inserted = work
             .insert_user(&NewUser {
-                login: login.as_str(),
-                name,
-                password_hash: &hash,
+                login: new.login.as_str(),
+                name: &new.name,
+                password_hash: &new.hash,
                 password_expires: now + secs(self.policy.initial_password_seconds),
                 created_at: now,
             })
             .await?;
         if !inserted {
-            return Err(AdminError::UserExists(login.to_string()));
+            return Err(AdminError::UserExists(new.login.to_string()));
         }
-        work.record(Self::admin_event(
-            actor,
-            login.as_str(),
-            "user_add",
-            "ok",
-            "initial password issued",
-        ));
-        self.commit(work).await?;
-        Ok(password)
+        let user = work
+            .user_by_login(new.login.as_str())
+            .await?
+            .ok_or_else(|| StorageError::corrupt("a user just inserted is not there"))?;
+        Ok(user.id)
     }
 
-    /// All users.
-    pub async fn list_users(&self) -> Result<Vec<UserSummary>, AdminError> {
-        let users = self.store.read().await?.users().await?;
+    /// Creates an admin with roles; returns the one-time initial password. The admin then
+    /// enrolls a key as a client does, and gets an admin certificate.
+    pub async fn add_admin(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+        name: &str,
+        roles: &[Role],
+    ) -> Result<Password, AdminError> {
+        let actor = actor.into();
+        let new = self.new_account(login, name).await?;
+        let mut work = self.begin().await?;
+        self.apply_add_admin(&mut work, &actor, &new, roles, "")
+            .await?;
+        self.commit(work).await?;
+        Ok(new.password)
+    }
+
+    pub(crate) async fn apply_add_admin(
+        &self,
+        work: &mut Work,
+        actor: &Actor,
+        new: &NewAccount,
+        roles: &[Role],
+        approval: &str,
+    ) -> Result<(), AdminError> {
+        if roles.is_empty() {
+            return Err(AdminError::Invalid(
+                "an admin needs at least one role".into(),
+            ));
+        }
+        let id = self.insert_account_user(work, new).await?;
+        let text = roles_text(roles);
+        let tag = self.binding.admin_roles_tag(id, new.login.as_str(), &text);
+        work.insert_admin(id, &text, &tag).await?;
+        work.record(actor.event(
+            new.login.as_str(),
+            "admin_add",
+            "ok",
+            &format!("roles {text}; initial password issued{approval}"),
+        ));
+        Ok(())
+    }
+
+    /// Sets an admin's roles.
+    pub async fn set_roles(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+        roles: &[Role],
+    ) -> Result<(), AdminError> {
+        let actor = actor.into();
+        let mut work = self.begin().await?;
+        self.apply_set_roles(&mut work, &actor, login, roles, "")
+            .await?;
+        self.commit(work).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn apply_set_roles(
+        &self,
+        work: &mut Work,
+        actor: &Actor,
+        login: &str,
+        roles: &[Role],
+        approval: &str,
+    ) -> Result<(), AdminError> {
+        if roles.is_empty() {
+            return Err(AdminError::Invalid(
+                "an admin needs at least one role".into(),
+            ));
+        }
+        let u = work
+            .user_by_login(login)
+            .await?
+            .ok_or_else(|| AdminError::NoSuchUser(login.to_owned()))?;
+        let Some(old) = work.admin_of(u.id).await? else {
+            return Err(AdminError::Invalid(format!("{login} is not an admin")));
+        };
+        let text = roles_text(roles);
+        let tag = self.binding.admin_roles_tag(u.id, &u.login, &text);
+        if !work.set_admin_roles(u.id, &old.roles, &text, &tag).await? {
+            return Err(AdminError::Invalid(
+                "the admin's roles changed meanwhile; try again".into(),
+            ));
+        }
+        // Sessions opened under the old roles end.
+        work.end_sessions_of(u.id, None).await?;
+        work.record(actor.event(
+            &u.login,
+            "admin_roles",
+            "ok",
+            &format!("{} → {text}{approval}", old.roles),
+        ));
+        Ok(())
+    }
+
+    /// The roles of an admin, if the user is one and the roles' MAC holds. A row written
+    /// without the bank's key makes nobody an admin.
+    pub(crate) async fn roles_of<C>(
+        &self,
+        conn: &mut crate::storage::Conn<C>,
+        user: &UserRow,
+    ) -> Result<Option<Vec<Role>>, StorageError>
+    where
+        C: std::ops::DerefMut<Target = sqlx::AnyConnection> + Send,
+    {
+        let Some(row) = conn.admin_of(user.id).await? else {
+            return Ok(None);
+        };
+        if row.login != user.login
+            || !self
+                .binding
+                .admin_roles_hold(row.user_id, &row.login, &row.roles, &row.tag)
+        {
+            tracing::error!(login = %user.login, "an admin row is not bound to this bank: ignored");
+            return Ok(None);
+        }
+        Ok(tresor_core::api::admin::parse_roles(&row.roles).ok())
+    }
+
+    /// The admins, with their roles (rows whose MAC fails are left out).
+    pub async fn list_admins(&self) -> Result<Vec<AdminView>, AdminError> {
+        let mut conn = self.store.read().await?;
+        let rows = conn.admins().await?;
         let now = self.unix_now();
+        let mut out = Vec::new();
+        for row in rows {
+            if !self
+                .binding
+                .admin_roles_hold(row.user_id, &row.login, &row.roles, &row.tag)
+            {
+                continue;
+            }
+            let Some(u) = conn.user_by_id(row.user_id).await? else {
+                continue;
+            };
+            out.push(AdminView {
+                login: row.login,
+                name: row.name,
+                roles: tresor_core::api::admin::parse_roles(&row.roles).unwrap_or_default(),
+                status: status_of(&u, now),
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many security officers could approve a request now: roles bound, not locked,
+    /// holding a valid certificate.
+    pub(crate) async fn usable_security_officers(&self) -> Result<usize, StorageError> {
+        let mut conn = self.store.read().await?;
+        let now = self.unix_now();
+        let mut n = 0;
+        for row in conn.admins().await? {
+            let Some(u) = conn.user_by_id(row.user_id).await? else {
+                continue;
+            };
+            let so = self
+                .roles_of(&mut conn, &u)
+                .await?
+                .is_some_and(|r| r.contains(&Role::SecurityOfficer));
+            if so && !u.locked && !conn.valid_certificates_of(u.id, now).await?.is_empty() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Users (clients and admins) whose login or name contains `query`, any case.
+    pub async fn list_users(&self) -> Result<Vec<UserSummary>, AdminError> {
+        self.find_users(None).await
+    }
+
+    /// Users whose login or name contains `query` (all without one).
+    pub async fn find_users(&self, query: Option<&str>) -> Result<Vec<UserSummary>, AdminError> {
+        let mut conn = self.store.read().await?;
+        let users = conn.users().await?;
+        let admins: Vec<i64> = conn.admins().await?.iter().map(|a| a.user_id).collect();
+        let now = self.unix_now();
+        let query = query.map(str::to_lowercase).filter(|q| !q.is_empty());
         Ok(users
             .into_iter()
-            .map(|u| UserSummary {
-                status: status_of(&u, now),
-                login: u.login,
-                name: u.name,
+            .filter(|u| {
+                query.as_ref().is_none_or(|q| {
+                    u.login.to_lowercase().contains(q) || u.name.to_lowercase().contains(q)
+                })
+            })
+            .map(|u| {
+                let mut status = status_of(&u, now);
+                if admins.contains(&u.id) {
+                    status.insert(0, "admin".into());
+                }
+                UserSummary {
+                    status,
+                    login: u.login,
+                    name: u.name,
+                }
             })
             .collect())
     }
@@ -231,39 +450,59 @@ impl Bank {
             .certificates(Some(&u.login))
             .await?
             .into_iter()
-            .map(CertificateRow::from)
+            .map(CertificateView::from)
             .collect();
+        let mut status = status_of(&u, self.unix_now());
+        if conn.admin_of(u.id).await?.is_some() {
+            status.insert(0, "admin".into());
+        }
         Ok(UserDetails {
             summary: UserSummary {
-                status: status_of(&u, self.unix_now()),
+                status,
                 login: u.login.clone(),
                 name: u.name.clone(),
             },
             menus: u.menus,
-            failed_logins: u.failed_logins,
+            failed_logins: u32::try_from(u.failed_logins).unwrap_or(u32::MAX),
             totp: u.totp_secret.is_some(),
             certificates,
             rights,
         })
     }
 
+    /// Whether `login` is an admin account (its row present; bound or not, an admin row is
+    /// enough to ask for the stricter role).
+    pub(crate) async fn is_admin_login(&self, login: &str) -> Result<bool, StorageError> {
+        let mut conn = self.store.read().await?;
+        let Some(u) = conn.user_by_login(login).await? else {
+            return Ok(false);
+        };
+        Ok(conn.admin_of(u.id).await?.is_some())
+    }
+
     /// Locks an account; its sessions end.
-    pub async fn lock_user(&self, actor: &str, login: &str) -> Result<(), AdminError> {
+    pub async fn lock_user(&self, actor: impl Into<Actor>, login: &str) -> Result<(), AdminError> {
+        let actor = actor.into();
         let u = self.existing_user(login).await?;
         let mut work = self.begin().await?;
         work.set_locked(u.id, true).await?;
         work.end_sessions_of(u.id, None).await?;
-        work.record(Self::admin_event(actor, &u.login, "lock", "ok", ""));
+        work.record(actor.event(&u.login, "lock", "ok", ""));
         self.commit(work).await?;
         Ok(())
     }
 
     /// Unlocks an account and resets its failure counters.
-    pub async fn unlock_user(&self, actor: &str, login: &str) -> Result<(), AdminError> {
+    pub async fn unlock_user(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+    ) -> Result<(), AdminError> {
+        let actor = actor.into();
         let u = self.existing_user(login).await?;
         let mut work = self.begin().await?;
         work.set_locked(u.id, false).await?;
-        work.record(Self::admin_event(actor, &u.login, "unlock", "ok", ""));
+        work.record(actor.event(&u.login, "unlock", "ok", ""));
         self.commit(work).await?;
         Ok(())
     }
@@ -272,75 +511,109 @@ impl Bank {
     /// next login; returns it.
     pub async fn temporary_password(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         login: &str,
     ) -> Result<Password, AdminError> {
+        let actor = actor.into();
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
-        let hash = self.bind_password(
-            &u.login,
-            PasswordKind::Temporary,
-            &passwords::hash_patiently(&password).await,
-        );
-        let expires = self.unix_now() + secs(self.policy.temporary_password_seconds);
+        let phc = passwords::hash_patiently(&password).await;
         let mut work = self.begin().await?;
+        let issued = self
+            .apply_temporary_password(&mut work, &actor, &u, password, &phc, "")
+            .await?;
+        self.commit(work).await?;
+        Ok(issued.secret)
+    }
+
+    pub(crate) async fn apply_temporary_password(
+        &self,
+        work: &mut Work,
+        actor: &Actor,
+        u: &UserRow,
+        password: Password,
+        phc: &str,
+        approval: &str,
+    ) -> Result<IssuedSecret, AdminError> {
+        let hash = self.bind_password(&u.login, PasswordKind::Temporary, phc);
+        let expires = self.unix_now() + secs(self.policy.temporary_password_seconds);
         work.set_temporary_password(u.id, &hash, expires).await?;
         work.end_sessions_of(u.id, None).await?;
-        work.record(Self::admin_event(
-            actor,
+        work.record(actor.event(
             &u.login,
             "temporary_password",
             "issued",
-            "account unlocked",
+            &format!("account unlocked{approval}"),
         ));
-        self.commit(work).await?;
-        Ok(password)
+        Ok(IssuedSecret {
+            login: u.login.clone(),
+            kind: "temporary".into(),
+            secret: password,
+            expires_at: u64::try_from(expires).unwrap_or(0),
+        })
     }
 
     /// Issues an emergency password for certificate recovery; restricts the user's rights to
     /// viewing until recovery completes; returns it.
     pub async fn emergency_password(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         login: &str,
     ) -> Result<Password, AdminError> {
+        let actor = actor.into();
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
-        let expires = self.unix_now() + secs(self.policy.emergency_password_seconds);
-        let hash = self.binding.bind_emergency(
-            &u.login,
-            expires,
-            &passwords::hash_patiently(&password).await,
-        );
+        let phc = passwords::hash_patiently(&password).await;
         let mut work = self.begin().await?;
+        let issued = self
+            .apply_emergency_password(&mut work, &actor, &u, password, &phc, "")
+            .await?;
+        self.commit(work).await?;
+        Ok(issued.secret)
+    }
+
+    pub(crate) async fn apply_emergency_password(
+        &self,
+        work: &mut Work,
+        actor: &Actor,
+        u: &UserRow,
+        password: Password,
+        phc: &str,
+        approval: &str,
+    ) -> Result<IssuedSecret, AdminError> {
+        let expires = self.unix_now() + secs(self.policy.emergency_password_seconds);
+        let hash = self.binding.bind_emergency(&u.login, expires, phc);
         work.set_emergency(u.id, &hash, expires).await?;
         // The key may be in a thief's hands: every session of the user ends now.
         work.end_sessions_of(u.id, None).await?;
-        work.record(Self::admin_event(
-            actor,
+        work.record(actor.event(
             &u.login,
             "emergency_password",
             "issued",
-            &format!("valid until {expires}"),
+            &format!("valid until {expires}{approval}"),
         ));
-        self.commit(work).await?;
-        Ok(password)
+        Ok(IssuedSecret {
+            login: u.login.clone(),
+            kind: "emergency".into(),
+            secret: password,
+            expires_at: u64::try_from(expires).unwrap_or(0),
+        })
     }
 
     /// Full or limited menus.
     pub async fn set_menus(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         login: &str,
         menus: Menus,
     ) -> Result<(), AdminError> {
+        let actor = actor.into();
         let u = self.existing_user(login).await?;
         let mut work = self.begin().await?;
         work.set_menus(u.id, menus).await?;
         // Sessions opened under the old rights end; the next login gets the new ones.
         work.end_sessions_of(u.id, None).await?;
-        work.record(Self::admin_event(
-            actor,
+        work.record(actor.event(
             &u.login,
             "rights_change",
             "ok",
@@ -353,12 +626,13 @@ impl Bank {
     /// Opens an account with a balance.
     pub async fn add_account(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         iban: &str,
         holder: &str,
         currency: &str,
         balance: u64,
     ) -> Result<String, AdminError> {
+        let actor = actor.into();
         let iban = Iban::parse(iban).map_err(|e| AdminError::Invalid(e.to_string()))?;
         let currency = Currency::parse(currency).map_err(|e| AdminError::Invalid(e.to_string()))?;
         let holder = holder.trim();
@@ -376,13 +650,7 @@ impl Bank {
         {
             return Err(AdminError::AccountExists(iban.to_string()));
         }
-        work.record(Self::admin_event(
-            actor,
-            "",
-            "account_add",
-            "ok",
-            &format!("{iban} {currency}"),
-        ));
+        work.record(actor.event("", "account_add", "ok", &format!("{iban} {currency}")));
         self.commit(work).await?;
         Ok(iban.to_string())
     }
@@ -396,8 +664,8 @@ impl Bank {
                 iban: a.iban,
                 holder: a.holder,
                 currency: a.currency,
-                balance: i64::try_from(a.balance).unwrap_or(i64::MAX),
-                signatures_required: i64::from(a.signatures_required),
+                balance: a.balance,
+                signatures_required: a.signatures_required,
             })
             .collect())
     }
@@ -405,41 +673,94 @@ impl Bank {
     /// Sets how many signatures (1 or 2) an order on the account needs before it is sent.
     pub async fn set_signatures_required(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         iban: &str,
         n: u8,
+    ) -> Result<(), AdminError> {
+        let actor = actor.into();
+        let mut work = self.begin().await?;
+        self.apply_signatures(&mut work, &actor, iban, n, false, "")
+            .await?;
+        self.commit(work).await?;
+        Ok(())
+    }
+
+    /// Sets the signatures required; with `raise_only`, refuses to lower them (what an
+    /// admin may do without a second admin), decided on the row as it is when written.
+    pub(crate) async fn apply_signatures(
+        &self,
+        work: &mut Work,
+        actor: &Actor,
+        iban: &str,
+        n: u8,
+        raise_only: bool,
+        approval: &str,
     ) -> Result<(), AdminError> {
         if !(1..=2).contains(&n) {
             return Err(AdminError::Invalid(
                 "an account requires 1 or 2 signatures".into(),
             ));
         }
-        let mut work = self.begin().await?;
-        if !work.set_signatures_required(iban, n).await? {
-            return Err(AdminError::NoSuchAccount(iban.to_owned()));
+        let done = if raise_only {
+            work.raise_signatures_required(iban, n).await?
+        } else {
+            work.set_signatures_required(iban, n).await?
+        };
+        if !done {
+            return Err(match work.account(iban).await? {
+                None => AdminError::NoSuchAccount(iban.to_owned()),
+                Some(_) => AdminError::Invalid(
+                    "lowering the signatures required takes a second admin".into(),
+                ),
+            });
         }
-        work.record(Self::admin_event(
-            actor,
+        work.record(actor.event(
             "",
             "rights_change",
             "ok",
-            &format!("{iban}: {n} signatures required"),
+            &format!("{iban}: {n} signatures required{approval}"),
         ));
-        self.commit(work).await?;
         Ok(())
     }
 
     /// Grants (`grant = true`) or revokes rights of a user on an account.
     pub async fn change_rights(
         &self,
-        actor: &str,
+        actor: impl Into<Actor>,
         login: &str,
         iban: &str,
         rights: Rights,
         grant: bool,
     ) -> Result<Rights, AdminError> {
-        let u = self.existing_user(login).await?;
+        let actor = actor.into();
         let mut work = self.begin().await?;
+        let new = self
+            .apply_rights(&mut work, &actor, login, iban, rights, grant, "")
+            .await?;
+        self.commit(work).await?;
+        Ok(new)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_rights(
+        &self,
+        work: &mut Work,
+        actor: &Actor,
+        login: &str,
+        iban: &str,
+        rights: Rights,
+        grant: bool,
+        approval: &str,
+    ) -> Result<Rights, AdminError> {
+        let u = work
+            .user_by_login(login)
+            .await?
+            .ok_or_else(|| AdminError::NoSuchUser(login.to_owned()))?;
+        if grant && work.admin_of(u.id).await?.is_some() {
+            return Err(AdminError::Invalid(
+                "an admin account holds no rights on accounts".into(),
+            ));
+        }
         if work.account(iban).await?.is_none() {
             return Err(AdminError::NoSuchAccount(iban.to_owned()));
         }
@@ -454,15 +775,8 @@ impl Bank {
         work.set_rights(u.id, iban, new).await?;
         // Sessions opened under the old rights end; the next login gets the new ones.
         work.end_sessions_of(u.id, None).await?;
-        let detail = format!("{iban}: {} → {}", rights_text(old), rights_text(new));
-        work.record(Self::admin_event(
-            actor,
-            &u.login,
-            "rights_change",
-            "ok",
-            &detail,
-        ));
-        self.commit(work).await?;
+        let detail = format!("{iban}: {} → {}{approval}", old.names(), new.names());
+        work.record(actor.event(&u.login, "rights_change", "ok", &detail));
         Ok(new)
     }
 
@@ -470,13 +784,18 @@ impl Bank {
     pub async fn list_certificates(
         &self,
         login: Option<&str>,
-    ) -> Result<Vec<CertificateRow>, AdminError> {
+    ) -> Result<Vec<CertificateView>, AdminError> {
         let rows = self.store.read().await?.certificates(login).await?;
-        Ok(rows.into_iter().map(CertificateRow::from).collect())
+        Ok(rows.into_iter().map(CertificateView::from).collect())
     }
 
     /// Revokes a certificate; the sessions of its user end.
-    pub async fn revoke_certificate(&self, actor: &str, serial: &str) -> Result<(), AdminError> {
+    pub async fn revoke_certificate(
+        &self,
+        actor: impl Into<Actor>,
+        serial: &str,
+    ) -> Result<(), AdminError> {
+        let actor = actor.into();
         let serial = serial.trim().to_ascii_lowercase().replace(':', "");
         let mut work = self.begin().await?;
         let cert = work
@@ -486,13 +805,7 @@ impl Bank {
         work.revoke_certificate(&serial, self.unix_now(), RevokeReason::Admin)
             .await?;
         work.end_sessions_of(cert.user_id, None).await?;
-        work.record(Self::admin_event(
-            actor,
-            &cert.login,
-            "revocation",
-            "ok",
-            &format!("serial {serial}"),
-        ));
+        work.record(actor.event(&cert.login, "revocation", "ok", &format!("serial {serial}")));
         self.commit(work).await?;
         Ok(())
     }
@@ -513,8 +826,12 @@ impl Bank {
 
     /// Seeds a demo company: two UAH accounts with balances, one user with every right on
     /// both; returns the user's login and initial password.
-    pub async fn seed_demo(&self, actor: &str) -> Result<Option<(String, Password)>, AdminError> {
+    pub async fn seed_demo(
+        &self,
+        actor: impl Into<Actor>,
+    ) -> Result<Option<(String, Password)>, AdminError> {
         const LOGIN: &str = "demo.director";
+        let actor = actor.into();
         if self
             .store
             .read()
@@ -526,7 +843,7 @@ impl Bank {
             return Ok(None);
         }
         let password = self
-            .add_user(actor, LOGIN, "Olena Demchenko (Demo Trade LLC)")
+            .add_user(&actor, LOGIN, "Olena Demchenko (Demo Trade LLC)")
             .await?;
         let holder = "Demo Trade LLC";
         for (account, balance) in [
@@ -535,7 +852,7 @@ impl Bank {
         ] {
             let iban = Iban::ua_from_parts("300001", account)
                 .map_err(|e| AdminError::Invalid(e.to_string()))?;
-            self.add_account(actor, iban.as_str(), holder, "UAH", balance)
+            self.add_account(&actor, iban.as_str(), holder, "UAH", balance)
                 .await?;
             let all = Rights {
                 view: true,
@@ -543,107 +860,23 @@ impl Bank {
                 sign: true,
                 send: true,
             };
-            self.change_rights(actor, LOGIN, iban.as_str(), all, true)
+            self.change_rights(&actor, LOGIN, iban.as_str(), all, true)
                 .await?;
         }
         Ok(Some((LOGIN.to_owned(), password)))
     }
 }
 
-/// Text as a terminal may show it: control characters (C0 but the line feed, DEL, C1) and
-/// the Unicode controls that reorder text (bidi overrides and isolates) are written as
-/// `\u{..}` escapes, so that stored text (a login, a name, an audit detail) cannot move the
-/// cursor, recolour or rewrite the admin's screen, or disguise itself.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let hostile = |c: char| {
-        (c.is_control() && c != '\n')
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(hostile) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if hostile(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// `view,prepare,sign,send` or `none`.
-pub fn rights_text(r: Rights) -> String {
-    let names: Vec<&str> = [
-        (r.view, "view"),
-        (r.prepare, "prepare"),
-        (r.sign, "sign"),
-        (r.send, "send"),
-    ]
-    .into_iter()
-    .filter_map(|(has, name)| has.then_some(name))
-    .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(",")
-    }
-}
-
-/// Parses `view,prepare,sign,send` (any subset, or `all`).
-pub fn parse_rights(text: &str) -> Result<Rights, AdminError> {
-    let mut r = Rights::default();
-    for word in text.split(',').map(str::trim) {
-        match word {
-            "view" => r.view = true,
-            "prepare" => r.prepare = true,
-            "sign" => r.sign = true,
-            "send" => r.send = true,
-            "all" => {
-                r = Rights {
-                    view: true,
-                    prepare: true,
-                    sign: true,
-                    send: true,
-                }
-            }
-            other => {
-                return Err(AdminError::Invalid(format!(
-                    "unknown right {other:?}: use view, prepare, sign, send or all"
-                )));
-            }
-        }
-    }
-    Ok(r)
+/// A user about to be created: login and name checked, initial password made.
+pub(crate) struct NewAccount {
+    pub(crate) login: Login,
+    pub(crate) name: String,
+    pub(crate) password: Password,
+    pub(crate) hash: String,
 }
 
 /// Formats Unix seconds as UTC, RFC 3339 (`2026-11-21T11:48:00Z`).
 pub fn format_time(t: i64) -> String {
     tresor_core::x509_cert::der::DateTime::from_system_time(from_unix(t))
         .map_or_else(|_| t.to_string(), |d| d.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn printable_escapes_what_could_drive_a_terminal() {
-        let cases = [
-            ("alice.k", "alice.k"),
-            ("Олена Демченко", "Олена Демченко"),
-            ("two\nlines", "two\nlines"),
-            ("\u{1b}[2J\u{1b}[Hadmin", "\\u{1b}[2J\\u{1b}[Hadmin"),
-            ("bell\u{7}", "bell\\u{7}"),
-            ("cr\rover", "cr\\u{d}over"),
-            ("del\u{7f}", "del\\u{7f}"),
-            ("csi\u{9b}31m", "csi\\u{9b}31m"),
-            ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
-            ("iso\u{2067}x", "iso\\u{2067}x"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(printable(input), want, "{input:?}");
-        }
-    }
 }

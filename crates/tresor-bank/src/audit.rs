@@ -20,6 +20,7 @@ use std::time::SystemTime;
 
 use ring::{digest, hmac};
 
+pub use crate::storage::AuditFilter;
 use crate::storage::{AuditHead, AuditRow, Conn, StorageError, Store, from_unix, unix};
 
 /// One thing that happened.
@@ -124,7 +125,20 @@ pub async fn list(
     login: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Record>, StorageError> {
-    let rows = store.read().await?.audit_records(login, limit).await?;
+    let filter = AuditFilter {
+        login,
+        ..AuditFilter::default()
+    };
+    search(store, &filter, limit).await
+}
+
+/// The records `filter` matches, newest first, at most `limit`.
+pub async fn search(
+    store: &Store,
+    filter: &AuditFilter<'_>,
+    limit: i64,
+) -> Result<Vec<Record>, StorageError> {
+    let rows = store.read().await?.audit_records(filter, limit).await?;
     Ok(rows
         .into_iter()
         .map(|r| Record {

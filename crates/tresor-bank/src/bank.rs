@@ -66,6 +66,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) serial: Option<&'a SerialNumber>,
     /// The login bound to that certificate.
     pub(crate) cert_login: Option<&'a Login>,
+    /// Whether that certificate is a client's or an admin's.
+    pub(crate) cert_kind: Option<pki::CertKind>,
     /// The exact address, for the audit log.
     pub(crate) ip: String,
     /// The address's penalty key (an IPv6 /64 counts as one address).
@@ -408,9 +410,16 @@ impl Bank {
                 "certificate recovery is pending for this user: only viewing is possible until it completes",
             ));
         }
+        // An admin's key does no client work (and a client's no admin work: `admin_request`).
+        if ctx.cert_kind == Some(pki::CertKind::Admin) && rules::client_work(&request) {
+            return Err(not_allowed(
+                "this session is signed by an admin's key: it does admin work only",
+            ));
+        }
         match request {
             // Answered above, before the session's login is looked up.
             Request::Login { .. } => Err(not_allowed("log in first")),
+            Request::Admin { action } => self.admin_request(ctx, &session, &user, action).await,
             Request::ChangePassword { current, new } => {
                 self.change_password(ctx, &session, &user, &current, &new)
                     .await
@@ -516,6 +525,13 @@ impl Bank {
             }
             _ => None,
         };
+        // An admin's certificate opens only an admin's login, a client's only a client's.
+        let kind = if self.roles_of(&mut read, &user).await?.is_some() {
+            pki::CertKind::Admin
+        } else {
+            pki::CertKind::Client
+        };
+        let certificate = certificate.filter(|_| ctx.cert_kind == Some(kind));
         drop(read);
         let key_session = ctx.mode == Mode::Authenticated;
         if let Err(refusal) = rules::login_gate(key_session, certificate.is_some(), user.locked) {
@@ -1035,11 +1051,20 @@ impl Bank {
                 .into());
             }
         }
+        let kind = {
+            let mut read = self.store.read().await?;
+            if self.roles_of(&mut read, user).await?.is_some() {
+                pki::CertKind::Admin
+            } else {
+                pki::CertKind::Client
+            }
+        };
         let cert = self
             .ca
-            .issue_client_certificate(
+            .issue_certificate(
                 &verified,
                 &login,
+                kind,
                 self.now(),
                 self.policy.certificate_validity(),
             )
@@ -1100,7 +1125,12 @@ impl Bank {
             CertPurpose::Renewal => "renewal",
             CertPurpose::Recovery => "recovery",
         };
-        work.record(ctx.event(&user.login, event, "ok", &format!("serial {serial}")));
+        work.record(ctx.event(
+            &user.login,
+            event,
+            "ok",
+            &format!("serial {serial}; {} certificate", kind.as_str()),
+        ));
         self.commit(work).await?;
         Ok(Reply::Certificate {
             certificate: der,
@@ -1172,6 +1202,7 @@ impl Handler for Bank {
             mode: session.mode,
             serial: session.client.as_ref().map(|c| &c.serial),
             cert_login: session.client.as_ref().map(|c| &c.login),
+            cert_kind: session.client.as_ref().map(|c| c.kind),
             ip: ip_text(session.peer.map(|p| p.ip())),
             source: source_of(session.peer.map(|p| p.ip())),
         };

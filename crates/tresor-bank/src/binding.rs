@@ -9,7 +9,11 @@
 //!   not replaceable;
 //! * a session's login (user and stage) and its seq carry HMACs with the session id: a session
 //!   handed to another user, promoted to another stage, or rolled back to an earlier seq is
-//!   refused.
+//!   refused;
+//! * an admin's roles carry an HMAC over the user and login: a user made an admin, or an
+//!   admin given a role, in the database alone is not obeyed;
+//! * a four-eyes request carries an HMAC over what was asked, by whom, until when; its
+//!   decision another over the request's, the outcome, the decider and the time.
 //!
 //! Every input is length-prefixed under a label of its own, so that no value of one kind can
 //! stand in for another.
@@ -223,6 +227,110 @@ impl Binding {
     ) -> bool {
         let (seq, at) = (next_seq.to_be_bytes(), last_activity.to_be_bytes());
         self.verify("session seq", &[session.as_bytes(), &seq, &at], tag)
+    }
+}
+
+/// What a four-eyes request's MAC covers.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalParts<'a> {
+    /// What.
+    pub action: &'a str,
+    /// A login or an IBAN.
+    pub target: &'a str,
+    /// Parameters, JSON.
+    pub params: &'a str,
+    /// The requesting admin's user id.
+    pub requested_by: i64,
+    /// When.
+    pub requested_at: i64,
+    /// Approvable until.
+    pub expires_at: i64,
+}
+
+impl Binding {
+    fn roles_parts<'a>(user_id: &'a [u8; 8], login: &'a str, roles: &'a str) -> [&'a [u8]; 3] {
+        [user_id, login.as_bytes(), roles.as_bytes()]
+    }
+
+    /// The MAC over an admin's roles.
+    pub fn admin_roles_tag(&self, user_id: i64, login: &str, roles: &str) -> Vec<u8> {
+        let id = user_id.to_be_bytes();
+        self.tag("admin roles", &Self::roles_parts(&id, login, roles))
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether an admin's stored roles carry their MAC.
+    pub fn admin_roles_hold(&self, user_id: i64, login: &str, roles: &str, tag: &[u8]) -> bool {
+        let id = user_id.to_be_bytes();
+        self.verify("admin roles", &Self::roles_parts(&id, login, roles), tag)
+    }
+
+    fn approval_message(p: &ApprovalParts<'_>) -> Vec<Vec<u8>> {
+        vec![
+            p.action.as_bytes().to_vec(),
+            p.target.as_bytes().to_vec(),
+            p.params.as_bytes().to_vec(),
+            p.requested_by.to_be_bytes().to_vec(),
+            p.requested_at.to_be_bytes().to_vec(),
+            p.expires_at.to_be_bytes().to_vec(),
+        ]
+    }
+
+    /// The MAC over a four-eyes request.
+    pub fn approval_tag(&self, p: &ApprovalParts<'_>) -> Vec<u8> {
+        let parts = Parts(Self::approval_message(p));
+        self.tag("approval", &parts.as_refs()).as_ref().to_vec()
+    }
+
+    /// Whether a stored request carries its MAC.
+    pub fn approval_holds(&self, p: &ApprovalParts<'_>, tag: &[u8]) -> bool {
+        let parts = Parts(Self::approval_message(p));
+        self.verify("approval", &parts.as_refs(), tag)
+    }
+
+    /// The MAC over a decision on request `id` (whose MAC is `request_tag`).
+    pub fn decision_tag(
+        &self,
+        id: i64,
+        request_tag: &[u8],
+        status: &str,
+        decided_by: i64,
+        decided_at: i64,
+    ) -> Vec<u8> {
+        let (id, by, at) = (
+            id.to_be_bytes(),
+            decided_by.to_be_bytes(),
+            decided_at.to_be_bytes(),
+        );
+        self.tag(
+            "approval decision",
+            &[&id, request_tag, status.as_bytes(), &by, &at],
+        )
+        .as_ref()
+        .to_vec()
+    }
+
+    /// Whether a stored decision carries its MAC.
+    pub fn decision_holds(
+        &self,
+        id: i64,
+        request_tag: &[u8],
+        status: &str,
+        decided_by: i64,
+        decided_at: i64,
+        tag: &[u8],
+    ) -> bool {
+        let (id, by, at) = (
+            id.to_be_bytes(),
+            decided_by.to_be_bytes(),
+            decided_at.to_be_bytes(),
+        );
+        self.verify(
+            "approval decision",
+            &[&id, request_tag, status.as_bytes(), &by, &at],
+            tag,
+        )
     }
 }
 

@@ -74,6 +74,8 @@ pub struct Policy {
     pub initial_password_seconds: u64,
     /// Validity of a temporary password, seconds.
     pub temporary_password_seconds: u64,
+    /// How long a four-eyes request may wait for its second admin, seconds.
+    pub approval_seconds: u64,
     /// Validity of an emergency password, seconds.
     pub emergency_password_seconds: u64,
     /// Validity of a client certificate, days.
@@ -101,6 +103,7 @@ impl Default for Policy {
             ip_point_seconds: 10 * 60,
             ip_block_seconds: 15 * 60,
             initial_password_seconds: 7 * 24 * 3600,
+            approval_seconds: 24 * 3600,
             temporary_password_seconds: 3 * 24 * 3600,
             emergency_password_seconds: 24 * 3600,
             certificate_days: 365,

@@ -13,7 +13,9 @@
 //! * [`bank`]: the application: logins, lockout, IP penalties, passwords, TOTP,
 //!   certificates; [`orders`]: accounts and payment orders with rights on every request.
 //!   Both load, ask [`rules`], and write with their audit record in one transaction.
-//! * [`admin`]: what the admin CLI does, on the same database and rules.
+//! * [`admin`]: what admins do, on the same database and rules, with the [`admin::Actor`]
+//!   the audit log names; [`four_eyes`]: admin commands over the channel, their roles, and
+//!   the requests that wait for a second admin.
 //! * [`audit`]: the hash-chained, anchored audit log.
 //! * [`data`]: the data folder (bank CA, server certificate, secrets); [`config`]: the
 //!   file and its defaults; [`clock`]: injectable time; [`passwords`]: Argon2id.
@@ -31,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod data;
 mod files;
+pub mod four_eyes;
 pub mod orders;
 pub mod passwords;
 pub mod rules;

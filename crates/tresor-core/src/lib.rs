@@ -8,6 +8,8 @@
 //!   certificates.
 //! * [`signer`]: a P-256 key that signs wherever it lives (in memory, on a token).
 //! * [`channel`]: the secure channel's wire format and handshake and session state machines.
+//! * [`api`]: the requests and replies inside the channel, clients' and admins'; [`text`]:
+//!   user-typed text made safe for a terminal.
 //!
 //! The caller brings the bytes and the time; nothing here reads the system clock except where
 //! a function says so in its name (`*_now`).
@@ -25,6 +27,7 @@ pub mod secret;
 pub mod signer;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 pub mod totp;
 
 pub use keyfile::{KdfLimits, KeyFileError, PrivateKey};

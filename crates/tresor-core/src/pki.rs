@@ -43,6 +43,38 @@ pub const ID_KP_TRESOR_CHANNEL: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.61593.1.1");
 use crate::login::{Login, LoginError};
 
+/// Extended key usage of a bank admin's certificate, in place of clientAuth: an admin's key
+/// opens only admin sessions and a client's key only client sessions, because the CA-signed
+/// certificate says which, not a row in the database.
+pub const ID_KP_TRESOR_ADMIN: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.61593.1.2");
+
+/// Whose key a certificate certifies: a bank client's or a bank admin's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertKind {
+    /// A client (EKU clientAuth).
+    Client,
+    /// A bank admin (EKU [`ID_KP_TRESOR_ADMIN`]).
+    Admin,
+}
+
+impl CertKind {
+    fn eku(self) -> der::asn1::ObjectIdentifier {
+        match self {
+            Self::Client => rfc5280::ID_KP_CLIENT_AUTH,
+            Self::Admin => ID_KP_TRESOR_ADMIN,
+        }
+    }
+
+    /// `client` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// Default lifetime of a client certificate.
 pub const DEFAULT_CLIENT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Default lifetime of the bank CA.
@@ -122,7 +154,7 @@ pub enum CertError {
     /// A CA certificate, or one without the digitalSignature key usage.
     #[error("the certificate is not meant for signing by a client")]
     WrongKeyUsage,
-    /// No clientAuth in the extended key usage.
+    /// No clientAuth (or admin) extended key usage, or both.
     #[error("the certificate is not meant for client authentication")]
     WrongPurpose,
     /// Issued to someone else.
@@ -414,6 +446,19 @@ impl BankCa {
         now: SystemTime,
         validity: Duration,
     ) -> Result<Certificate, PkiError> {
+        self.issue_certificate(csr, login, CertKind::Client, now, validity)
+    }
+
+    /// Issues a client's or an admin's certificate: as [`issue_client_certificate`]
+    /// (Self::issue_client_certificate), with the extended key usage of `kind` alone.
+    pub fn issue_certificate(
+        &self,
+        csr: &VerifiedCsr,
+        login: &Login,
+        kind: CertKind,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Certificate, PkiError> {
         if csr.login() != login {
             return Err(PkiError::RequestForAnotherLogin {
                 expected: login.to_string(),
@@ -423,7 +468,7 @@ impl BankCa {
         let profile = LeafProfile {
             issuer: self.cert.tbs_certificate().subject().clone(),
             subject: login_name(login)?,
-            purpose: Purpose::Client,
+            purpose: Purpose::Client(kind),
         };
         self.sign_leaf(profile, csr.spki.clone(), now, validity)
     }
@@ -523,11 +568,14 @@ pub struct ValidatedClientCert {
     pub public_key: PublicKey,
     /// When it expires.
     pub not_after: SystemTime,
+    /// A client's or an admin's.
+    pub kind: CertKind,
 }
 
 /// Checks `cert` for `login` at `now`: signed by `ca`, within its validity, an end-entity
-/// certificate for digital signatures and client authentication, issued to `login`, with no
-/// unknown critical extension, and not revoked.
+/// certificate for digital signatures and client authentication (a client's or an admin's:
+/// exactly one of the two purposes), issued to `login`, with no unknown critical extension,
+/// and not revoked.
 pub fn validate_client_certificate(
     cert: &Certificate,
     ca: &Certificate,
@@ -535,7 +583,15 @@ pub fn validate_client_certificate(
     now: SystemTime,
     revocation: &dyn RevocationCheck,
 ) -> Result<ValidatedClientCert, CertError> {
-    let public_key = check_end_entity(cert, ca, now, rfc5280::ID_KP_CLIENT_AUTH)?;
+    let (public_key, ekus) = end_entity(cert, ca, now)?;
+    let kind = match (
+        ekus.contains(&CertKind::Client.eku()),
+        ekus.contains(&CertKind::Admin.eku()),
+    ) {
+        (true, false) => CertKind::Client,
+        (false, true) => CertKind::Admin,
+        _ => return Err(CertError::WrongPurpose),
+    };
     let tbs = cert.tbs_certificate();
     let bound = login_from_name(tbs.subject()).map_err(|_| CertError::WrongLogin {
         expected: login.to_string(),
@@ -555,6 +611,7 @@ pub fn validate_client_certificate(
         serial: tbs.serial_number().clone(),
         public_key,
         not_after: tbs.validity().not_after.to_system_time(),
+        kind,
     })
 }
 
@@ -580,6 +637,19 @@ fn check_end_entity(
     now: SystemTime,
     purpose: der::asn1::ObjectIdentifier,
 ) -> Result<PublicKey, CertError> {
+    let (key, ekus) = end_entity(cert, ca, now)?;
+    if !ekus.contains(&purpose) {
+        return Err(CertError::WrongPurpose);
+    }
+    Ok(key)
+}
+
+/// The checks of [`check_end_entity`] but the purpose; the key, and the extended key usages.
+fn end_entity(
+    cert: &Certificate,
+    ca: &Certificate,
+    now: SystemTime,
+) -> Result<(PublicKey, Vec<der::asn1::ObjectIdentifier>), CertError> {
     let tbs = cert.tbs_certificate();
     if tbs.issuer() != ca.tbs_certificate().subject() {
         return Err(CertError::NotIssuedByBank);
@@ -595,7 +665,7 @@ fn check_end_entity(
     }
 
     let mut key_usage_ok = false;
-    let mut purpose_ok = false;
+    let mut ekus = Vec::new();
     for ext in tbs.extensions().map(|e| e.as_slice()).unwrap_or_default() {
         match ext.extn_id {
             rfc5280::ID_CE_BASIC_CONSTRAINTS => {
@@ -613,7 +683,7 @@ fn check_end_entity(
             rfc5280::ID_CE_EXT_KEY_USAGE => {
                 let eku = ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
                     .map_err(|e| CertError::Malformed(e.to_string()))?;
-                purpose_ok = eku.0.contains(&purpose);
+                ekus = eku.0;
             }
             rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER
             | rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER
@@ -627,11 +697,12 @@ fn check_end_entity(
     if !key_usage_ok {
         return Err(CertError::WrongKeyUsage);
     }
-    if !purpose_ok {
+    if ekus.is_empty() {
         return Err(CertError::WrongPurpose);
     }
-    p256_key(tbs.subject_public_key_info())
-        .ok_or_else(|| CertError::Malformed("not a P-256 key".into()))
+    let key = p256_key(tbs.subject_public_key_info())
+        .ok_or_else(|| CertError::Malformed("not a P-256 key".into()))?;
+    Ok((key, ekus))
 }
 
 /// Whether `cert` is a CA certificate (basic constraints `cA`) that signed itself: what the
@@ -748,7 +819,8 @@ impl BuilderProfile for CaProfile {
 }
 
 enum Purpose {
-    Client,
+    /// A client's or an admin's.
+    Client(CertKind),
     /// Subject alternative names, and whether the secure channel's EKU is added.
     Server(Vec<GeneralName>, bool),
 }
@@ -783,7 +855,7 @@ impl BuilderProfile for LeafProfile {
         let ku = KeyUsage(KeyUsages::DigitalSignature.into());
         exts.push(ku.to_extension(tbs.subject(), &exts)?);
         let eku = match &self.purpose {
-            Purpose::Client => ExtendedKeyUsage(vec![rfc5280::ID_KP_CLIENT_AUTH]),
+            Purpose::Client(kind) => ExtendedKeyUsage(vec![kind.eku()]),
             Purpose::Server(_, false) => ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH]),
             Purpose::Server(_, true) => {
                 ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH, ID_KP_TRESOR_CHANNEL])
@@ -934,6 +1006,69 @@ mod tests {
         assert_eq!(ok.login, login("ivan"));
         assert_eq!(ok.public_key, key.public_key());
         assert_eq!(serial_hex(&ok.serial).len(), 32);
+    }
+
+    /// An admin's certificate carries the admin EKU and not clientAuth, a client's the
+    /// reverse; validation says which, and neither is ever read as the other.
+    #[test]
+    fn admin_and_client_certificates_say_which_they_are() {
+        let ca = ca();
+        let key = PrivateKey::generate();
+        let csr = build_csr(&key, &login("sec.one")).unwrap();
+        let verified = verify_csr(&csr.to_der().unwrap()).unwrap();
+        let now = SystemTime::now();
+        let admin = ca
+            .issue_certificate(
+                &verified,
+                &login("sec.one"),
+                CertKind::Admin,
+                now,
+                DEFAULT_CLIENT_VALIDITY,
+            )
+            .unwrap();
+        let (_, client) = issue(&ca, "ivan");
+        let ekus = |c: &Certificate| {
+            c.tbs_certificate()
+                .extensions()
+                .unwrap()
+                .iter()
+                .find(|e| e.extn_id == rfc5280::ID_CE_EXT_KEY_USAGE)
+                .map(|e| {
+                    ExtendedKeyUsage::from_der(e.extn_value.as_bytes())
+                        .unwrap()
+                        .0
+                })
+                .unwrap()
+        };
+        assert_eq!(ekus(&admin), vec![ID_KP_TRESOR_ADMIN]);
+        assert_eq!(ekus(&client), vec![rfc5280::ID_KP_CLIENT_AUTH]);
+        let kind = |c: &Certificate, who: &str| {
+            validate_client_certificate(c, ca.certificate(), &login(who), now, &NoRevocationList)
+                .map(|v| v.kind)
+        };
+        assert_eq!(kind(&admin, "sec.one"), Ok(CertKind::Admin));
+        assert_eq!(kind(&client, "ivan"), Ok(CertKind::Client));
+        // The channel's server certificate is neither.
+        let server = ca
+            .issue_server_certificate(
+                &key.public_key(),
+                &["bank".into()],
+                &[],
+                now,
+                DEFAULT_CLIENT_VALIDITY,
+            )
+            .unwrap();
+        assert_eq!(
+            validate_client_certificate(
+                &server,
+                ca.certificate(),
+                &login("bank"),
+                now,
+                &NoRevocationList
+            )
+            .unwrap_err(),
+            CertError::WrongPurpose
+        );
     }
 
     #[test]

@@ -49,6 +49,25 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Raises (or keeps) the signatures an order on the account needs: false if there is no
+    /// account or it needs more than `n` (lowering takes a second admin).
+    pub async fn raise_signatures_required(
+        &mut self,
+        iban: &str,
+        n: u8,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET signatures_required = $1 \
+             WHERE iban = $2 AND signatures_required <= $3",
+        )
+        .bind(i64::from(n))
+        .bind(iban)
+        .bind(i64::from(n))
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Sets the signatures an order on the account needs; false if there is no account.
     pub async fn set_signatures_required(
         &mut self,

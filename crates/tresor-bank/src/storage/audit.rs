@@ -19,6 +19,19 @@ fn decode_head(r: &sqlx::any::AnyRow) -> Result<AuditHead, StorageError> {
     })
 }
 
+/// Which audit records to list; `None` matches all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// About this login.
+    pub login: Option<&'a str>,
+    /// This event.
+    pub event: Option<&'a str>,
+    /// At or after, Unix seconds.
+    pub from: Option<i64>,
+    /// At or before, Unix seconds.
+    pub until: Option<i64>,
+}
+
 impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     /// Creates the head of an empty log, if there is none.
     pub async fn init_audit_head(&mut self, hash: &[u8], mac: &[u8]) -> Result<(), StorageError> {
@@ -91,15 +104,19 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     /// Records newest first, of one login or all, at most `limit`.
     pub async fn audit_records(
         &mut self,
-        login: Option<&str>,
+        filter: &AuditFilter<'_>,
         limit: i64,
     ) -> Result<Vec<AuditRow>, StorageError> {
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit WHERE ($1 = '' OR login = $1) \
-             ORDER BY seq DESC LIMIT $2"
+             AND ($2 = '' OR event = $2) AND at >= $3 AND at <= $4 \
+             ORDER BY seq DESC LIMIT $5"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(login.unwrap_or(""))
+            .bind(filter.login.unwrap_or(""))
+            .bind(filter.event.unwrap_or(""))
+            .bind(filter.from.unwrap_or(i64::MIN))
+            .bind(filter.until.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(self.conn())
             .await?;

@@ -35,6 +35,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_bound_rows.sql"),
         include_str!("../../migrations/postgres/0003_bound_rows.sql"),
     ),
+    (
+        4,
+        "admins",
+        include_str!("../../migrations/sqlite/0004_admins.sql"),
+        include_str!("../../migrations/postgres/0004_admins.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -19,6 +19,7 @@
 //! every number, 0/1 for flags) through sqlx's Any driver.
 
 mod accounts;
+pub mod admins;
 mod audit;
 pub mod certs;
 mod meta;
@@ -39,6 +40,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
+pub use audit::AuditFilter;
 pub use migrations::{LATEST_VERSION, SchemaPolicy, SchemaState};
 pub use rows::*;
 

@@ -16,6 +16,7 @@ use tresor_bank::config::Policy;
 use tresor_bank::data::{self, BankFiles};
 use tresor_bank::server::{self, BankChannel, Opened};
 use tresor_bank::storage::{SchemaPolicy, Store};
+use tresor_core::api::admin::{AdminAction, Role};
 use tresor_core::api::{ApiError, ErrorCode, Reply, Request, Response, Rights, Stage};
 use tresor_core::channel::client::{self, ClientAuthentication, ClientSession};
 use tresor_core::channel::wire::Alert;
@@ -198,6 +199,22 @@ impl TestBank {
                 .await
                 .unwrap();
         }
+        self.first_login(login, &initial).await
+    }
+
+    /// Creates an admin with `roles` (as break-glass does) and takes them through the first
+    /// login: they get an admin certificate.
+    pub async fn enrolled_admin(&self, login: &str, roles: &[Role]) -> Holder {
+        let initial = self
+            .bank()
+            .add_admin("break-glass:test", login, "Test Admin", roles)
+            .await
+            .unwrap();
+        self.first_login(login, &initial).await
+    }
+
+    /// The first login with an initial password: a new password, a key, a certificate.
+    pub async fn first_login(&self, login: &str, initial: &Password) -> Holder {
         let password = "Ptah correct horse battery".to_string();
         let mut c = self.anonymous("10.0.0.1").await;
         let r = c.login(login, initial.expose(), None, None).await.unwrap();
@@ -326,6 +343,11 @@ impl Client {
                 r => return r,
             }
         }
+    }
+
+    /// An admin command.
+    pub async fn admin(&mut self, action: AdminAction) -> Response {
+        self.call(Request::Admin { action }).await
     }
 
     pub async fn login(

@@ -289,6 +289,7 @@ impl PendingHandshake {
                     login: valid.login,
                     serial: valid.serial,
                     not_after: valid.not_after,
+                    kind: valid.kind,
                 })
             }
         };
@@ -330,6 +331,8 @@ pub struct ClientIdentity {
     pub serial: SerialNumber,
     /// When the certificate expires.
     pub not_after: SystemTime,
+    /// A client's key or a bank admin's (the certificate's extended key usage).
+    pub kind: pki::CertKind,
 }
 
 /// A ClientFinish that verified; revocation is all that is left to ask.
@@ -490,9 +493,12 @@ impl ServerSession {
         let mut out = Zeroizing::new(Vec::with_capacity(160));
         out.push(EXPORT_VERSION);
         out.extend_from_slice(&self.id.0);
-        out.push(match self.mode {
-            Mode::Anonymous => 0,
-            Mode::Authenticated => 1,
+        // An authenticated session's byte also says whose key signed it (1 a client's, 2 an
+        // admin's), so that sessions exported before admins existed restore as clients'.
+        out.push(match (self.mode, self.client.as_ref().map(|c| c.kind)) {
+            (Mode::Anonymous, _) => 0,
+            (Mode::Authenticated, Some(pki::CertKind::Admin)) => 2,
+            (Mode::Authenticated, _) => 1,
         });
         self.receive.export(&mut out);
         self.send.export(&mut out);
@@ -538,9 +544,10 @@ impl ServerSession {
             return Err(BAD);
         }
         let id = SessionId(take(16)?.try_into().map_err(|_| BAD)?);
-        let mode = match take(1)?[0] {
-            0 => Mode::Anonymous,
-            1 => Mode::Authenticated,
+        let (mode, kind) = match take(1)?[0] {
+            0 => (Mode::Anonymous, pki::CertKind::Client),
+            1 => (Mode::Authenticated, pki::CertKind::Client),
+            2 => (Mode::Authenticated, pki::CertKind::Admin),
             _ => return Err(BAD),
         };
         let receive = DirectionKey::import(take(44)?.try_into().map_err(|_| BAD)?);
@@ -567,6 +574,7 @@ impl ServerSession {
                     login,
                     serial,
                     not_after,
+                    kind,
                 })
             }
         };

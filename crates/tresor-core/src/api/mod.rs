@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::Password;
 use crate::payment::PaymentOrder;
 
+pub mod admin;
+
+use admin::{
+    AccountRow, AdminAction, AdminView, ApprovalView, AuditCheck, AuditRecord, CertificateView,
+    IssuedSecret, UserDetails, UserSummary,
+};
+
 /// What a client asks of the bank.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -109,6 +116,11 @@ pub enum Request {
     },
     /// Ends the login; the channel session stays until closed.
     Logout {},
+    /// A bank admin's command, on a session signed by an admin's key.
+    Admin {
+        /// What to do.
+        action: AdminAction,
+    },
 }
 
 /// The bank's answer to one request.
@@ -150,6 +162,59 @@ pub enum Reply {
     },
     /// Done, nothing to report.
     Done,
+    /// An admin, with roles.
+    Admin(AdminView),
+    /// Admins.
+    Admins {
+        /// Sorted by login.
+        admins: Vec<AdminView>,
+    },
+    /// Users.
+    Users {
+        /// Sorted by login.
+        users: Vec<UserSummary>,
+    },
+    /// One user in full.
+    User(UserDetails),
+    /// Accounts.
+    Accounts {
+        /// Sorted by IBAN.
+        accounts: Vec<AccountRow>,
+    },
+    /// A user's rights on an account, after a change.
+    Rights {
+        /// The rights now.
+        rights: Rights,
+    },
+    /// Certificates.
+    Certificates {
+        /// Newest first.
+        certificates: Vec<CertificateView>,
+    },
+    /// Audit records.
+    AuditRecords {
+        /// Newest first.
+        records: Vec<AuditRecord>,
+    },
+    /// The audit log's check.
+    AuditCheck(AuditCheck),
+    /// A one-time secret, shown once.
+    Secret(IssuedSecret),
+    /// Four-eyes requests.
+    Requests {
+        /// Oldest first.
+        requests: Vec<ApprovalView>,
+    },
+    /// The request was filed; it waits for a second admin.
+    Requested(ApprovalView),
+    /// The request was approved and carried out; its one-time secret, if it made one, is
+    /// shown here once.
+    Approved {
+        /// The request, decided.
+        request: ApprovalView,
+        /// The secret it made.
+        secret: Option<IssuedSecret>,
+    },
     /// A reply this client does not know (from a newer bank).
     #[serde(other)]
     Unknown,
@@ -260,6 +325,53 @@ pub struct Rights {
     pub sign: bool,
     /// Send signed orders.
     pub send: bool,
+}
+
+impl Rights {
+    /// `view,prepare,sign,send` (those held), or `none`.
+    pub fn names(self) -> String {
+        let names: Vec<&str> = [
+            (self.view, "view"),
+            (self.prepare, "prepare"),
+            (self.sign, "sign"),
+            (self.send, "send"),
+        ]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(",")
+        }
+    }
+
+    /// Parses `view,prepare,sign,send` (any subset, or `all`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut r = Self::default();
+        for word in text.split(',').map(str::trim) {
+            match word {
+                "view" => r.view = true,
+                "prepare" => r.prepare = true,
+                "sign" => r.sign = true,
+                "send" => r.send = true,
+                "all" => {
+                    r = Self {
+                        view: true,
+                        prepare: true,
+                        sign: true,
+                        send: true,
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown right {other:?}: use view, prepare, sign, send or all"
+                    ));
+                }
+            }
+        }
+        Ok(r)
+    }
 }
 
 /// Where an order is in its life.
@@ -377,7 +489,7 @@ pub enum ErrorCode {
     AccountLocked,
     /// Not logged in on this session, or the session's stage does not allow this.
     NotAllowed,
-    /// The user's rights do not allow this.
+    /// The user's rights (an admin's roles, or a four-eyes rule) do not allow this.
     Forbidden,
     /// The new password breaks the password policy.
     PasswordPolicy,
@@ -444,7 +556,7 @@ mod base64 {
     }
 }
 
-mod password {
+pub(crate) mod password {
     use serde::{Deserialize as _, Deserializer, Serializer};
 
     use crate::Password;

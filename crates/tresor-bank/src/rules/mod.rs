@@ -7,6 +7,8 @@ use tresor_core::channel::Mode;
 
 use crate::storage::{CertPurpose, PasswordKind};
 
+pub mod admin;
+
 // ---------------------------------------------------------------------------------------------
 // Login.
 
@@ -191,6 +193,8 @@ pub enum Operation {
     Credentials,
     /// Logging out.
     Logout,
+    /// A bank admin's command.
+    Admin,
 }
 
 impl Operation {
@@ -205,6 +209,7 @@ impl Operation {
             | Request::SignOrder { .. }
             | Request::SendOrder { .. } => Self::Orders,
             Request::Logout {} => Self::Logout,
+            Request::Admin { .. } => Self::Admin,
             // Login is answered before this rule is asked; counted as the most restricted.
             Request::Login { .. }
             | Request::ChangePassword { .. }
@@ -212,6 +217,27 @@ impl Operation {
             | Request::TotpConfirm { .. }
             | Request::RequestCertificate { .. } => Self::Credentials,
         }
+    }
+}
+
+/// Whether a request is a client's work (accounts, orders, TOTP), which a session signed by
+/// an admin's key may not do.
+pub fn client_work(request: &Request) -> bool {
+    match request {
+        Request::Overview {}
+        | Request::ListOrders { .. }
+        | Request::GetOrder { .. }
+        | Request::PrepareOrder { .. }
+        | Request::EditOrder { .. }
+        | Request::SignOrder { .. }
+        | Request::SendOrder { .. }
+        | Request::TotpEnroll {}
+        | Request::TotpConfirm { .. } => true,
+        Request::Login { .. }
+        | Request::ChangePassword { .. }
+        | Request::RequestCertificate { .. }
+        | Request::Logout {}
+        | Request::Admin { .. } => false,
     }
 }
 
@@ -224,7 +250,7 @@ pub fn allowed_while_recovery_pending(op: Operation, stage: Stage, pending: bool
         (false, _, _) => true,
         (true, Operation::View | Operation::Logout, _) => true,
         (true, Operation::Credentials, Stage::Recovery) => true,
-        (true, Operation::Credentials | Operation::Orders, _) => false,
+        (true, Operation::Credentials | Operation::Orders | Operation::Admin, _) => false,
     }
 }
 
@@ -422,8 +448,10 @@ mod tests {
 
     #[test]
     fn a_pending_recovery_leaves_viewing_and_the_recovery_itself() {
-        use Operation::{Credentials, Logout, Orders, View};
+        use Operation::{Admin, Credentials, Logout, Orders, View};
         let cases = [
+            (Admin, Stage::Key, false, true),
+            (Admin, Stage::Key, true, false),
             (View, Stage::Key, false, true),
             (Orders, Stage::Key, false, true),
             (Credentials, Stage::Key, false, true),
