@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tresor_core::api::admin::AdminAction;
 use tresor_core::api::{ApiError, LoginInfo, OrderView, Overview, Reply, Request, Response, Stage};
 use tresor_core::channel::Mode;
 use tresor_core::payment::{self, PaymentOrder};
@@ -195,6 +196,12 @@ impl BankSession {
         let response: Response =
             serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
         response.map_err(|e: ApiError| e.into())
+    }
+
+    /// A bank admin's command (the bank refuses it unless this session is signed by an
+    /// admin's key and the admin's roles allow it).
+    pub async fn admin(&mut self, action: AdminAction) -> Result<Reply, ClientError> {
+        self.call(&Request::Admin { action }).await
     }
 
     /// Logs in. On a key session, the password alone; anonymous, with an OTP code, an
