@@ -26,6 +26,8 @@ pub enum ErrorCode {
     CertificateExpired,
     /// The bank revoked the certificate: recovery is offered.
     CertificateRevoked,
+    /// The bank has not activated the key from its key letter yet.
+    CertificateNotActivated,
     /// The drive failed: removed, read-only or full.
     Drive,
     /// The bank cannot be reached, or the connection failed.
@@ -85,6 +87,7 @@ impl From<Code> for ErrorCode {
             Code::BrokenKey => Self::BrokenKey,
             Code::CertificateExpired => Self::CertificateExpired,
             Code::CertificateRevoked => Self::CertificateRevoked,
+            Code::CertificateNotActivated => Self::CertificateNotActivated,
             Code::Drive => Self::Drive,
             Code::Network => Self::Network,
             Code::SessionExpired => Self::SessionExpired,

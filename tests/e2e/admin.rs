@@ -240,3 +240,157 @@ fn admins_bootstrap_approve_each_other_and_a_user_recovers() {
     let out = bank.local(&["break-glass", "--reason", "again", "user", "list"]);
     assert!(!out.status.success());
 }
+
+/// `pdftotext` (poppler) reads a PDF's text, as an independent reader.
+fn pdf_text(pdf: &std::path::Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The fingerprint as printed on a letter: sixteen groups of four hex digits.
+fn fingerprint_on(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| {
+            let groups: Vec<_> = l.split(' ').collect();
+            groups.len() == 16
+                && groups
+                    .iter()
+                    .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .unwrap_or_else(|| panic!("no fingerprint in the letter:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn key_letters_and_a_blocked_key_through_the_clis() {
+    let (bank, initial) = Bank::init_and_start(
+        "ip_max_points = 1000\nactivation = \"letter\"\n",
+        "sec.one",
+        "Security One",
+    );
+    let drives: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = TresorAdmin::new(&bank, "sec.one", drives[0].path());
+    one.first_login(&initial);
+    // With one officer, break-glass sets up the rest alone.
+    let iban = crate::support::iban("5");
+    let second = bank.admin_last_line(&[
+        "admin",
+        "add",
+        "sec.two",
+        "--name",
+        "Security Two",
+        "--roles",
+        "security_officer",
+    ]);
+    bank.admin(&[
+        "account",
+        "add",
+        &iban,
+        "--holder",
+        "Koval LLC",
+        "--balance",
+        "10.00",
+    ]);
+    let initial_client = bank.add_user("olena.k", "Олена Коваль");
+    bank.admin(&["rights", "grant", "olena.k", &iban, "view"]);
+    let two = TresorAdmin::new(&bank, "sec.two", drives[1].path());
+    two.first_login(&second);
+
+    // The first login's certificate waits for its letter.
+    let client = Tresor::new(&bank, "olena.k", drives[2].path());
+    client
+        .run(&["first-login"])
+        .secret("TRESOR_PASSWORD", &initial_client)
+        .secret("TRESOR_NEW_PASSWORD", PASSWORD)
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .json_ok();
+    client
+        .login(PASSWORD, KEY_PASSWORD)
+        .fails_with(4, "not activated");
+
+    // The letter: a PDF whose text an independent reader finds the fingerprint in.
+    let pdf = drives[2].path().join("letter.pdf");
+    let made = client
+        .run(&[
+            "key",
+            "letter",
+            "--output",
+            pdf.to_str().unwrap(),
+            "--name",
+            "Олена Коваль",
+            "--company",
+            "ТОВ «Коваль»",
+        ])
+        .json_ok();
+    let text = pdf_text(&pdf);
+    let printed = fingerprint_on(&text);
+    assert_eq!(printed, made["fingerprint"].as_str().unwrap());
+    assert!(text.contains("Олена Коваль"), "{text}");
+    assert!(text.contains("ТОВ «Коваль»"), "{text}");
+    assert!(text.contains(made["serial"].as_str().unwrap()), "{text}");
+
+    // A wrong fingerprint is refused; the one on the letter activates the key.
+    let wrong = printed.replacen(&printed[..4], "0000", 1);
+    let wrong = if wrong == printed {
+        printed.replacen(&printed[..4], "1111", 1)
+    } else {
+        wrong
+    };
+    one.run(&["cert", "activate", "olena.k", "--fingerprint", &wrong])
+        .fails_with(7, "matches no certificate");
+    one.run(&["cert", "activate", "olena.k", "--fingerprint", &printed])
+        .json_ok();
+    client.login(PASSWORD, KEY_PASSWORD).json_ok();
+
+    // The user fears the key stolen and blocks it with the password alone.
+    let blocked = client
+        .run(&["key", "block"])
+        .secret("TRESOR_PASSWORD", PASSWORD)
+        .json_ok();
+    assert_eq!(blocked["blocked"], true);
+    client
+        .login(PASSWORD, KEY_PASSWORD)
+        .fails_with(4, "revoked");
+
+    // Recovery by four eyes; the recovered key waits for its own letter.
+    let asked = one
+        .run(&["user", "emergency-password", "olena.k"])
+        .json_ok();
+    let approved = two
+        .run(&["request", "approve", &request_id(&asked)])
+        .json_ok();
+    let recovered = Tresor::new(&bank, "olena.k", drives[3].path());
+    recovered
+        .run(&["key", "recover"])
+        .secret("TRESOR_PASSWORD", PASSWORD)
+        .secret("TRESOR_EMERGENCY_PASSWORD", &json_secret(&approved))
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .json_ok();
+    recovered
+        .login(PASSWORD, KEY_PASSWORD)
+        .fails_with(4, "not activated");
+    let pdf = drives[3].path().join("letter.pdf");
+    recovered
+        .run(&["key", "letter", "--output", pdf.to_str().unwrap()])
+        .json_ok();
+    two.run(&[
+        "cert",
+        "activate",
+        "olena.k",
+        "--fingerprint",
+        &fingerprint_on(&pdf_text(&pdf)),
+    ])
+    .json_ok();
+    recovered.login(PASSWORD, KEY_PASSWORD).json_ok();
+}

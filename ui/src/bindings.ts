@@ -164,6 +164,8 @@ export type ErrorCode =
 "certificate_expired" | 
 /**  The bank revoked the certificate: recovery is offered. */
 "certificate_revoked" | 
+/**  The bank has not activated the key from its key letter yet. */
+"certificate_not_activated" | 
 /**  The drive failed: removed, read-only or full. */
 "drive" | 
 /**  The bank cannot be reached, or the connection failed. */

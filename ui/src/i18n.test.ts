@@ -25,7 +25,7 @@ describe("translations", () => {
   it("every error code the app sends has a text", async () => {
     const codes = [
       "settings", "credentials", "locked", "wrong_key_password", "key_not_found", "broken_key",
-      "certificate_expired", "certificate_revoked", "drive", "network", "session_expired", "refused",
+      "certificate_expired", "certificate_revoked", "certificate_not_activated", "drive", "network", "session_expired", "refused",
       "password_policy", "key_password_policy", "invalid_order", "invalid_input", "other",
     ];
     // The same list as the generated ErrorCode type: a code added in Rust fails this until it has a text.

@@ -182,6 +182,8 @@ export const en = {
   "error.broken_key": "The key on the drive cannot be used.",
   "error.certificate_expired": "The certificate has expired.",
   "error.certificate_revoked": "The bank has revoked this certificate.",
+  "error.certificate_not_activated":
+    "The bank has not activated this key yet. Print the key letter (tresor key letter), sign it and bring it to the bank.",
   "error.drive": "The drive cannot be used (removed, read-only or full).",
   "error.network": "The bank cannot be reached.",
   "error.session_expired": "The session has ended. Log in again.",
@@ -377,6 +379,8 @@ export const uk: Record<Key, string> = {
   "error.broken_key": "Ключем на носії неможливо скористатися.",
   "error.certificate_expired": "Строк дії сертифіката минув.",
   "error.certificate_revoked": "Банк відкликав цей сертифікат.",
+  "error.certificate_not_activated":
+    "Банк ще не активував цей ключ. Надрукуйте лист-підтвердження ключа (tresor key letter), підпишіть його й передайте в банк.",
   "error.drive": "Носієм неможливо скористатися (вийнято, лише читання або заповнено).",
   "error.network": "Банк недоступний.",
   "error.session_expired": "Сеанс завершено. Увійдіть знову.",

@@ -143,6 +143,9 @@ enum UserCommand {
     },
     /// Locks a user.
     Lock { user: String },
+    /// Suspends every certificate of a user and ends their sessions (the user's call that the
+    /// key is stolen); a recovery with an emergency password lifts it.
+    Suspend { user: String },
     /// Unlocks a user.
     Unlock { user: String },
     /// Full or limited menus.
@@ -178,6 +181,14 @@ enum CertCommand {
     List { user: Option<String> },
     /// Revokes a certificate.
     Revoke { serial: String },
+    /// Activates a user's new certificate from the signed key letter: type the fingerprint
+    /// printed on it.
+    Activate {
+        user: String,
+        /// The key's SHA-256 fingerprint from the letter (spaces allowed).
+        #[arg(long)]
+        fingerprint: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -317,6 +328,9 @@ fn action_of(command: &Command) -> Result<AdminAction> {
             UserCommand::Lock { user } => AdminAction::LockUser {
                 login: user.clone(),
             },
+            UserCommand::Suspend { user } => AdminAction::SuspendUser {
+                login: user.clone(),
+            },
             UserCommand::Unlock { user } => AdminAction::UnlockUser {
                 login: user.clone(),
             },
@@ -369,6 +383,10 @@ fn action_of(command: &Command) -> Result<AdminAction> {
             },
             CertCommand::Revoke { serial } => AdminAction::RevokeCertificate {
                 serial: serial.clone(),
+            },
+            CertCommand::Activate { user, fingerprint } => AdminAction::ActivateCertificate {
+                login: user.clone(),
+                fingerprint: fingerprint.clone(),
             },
         },
         Command::Audit(c) => match c {
@@ -649,6 +667,7 @@ fn print_account(a: &AccountRow) {
 fn print_cert(c: &CertificateView) {
     let state = match &c.revoked {
         Some((at, why)) => format!("revoked {} ({why})", time(*at)),
+        None if c.activation == "pending" => "valid, waiting for its key letter".into(),
         None => "valid".into(),
     };
     out!(

@@ -553,6 +553,7 @@ fn cert_line(c: &CertificateView) -> String {
     let t = |v: u64| format_time(i64::try_from(v).unwrap_or(i64::MAX));
     let state = match &c.revoked {
         Some((at, why)) => format!("revoked {} ({why})", t(*at)),
+        None if c.activation == "pending" => "valid, waiting for its key letter".to_string(),
         None => "valid".to_string(),
     };
     format!(

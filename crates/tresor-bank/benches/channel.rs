@@ -295,8 +295,11 @@ impl Handler for Echo {
         request.to_vec()
     }
 
-    async fn is_revoked(&self, _: &SerialNumber) -> Result<bool, StoreError> {
-        Ok(false)
+    async fn certificate_refusal(
+        &self,
+        _: &SerialNumber,
+    ) -> Result<Option<tresor_core::pki::CertError>, StoreError> {
+        Ok(None)
     }
 }
 

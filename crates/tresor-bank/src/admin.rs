@@ -18,8 +18,9 @@ use crate::bank::{Bank, Work, secs};
 use crate::passwords;
 use crate::storage::users::NewUser;
 use crate::storage::{
-    PasswordKind, RevokeReason, StorageError, StoredEnum as _, UserRow, from_unix,
+    Activation, PasswordKind, RevokeReason, StorageError, StoredEnum as _, UserRow, from_unix,
 };
+use tresor_core::x509_cert::der::Decode as _;
 
 /// Who does an admin action, as the audit log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +152,7 @@ impl From<crate::storage::CertificateRow> for CertificateView {
             not_before: t(c.not_before),
             not_after: t(c.not_after),
             revoked: c.revoked.map(|(at, why)| (t(at), why.to_db().to_owned())),
+            activation: c.activation.to_db().to_owned(),
         }
     }
 }
@@ -808,6 +810,91 @@ impl Bank {
         work.record(actor.event(&cert.login, "revocation", "ok", &format!("serial {serial}")));
         self.commit(work).await?;
         Ok(())
+    }
+
+    /// Suspends every certificate of a user and ends their sessions (the helpdesk, on the
+    /// user's call); only a recovery with an emergency password brings access back.
+    pub async fn suspend_user(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+    ) -> Result<(), AdminError> {
+        let actor = actor.into();
+        let u = self.existing_user(login).await?;
+        let mut work = self.begin().await?;
+        work.user_for_update(u.id).await?;
+        self.suspend_in(
+            &mut work,
+            &u,
+            actor.event(&u.login, "suspension", "ok", "by an admin"),
+        )
+        .await?;
+        self.commit(work).await?;
+        Ok(())
+    }
+
+    /// Activates the certificate of `login` that waits for its key letter and whose key has
+    /// `fingerprint` (as typed from the letter); its serial. A fingerprint that matches no
+    /// waiting certificate is refused and audited.
+    pub async fn activate_certificate(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+        fingerprint: &str,
+    ) -> Result<String, AdminError> {
+        let actor = actor.into();
+        let u = self.existing_user(login).await?;
+        let typed = tresor_core::pki::parse_fingerprint(fingerprint);
+        let now = self.unix_now();
+        let mut work = self.begin().await?;
+        let waiting: Vec<_> = work
+            .valid_certificates_of(u.id, now)
+            .await?
+            .into_iter()
+            .filter(|c| c.activation == Activation::Pending)
+            .collect();
+        let matching = waiting.iter().find(|c| {
+            let fp = tresor_core::x509_cert::Certificate::from_der(&c.der)
+                .ok()
+                .and_then(|cert| tresor_core::pki::key_fingerprint(&cert).ok());
+            typed.is_some() && fp == typed
+        });
+        let Some(cert) = matching else {
+            let why = if waiting.is_empty() {
+                "no certificate of this user waits for activation"
+            } else if typed.is_none() {
+                "the fingerprint is not 64 hexadecimal digits"
+            } else {
+                "the fingerprint matches no certificate waiting for activation"
+            };
+            work.record(actor.event(&u.login, "key_activation", &format!("refused: {why}"), ""));
+            self.commit(work).await?;
+            return Err(AdminError::Invalid(format!("{why} ({})", u.login)));
+        };
+        let tag = self
+            .binding
+            .activation_tag(&cert.serial, Activation::Activated);
+        if !work
+            .set_activation(
+                &cert.serial,
+                Activation::Pending,
+                Activation::Activated,
+                &tag,
+            )
+            .await?
+        {
+            return Err(AdminError::Invalid(
+                "the certificate changed meanwhile; try again".into(),
+            ));
+        }
+        work.record(actor.event(
+            &u.login,
+            "key_activation",
+            "ok",
+            &format!("serial {} activated from its key letter", cert.serial),
+        ));
+        self.commit(work).await?;
+        Ok(cert.serial.clone())
     }
 
     /// The audit log, newest first.

@@ -42,8 +42,8 @@ use crate::sessions::id_text;
 use crate::storage::certs::NewCertificate;
 use crate::storage::users::LoginSuccess;
 use crate::storage::{
-    CertPurpose, CertificateRow, Conn, PasswordKind, RevokeReason, SessionLogin, StorageError,
-    Store, Tx, UserRow, unix,
+    Activation, CertPurpose, CertificateRow, Conn, PasswordKind, RevokeReason, SessionLogin,
+    StorageError, Store, StoredEnum as _, Tx, UserRow, unix,
 };
 
 /// The bank's application.
@@ -200,6 +200,9 @@ impl Bank {
         if bank.store.upgraded_from().is_some_and(|v| v < 3) {
             bank.bind_legacy_rows().await?;
         }
+        if bank.store.upgraded_from().is_some_and(|v| v < 5) {
+            bank.bind_legacy_activations().await?;
+        }
         Ok(bank)
     }
 
@@ -236,6 +239,29 @@ impl Bank {
             event: "upgrade",
             outcome: "ok".into(),
             detail: format!("secrets of {bound} users bound to the data folder's key"),
+        });
+        self.commit(work).await
+    }
+
+    /// Binds the activation state of certificates issued before schema version 5 (all
+    /// `immediate`), once, in the run that migrated the database.
+    async fn bind_legacy_activations(&self) -> Result<(), StorageError> {
+        let mut work = self.begin().await?;
+        let rows = work.unbound_activations().await?;
+        for (serial, state) in &rows {
+            let tag = self.binding.activation_tag(serial, *state);
+            work.bind_activation(serial, &tag).await?;
+        }
+        work.record(Event {
+            actor: "bank".into(),
+            login: String::new(),
+            ip: "local".into(),
+            event: "upgrade",
+            outcome: "ok".into(),
+            detail: format!(
+                "activation state of {} certificates bound to the data folder's key",
+                rows.len()
+            ),
         });
         self.commit(work).await
     }
@@ -363,6 +389,9 @@ impl Bank {
                 .login(ctx, &login, &password, otp.as_deref(), emergency_password)
                 .await;
         }
+        if let Request::BlockKey { login, password } = request {
+            return self.block_key(ctx, &login, &password).await;
+        }
         let mut read = self.store.read().await?;
         let Some(session) = self.session_login(&mut read, &ctx.session).await? else {
             return Err(not_allowed("log in first"));
@@ -418,7 +447,7 @@ impl Bank {
         }
         match request {
             // Answered above, before the session's login is looked up.
-            Request::Login { .. } => Err(not_allowed("log in first")),
+            Request::Login { .. } | Request::BlockKey { .. } => Err(not_allowed("log in first")),
             Request::Admin { action } => self.admin_request(ctx, &session, &user, action).await,
             Request::ChangePassword { current, new } => {
                 self.change_password(ctx, &session, &user, &current, &new)
@@ -513,6 +542,13 @@ impl Bank {
                 .await;
         };
         let factor = Factor::of(ctx.mode, otp.is_some(), emergency.is_some());
+        if !rules::suspension_allows(user.suspended, factor) {
+            drop(read);
+            spend(factors).await?;
+            return self
+                .refuse(ctx, &user.login, "refused: key blocked, recovery needed")
+                .await;
+        }
         // A key session logs in only the login its certificate is bound to, with a
         // certificate the bank issued to this user and still holds valid.
         let certificate = match (ctx.mode, ctx.serial) {
@@ -684,6 +720,94 @@ impl Bank {
             stage,
             certificate,
         }))
+    }
+
+    /// Blocks a user's key on their word (login and password), from any session: the same
+    /// guards as a login (address blocks, the anonymous throttle, Argon2 as often either way,
+    /// a wrong password counted), then every certificate suspended and every session ended.
+    async fn block_key(&self, ctx: &Ctx<'_>, login: &str, password: &Password) -> Answer {
+        let now = self.unix_now();
+        let shown: String = login.chars().take(64).collect();
+        let mut read = self.store.read().await?;
+        if read.ip_blocked_until(&ctx.source, now).await?.is_some() {
+            drop(read);
+            self.audit_alone(ctx.event(&shown, "suspension", "refused: address blocked", ""))
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::AddressBlocked,
+                "too many failed attempts from this address; try again later",
+            )
+            .into());
+        }
+        let user = match Login::new(login) {
+            Ok(l) => read.user_by_login(l.as_str()).await?,
+            Err(_) => None,
+        };
+        drop(read);
+        let Some(user) = user else {
+            passwords::verify_nothing(password).await?;
+            return self
+                .refuse(ctx, &shown, "refused: key block for an unknown login")
+                .await;
+        };
+        let key_session = ctx.mode == Mode::Authenticated
+            && ctx.cert_login.is_some_and(|l| l.as_str() == user.login);
+        if !key_session
+            && !self
+                .store
+                .read()
+                .await?
+                .reserve_anonymous_check(
+                    user.id,
+                    self.policy.anonymous_guesses,
+                    now,
+                    secs(self.policy.anonymous_guess_seconds),
+                )
+                .await?
+        {
+            passwords::verify_nothing(password).await?;
+            return self
+                .refuse(ctx, &user.login, "refused: anonymous guesses throttled")
+                .await;
+        }
+        if !self.password_matches(&user, password).await? {
+            return self
+                .wrong_password(ctx, &user, "suspension", key_session)
+                .await;
+        }
+        let mut work = self.begin().await?;
+        work.user_for_update(user.id).await?;
+        self.suspend_in(
+            &mut work,
+            &user,
+            ctx.event(&user.login, "suspension", "ok", "key blocked by the user"),
+        )
+        .await?;
+        self.commit(work).await?;
+        Ok(Reply::Done)
+    }
+
+    /// Suspends every certificate of `user`, marks them suspended until a recovery, ends
+    /// every session of theirs; records `event`.
+    pub(crate) async fn suspend_in(
+        &self,
+        work: &mut Work,
+        user: &UserRow,
+        mut event: Event,
+    ) -> Result<(), StorageError> {
+        let n = work
+            .revoke_all_of(user.id, self.unix_now(), RevokeReason::Suspended)
+            .await?;
+        work.set_suspended(user.id).await?;
+        work.end_sessions_of(user.id, None).await?;
+        if !event.detail.is_empty() {
+            event.detail.push_str("; ");
+        }
+        event
+            .detail
+            .push_str(&format!("{n} certificate(s) suspended"));
+        work.record(event);
+        Ok(())
     }
 
     /// A refused login that was not a wrong password: audited, an IP penalty point, and the
@@ -1101,6 +1225,12 @@ impl Bank {
             work.end_sessions_of(user.id, Some(&ctx.session)).await?;
             work.record(ctx.event(&user.login, "revocation", "ok", "recovery"));
         }
+        // Key letters are for clients; an admin's key is enrolled at the bank, and the first
+        // security officer would have nobody to activate theirs.
+        let activation = match (self.policy.activation, kind) {
+            (crate::config::Activation::Letter, pki::CertKind::Client) => Activation::Pending,
+            _ => Activation::Immediate,
+        };
         work.insert_certificate(&NewCertificate {
             serial: &serial,
             user_id: user.id,
@@ -1109,6 +1239,8 @@ impl Bank {
             not_after: unix(tbs.validity().not_after.to_system_time()),
             issued_at: now,
             purpose,
+            activation,
+            activation_tag: &self.binding.activation_tag(&serial, activation),
         })
         .await?;
         self.set_session_login(
@@ -1129,7 +1261,11 @@ impl Bank {
             &user.login,
             event,
             "ok",
-            &format!("serial {serial}; {} certificate", kind.as_str()),
+            &format!(
+                "serial {serial}; {} certificate; activation {}",
+                kind.as_str(),
+                activation.to_db()
+            ),
         ));
         self.commit(work).await?;
         Ok(Reply::Certificate {
@@ -1217,8 +1353,10 @@ impl Handler for Bank {
         serde_json::to_vec(&response).unwrap_or_default()
     }
 
-    async fn is_revoked(&self, serial: &SerialNumber) -> Result<bool, StoreError> {
-        // A certificate the bank has no record of counts as revoked: fail closed.
+    async fn certificate_refusal(
+        &self,
+        serial: &SerialNumber,
+    ) -> Result<Option<pki::CertError>, StoreError> {
         let cert = async {
             self.store
                 .read()
@@ -1228,7 +1366,23 @@ impl Handler for Bank {
         }
         .await
         .map_err(|e| StoreError(e.to_string()))?;
-        Ok(!matches!(cert, Some(c) if c.revoked.is_none()))
+        // A certificate the bank has no record of counts as revoked: fail closed; so does one
+        // whose activation state was written without the bank's key.
+        let Some(c) = cert.filter(|c| c.revoked.is_none()) else {
+            return Ok(Some(pki::CertError::Revoked));
+        };
+        let bound = c
+            .activation_tag
+            .as_deref()
+            .is_some_and(|t| self.binding.activation_holds(&c.serial, c.activation, t));
+        Ok(match (bound, c.activation) {
+            (false, _) => {
+                tracing::error!(serial = %c.serial, "a certificate's activation is not bound to this bank: refused");
+                Some(pki::CertError::Revoked)
+            }
+            (true, Activation::Pending) => Some(pki::CertError::NotActivated),
+            (true, Activation::Immediate | Activation::Activated) => None,
+        })
     }
 
     async fn penalize(&self, source: &str, why: &'static str) -> Option<SystemTime> {

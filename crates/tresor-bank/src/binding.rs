@@ -10,6 +10,8 @@
 //! * a session's login (user and stage) and its seq carry HMACs with the session id: a session
 //!   handed to another user, promoted to another stage, or rolled back to an earlier seq is
 //!   refused;
+//! * a certificate's activation state (key letters) carries an HMAC over its serial: a
+//!   certificate waiting for its letter is not let in by editing the state;
 //! * an admin's roles carry an HMAC over the user and login: a user made an admin, or an
 //!   admin given a role, in the database alone is not obeyed;
 //! * a four-eyes request carries an HMAC over what was asked, by whom, until when; its
@@ -24,7 +26,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::data::BankSecrets;
-use crate::storage::{PasswordKind, SessionLogin, StoredEnum as _};
+use crate::storage::{Activation, PasswordKind, SessionLogin, StoredEnum as _};
 
 /// Prefix of a bound password hash: `b1:<64 hex digits of HMAC><PHC string>`.
 const BOUND: &str = "b1:";
@@ -248,6 +250,22 @@ pub struct ApprovalParts<'a> {
 }
 
 impl Binding {
+    /// The MAC over a certificate's activation state.
+    pub fn activation_tag(&self, serial: &str, state: Activation) -> Vec<u8> {
+        self.tag("activation", &[serial.as_bytes(), state.to_db().as_bytes()])
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether a certificate's stored activation state carries its MAC.
+    pub fn activation_holds(&self, serial: &str, state: Activation, tag: &[u8]) -> bool {
+        self.verify(
+            "activation",
+            &[serial.as_bytes(), state.to_db().as_bytes()],
+            tag,
+        )
+    }
+
     fn roles_parts<'a>(user_id: &'a [u8; 8], login: &'a str, roles: &'a str) -> [&'a [u8]; 3] {
         [user_id, login.as_bytes(), roles.as_bytes()]
     }

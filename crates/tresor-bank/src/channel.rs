@@ -92,13 +92,13 @@ pub trait Handler: Send + Sync + 'static {
         SystemTime::now()
     }
 
-    /// Whether the bank revoked the client certificate with this serial. Asked after the
-    /// client's signature verified, before its session is accepted. An error refuses the
-    /// handshake (fail closed).
-    fn is_revoked(
+    /// Why the bank refuses the client certificate with this serial, if it does: revoked,
+    /// or not activated yet. Asked after the client's signature verified, before its session
+    /// is accepted. An error refuses the handshake (fail closed).
+    fn certificate_refusal(
         &self,
         serial: &SerialNumber,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<tresor_core::pki::CertError>, StoreError>> + Send;
 
     /// One penalty point for `source`, which sent hostile input (`why`); until when it is
     /// blocked, if this point blocked it. The bank counts them with failed logins; by
@@ -491,15 +491,13 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         source: &str,
     ) -> Result<Vec<u8>, ChannelError> {
         if let Some(client) = verified.client()
-            && self
+            && let Some(refusal) = self
                 .handler
-                .is_revoked(&client.serial)
+                .certificate_refusal(&client.serial)
                 .await
                 .map_err(busy)?
         {
-            return Err(ChannelError::BadCertificate(
-                tresor_core::pki::CertError::Revoked,
-            ));
+            return Err(ChannelError::BadCertificate(refusal));
         }
         let (session, accept) = verified.accept(&NoRevocationList, self.config.params, now)?;
         self.sessions.insert(&session, source).await.map_err(busy)?;

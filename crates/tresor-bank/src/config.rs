@@ -56,6 +56,17 @@ impl Default for Config {
     }
 }
 
+/// When a new certificate may open sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// At once.
+    Immediate,
+    /// Once a security officer activates it from the signed key letter
+    /// (`tresor-admin cert activate`).
+    Letter,
+}
+
 /// The bank's rules. Each has the bank's figure as default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -92,6 +103,9 @@ pub struct Policy {
     pub anonymous_guesses: u32,
     /// The window of `anonymous_guesses`, seconds.
     pub anonymous_guess_seconds: u64,
+    /// Whether a new certificate opens sessions at once, or only once a security officer
+    /// has activated it from its signed key letter.
+    pub activation: Activation,
 }
 
 impl Default for Policy {
@@ -112,6 +126,7 @@ impl Default for Policy {
             session_max_seconds: 12 * 3600,
             anonymous_guesses: 10,
             anonymous_guess_seconds: 15 * 60,
+            activation: Activation::Immediate,
         }
     }
 }

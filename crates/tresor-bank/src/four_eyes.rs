@@ -77,7 +77,8 @@ fn target_login(action: &AdminAction) -> Option<&str> {
         AdminAction::LockUser { login }
         | AdminAction::UnlockUser { login }
         | AdminAction::TempPassword { login }
-        | AdminAction::EmergencyPassword { login } => Some(login),
+        | AdminAction::EmergencyPassword { login }
+        | AdminAction::SuspendUser { login } => Some(login),
         _ => None,
     }
 }
@@ -277,6 +278,23 @@ impl Bank {
             }),
             AdminAction::RevokeCertificate { serial } => {
                 self.revoke_certificate(actor, &serial).await?;
+                Ok(Reply::Done)
+            }
+            AdminAction::ActivateCertificate { login, fingerprint } => {
+                let serial = self
+                    .activate_certificate(actor, &login, &fingerprint)
+                    .await?;
+                Ok(Reply::Certificates {
+                    certificates: self
+                        .list_certificates(Some(&login))
+                        .await?
+                        .into_iter()
+                        .filter(|c| c.serial == serial)
+                        .collect(),
+                })
+            }
+            AdminAction::SuspendUser { login } => {
+                self.suspend_user(actor, &login).await?;
                 Ok(Reply::Done)
             }
             AdminAction::AuditList {

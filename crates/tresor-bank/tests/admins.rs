@@ -173,6 +173,20 @@ fn sample_actions(s: &Staff) -> Vec<(&'static str, AdminAction)> {
             },
         ),
         ("requests", AdminAction::ListRequests {}),
+        (
+            "activate",
+            AdminAction::ActivateCertificate {
+                login: "client.user".into(),
+                fingerprint: "00".into(),
+            },
+        ),
+        // Last: it suspends the client for the rest of the run.
+        (
+            "suspend",
+            AdminAction::SuspendUser {
+                login: "client.user".into(),
+            },
+        ),
     ]
 }
 
@@ -183,10 +197,9 @@ fn allowed(name: &str) -> &'static [Role] {
     match name {
         "whoami" | "requests" => &[Helpdesk, So, Am, Auditor],
         "find" | "show" => &[Helpdesk, So, Am],
-        "unlock" | "temp_password" | "certs" => &[Helpdesk, So],
-        "emergency_password" | "revoke" | "admins" | "add_admin" | "set_roles" | "break_glass" => {
-            &[So]
-        }
+        "unlock" | "temp_password" | "certs" | "suspend" => &[Helpdesk, So],
+        "emergency_password" | "revoke" | "admins" | "add_admin" | "set_roles" | "break_glass"
+        | "activate" => &[So],
         "add_user" | "menus" | "accounts" | "signatures" | "rights" => &[Am],
         "audit" | "audit_verify" => &[Auditor],
         other => panic!("no expectation for {other}"),
@@ -733,5 +746,198 @@ on_both!(
             glass.iter().any(|(_, d)| d.contains("approved by sec.two")),
             "{glass:?}"
         );
+    }
+);
+
+on_both!(
+    with_key_letters_a_certificate_opens_no_session_until_a_security_officer_activates_it,
+    |db: Db| async move {
+        let policy = tresor_bank::config::Policy {
+            activation: tresor_bank::config::Activation::Letter,
+            ..Default::default()
+        };
+        let bank = TestBank::with_policy(db, policy).await;
+        // Admins' certificates are not held for a letter.
+        let officer = bank
+            .enrolled_admin("sec.one", &[Role::SecurityOfficer])
+            .await;
+        let helpdesk = bank.enrolled_admin("help.desk", &[Role::Helpdesk]).await;
+        let iban = bank.account(1, 1000).await;
+        let client = bank.enrolled_user("client.user", &[(&iban, ALL)]).await;
+        let refused = |r: Result<Client, tresor_core::channel::ChannelError>| match r {
+            Ok(_) => panic!("the handshake was accepted"),
+            Err(e) => alert_of(&e),
+        };
+        assert_eq!(
+            refused(bank.with_key(&client, "10.9.0.1").await),
+            tresor_core::channel::AlertCode::CertificateNotActivated
+        );
+        let shown = bank.bank().show_user("client.user").await.unwrap();
+        assert_eq!(shown.certificates[0].activation, "pending");
+
+        let fingerprint = pki::fingerprint_text(&pki::key_fingerprint(&client.cert).unwrap());
+        // A helpdesk admin may not activate; a wrong fingerprint is refused and audited.
+        let mut help = bank.key_login(&helpdesk, "10.9.0.2").await;
+        let r = help
+            .admin(AdminAction::ActivateCertificate {
+                login: "client.user".into(),
+                fingerprint: fingerprint.clone(),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::Forbidden);
+        let mut so = bank.key_login(&officer, "10.9.0.3").await;
+        let wrong = pki::fingerprint_text(&pki::key_fingerprint(&officer.cert).unwrap());
+        let r = so
+            .admin(AdminAction::ActivateCertificate {
+                login: "client.user".into(),
+                fingerprint: wrong,
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::Invalid, "{r:?}");
+        assert_eq!(
+            refused(bank.with_key(&client, "10.9.0.4").await),
+            tresor_core::channel::AlertCode::CertificateNotActivated
+        );
+        // A database-only attacker marks it activated: the state's MAC no longer holds.
+        exec(
+            &bank,
+            "UPDATE certificates SET activation = 'activated' WHERE user_id = \
+             (SELECT id FROM users WHERE login = 'client.user')",
+        )
+        .await;
+        assert_eq!(
+            refused(bank.with_key(&client, "10.9.0.5").await),
+            tresor_core::channel::AlertCode::CertificateRevoked
+        );
+        exec(
+            &bank,
+            "UPDATE certificates SET activation = 'pending' WHERE user_id = \
+             (SELECT id FROM users WHERE login = 'client.user')",
+        )
+        .await;
+        // The right fingerprint, typed as from paper (lower case, no spaces), activates it.
+        let typed = fingerprint.replace(' ', "").to_lowercase();
+        let r = so
+            .admin(AdminAction::ActivateCertificate {
+                login: "client.user".into(),
+                fingerprint: typed,
+            })
+            .await;
+        assert!(matches!(r, Ok(Reply::Certificates { .. })), "{r:?}");
+        bank.key_login(&client, "10.9.0.6").await;
+        let records = bank
+            .bank()
+            .audit_list(Some("client.user"), 1000)
+            .await
+            .unwrap();
+        let activations: Vec<_> = records
+            .iter()
+            .filter(|r| r.event == "key_activation")
+            .map(|r| r.outcome.as_str())
+            .collect();
+        assert_eq!(activations.len(), 2, "{activations:?}");
+        assert!(activations.contains(&"ok"));
+        assert!(activations.iter().any(|o| o.starts_with("refused")));
+    }
+);
+
+on_both!(
+    a_blocked_key_opens_nothing_until_a_recovery_by_four_eyes,
+    |db: Db| async move {
+        let s = staff(db).await;
+        let mut open = s.bank.key_login(&s.client, "10.10.0.1").await;
+        // A wrong password blocks nothing (and counts as a failed login).
+        let mut anon = s.bank.anonymous("10.10.0.2").await;
+        let r = anon
+            .call(Request::BlockKey {
+                login: "client.user".into(),
+                password: "not the password".into(),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::LoginFailed);
+        assert!(open.call(Request::Overview {}).await.is_ok());
+        // With the password, from an anonymous session: blocked.
+        let r = anon
+            .call(Request::BlockKey {
+                login: "client.user".into(),
+                password: s.client.password.as_str().into(),
+            })
+            .await;
+        assert_eq!(r, Ok(Reply::Done));
+        // The open session is gone, the key opens no session, and no login but recovery
+        // works.
+        let payload = serde_json::to_vec(&Request::Overview {}).unwrap();
+        let (_, reply) = open.raw(&payload).await;
+        assert!(open.session.open(&reply).is_err());
+        match s.bank.with_key(&s.client, "10.10.0.3").await {
+            Ok(_) => panic!("a suspended certificate opened a session"),
+            Err(e) => assert_eq!(
+                alert_of(&e),
+                tresor_core::channel::AlertCode::CertificateRevoked
+            ),
+        }
+        let shown = s.bank.bank().show_user("client.user").await.unwrap();
+        assert!(
+            shown
+                .certificates
+                .iter()
+                .all(|c| c.revoked.as_ref().is_some_and(|r| r.1 == "suspended"))
+        );
+        // Two officers issue an emergency password; the user recovers and is back.
+        let mut one = s.bank.key_login(&s.officer, "10.10.0.4").await;
+        let filed = requested(
+            &one.admin(AdminAction::EmergencyPassword {
+                login: "client.user".into(),
+            })
+            .await,
+        );
+        let mut two = s.bank.key_login(&s.officer2, "10.10.0.5").await;
+        let secret = match two.admin(AdminAction::Approve { id: filed.id }).await {
+            Ok(Reply::Approved {
+                secret: Some(secret),
+                ..
+            }) => secret,
+            other => panic!("{other:?}"),
+        };
+        let mut c = s.bank.anonymous("10.10.0.6").await;
+        let r = c
+            .login(
+                "client.user",
+                &s.client.password,
+                None,
+                Some(secret.secret.expose()),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, Reply::LoggedIn(ref i) if i.stage == Stage::Recovery));
+        let key = tresor_core::PrivateKey::generate();
+        let cert = c.request_certificate(&key, "client.user").await.unwrap();
+        let recovered = Holder {
+            cert,
+            key,
+            ..s.client.clone()
+        };
+        s.bank.key_login(&recovered, "10.10.0.7").await;
+
+        // The helpdesk suspends on a phone call, with the same effect.
+        let mut help = s.bank.key_login(&s.helpdesk, "10.10.0.8").await;
+        assert_eq!(
+            help.admin(AdminAction::SuspendUser {
+                login: "client.user".into()
+            })
+            .await,
+            Ok(Reply::Done)
+        );
+        assert!(s.bank.with_key(&recovered, "10.10.0.9").await.is_err());
+        let suspensions = s
+            .bank
+            .bank()
+            .audit_list(Some("client.user"), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event == "suspension" && r.outcome == "ok")
+            .count();
+        assert_eq!(suspensions, 2);
     }
 );

@@ -21,8 +21,14 @@ use zeroize::Zeroizing;
 struct Echo(Vec<SerialNumber>);
 
 impl Handler for Echo {
-    async fn is_revoked(&self, serial: &SerialNumber) -> Result<bool, StoreError> {
-        Ok(self.0.contains(serial))
+    async fn certificate_refusal(
+        &self,
+        serial: &SerialNumber,
+    ) -> Result<Option<tresor_core::pki::CertError>, StoreError> {
+        Ok(self
+            .0
+            .contains(serial)
+            .then_some(tresor_core::pki::CertError::Revoked))
     }
 
     async fn handle(&self, session: &SessionInfo, request: Zeroizing<Vec<u8>>) -> Vec<u8> {

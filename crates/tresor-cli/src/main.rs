@@ -24,6 +24,7 @@ use tresor_client::KeyHome;
 use tresor_client::error::{ClientError, ErrorKind};
 use tresor_client::flows::{self, Client, KeyCertificate};
 use tresor_client::keystore::{KeyStore, StoreError};
+use tresor_client::letter::{self, LetterDetails};
 use tresor_client::media::{self, MediaSource as _, SystemMedia};
 use tresor_client::reminder::{self, Reminder};
 use tresor_client::session::{BankSession, SigningSummary};
@@ -217,6 +218,33 @@ enum KeyCommand {
         #[command(flatten)]
         medium: Medium,
     },
+    /// The key letter of the current certificate, as a PDF to print, sign and bring to the
+    /// bank, which activates the key from it (offline, no password).
+    Letter {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        /// Mount path of the drive (default: the first drive with a key for the login).
+        #[arg(long, env = "TRESOR_DRIVE")]
+        drive: Option<PathBuf>,
+        /// Where to write the PDF.
+        #[arg(long)]
+        output: PathBuf,
+        /// Your full name, printed on the letter (else a line to write it on).
+        #[arg(long)]
+        name: Option<String>,
+        /// Your company, printed on the letter (else a line to write it on).
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Block the key now, if you fear it is stolen: every certificate is suspended and every
+    /// session ends; only a recovery with an emergency password brings access back. Needs
+    /// only the login and password (TRESOR_PASSWORD), not the key.
+    Block {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +373,25 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Key {
             command: KeyCommand::Status { login, drive },
         } => key_status(cli.json, login, drive.as_deref()),
+        Command::Key {
+            command:
+                KeyCommand::Letter {
+                    login,
+                    drive,
+                    output,
+                    name,
+                    company,
+                },
+        } => key_letter(
+            cli.json,
+            login,
+            drive.as_deref(),
+            output,
+            LetterDetails {
+                name: name.clone(),
+                company: company.clone(),
+            },
+        ),
         command => block_on(online(cli, command)),
     }
 }
@@ -372,6 +419,23 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
         Command::Key {
             command: KeyCommand::Recover { login, medium },
         } => key_recover(&client, json, login, medium).await,
+        Command::Key {
+            command: KeyCommand::Block { login },
+        } => {
+            let login = Login::new(login).context("invalid login")?;
+            let password = secret("TRESOR_PASSWORD", "Password: ")?;
+            client.block_key(&login, &password).await?;
+            if json {
+                println!("{}", json!({ "blocked": true }));
+            } else {
+                println!(
+                    "Your key is blocked: every certificate is suspended and every session \
+                     ended. To get access back, ask the bank for an emergency password and run \
+                     `tresor key recover`."
+                );
+            }
+            Ok(())
+        }
         Command::Key {
             command: KeyCommand::Renew { login, medium },
         } => {
@@ -464,7 +528,10 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
         | Command::Media { .. }
         | Command::Key {
             command:
-                KeyCommand::Generate { .. } | KeyCommand::Check { .. } | KeyCommand::Status { .. },
+                KeyCommand::Generate { .. }
+                | KeyCommand::Check { .. }
+                | KeyCommand::Status { .. }
+                | KeyCommand::Letter { .. },
         } => unreachable!("offline commands are run before"),
     }
 }
@@ -1044,6 +1111,37 @@ fn key_status(json: bool, login: &str, drive: Option<&Path>) -> Result<()> {
             Some(r) => println!("Reminder: {}.", r.message()),
             None => println!("No renewal needed yet."),
         }
+    }
+    Ok(())
+}
+
+/// Writes the key letter of the login's current certificate.
+fn key_letter(
+    json: bool,
+    login: &str,
+    drive: Option<&Path>,
+    output: &Path,
+    details: LetterDetails,
+) -> Result<()> {
+    let login = Login::new(login).context("invalid login")?;
+    let store = flows::find_store(&SystemMedia, &login, drive)?;
+    let gens = store.key_generations().map_err(ClientError::from)?;
+    let cert = store.certificate(gens.current).map_err(ClientError::from)?;
+    let pdf = letter::key_letter_pdf(&cert, &details, SystemTime::now())?;
+    std::fs::write(output, pdf).with_context(|| format!("cannot write {}", output.display()))?;
+    let fingerprint = pki::fingerprint_text(&pki::key_fingerprint(&cert)?);
+    let serial = pki::serial_hex(cert.tbs_certificate().serial_number());
+    if json {
+        println!(
+            "{}",
+            json!({ "letter": output, "fingerprint": fingerprint, "serial": serial })
+        );
+    } else {
+        println!(
+            "Key letter written to {}: print it, sign it, seal it and bring it to the bank.\n\
+             Key fingerprint (SHA-256): {fingerprint}",
+            output.display()
+        );
     }
     Ok(())
 }

@@ -53,6 +53,12 @@ pub enum ClientError {
     /// The bank revoked the certificate.
     #[error("the bank has revoked this certificate")]
     CertificateRevoked,
+    /// The bank keeps the certificate but has not activated it from its key letter yet.
+    #[error(
+        "the bank has not activated this key yet: print the key letter (`tresor key letter`), \
+         sign it and bring it to the bank"
+    )]
+    CertificateNotActivated,
     /// The drive failed, or the key folder on it.
     #[error(transparent)]
     Store(StoreError),
@@ -112,6 +118,8 @@ pub enum Code {
     CertificateExpired,
     /// The bank revoked the certificate.
     CertificateRevoked,
+    /// The certificate waits for the bank to activate it from its key letter.
+    CertificateNotActivated,
     /// The drive or token failed: removed, read-only, full, a locked PIN.
     Drive,
     /// The bank cannot be reached, or the channel failed.
@@ -159,6 +167,7 @@ impl Code {
             | Self::BrokenKey
             | Self::CertificateExpired
             | Self::CertificateRevoked
+            | Self::CertificateNotActivated
             | Self::Drive => ErrorKind::Key,
             Self::Network | Self::SessionExpired => ErrorKind::Network,
             Self::Refused => ErrorKind::Refused,
@@ -173,7 +182,8 @@ impl Code {
     /// Whether certificate recovery is the way out: every key problem but the drive's own
     /// (read-only, full, removed), which a new key would not solve.
     pub fn offers_recovery(self) -> bool {
-        self.kind() == ErrorKind::Key && self != Self::Drive
+        self.kind() == ErrorKind::Key
+            && !matches!(self, Self::Drive | Self::CertificateNotActivated)
     }
 }
 
@@ -188,6 +198,7 @@ impl ClientError {
             Self::BrokenKey(_) | Self::CertificateMissing(_) => Code::BrokenKey,
             Self::CertificateExpired(_) => Code::CertificateExpired,
             Self::CertificateRevoked => Code::CertificateRevoked,
+            Self::CertificateNotActivated => Code::CertificateNotActivated,
             Self::Store(_) => Code::Drive,
             Self::Token(e) => match e {
                 TokenError::WrongPin { .. } => Code::WrongKeyPassword,
@@ -238,6 +249,9 @@ impl From<ConnectionError> for ClientError {
             ConnectionError::Channel(ChannelError::PeerAlert(AlertCode::CertificateRevoked)) => {
                 Self::CertificateRevoked
             }
+            ConnectionError::Channel(ChannelError::PeerAlert(
+                AlertCode::CertificateNotActivated,
+            )) => Self::CertificateNotActivated,
             ConnectionError::Channel(ChannelError::PeerAlert(AlertCode::CertificateExpired)) => {
                 Self::CertificateExpired(None)
             }
@@ -286,6 +300,7 @@ mod tests {
             (BrokenKey, ErrorKind::Key, true),
             (CertificateExpired, ErrorKind::Key, true),
             (CertificateRevoked, ErrorKind::Key, true),
+            (CertificateNotActivated, ErrorKind::Key, false),
             (Drive, ErrorKind::Key, false),
             (Network, ErrorKind::Network, false),
             (SessionExpired, ErrorKind::Network, false),

@@ -179,6 +179,24 @@ impl Client {
         Ok(BankSession::new(session, Some(key)))
     }
 
+    /// Blocks the login's key at the bank (the user fears it stolen): on an anonymous
+    /// session, with the password alone. Every certificate is suspended and every session
+    /// ends; a recovery with an emergency password brings access back.
+    pub async fn block_key(&self, login: &Login, password: &Password) -> Result<(), ClientError> {
+        let mut session = self.anonymous().await?;
+        let result = session
+            .call(&tresor_core::api::Request::BlockKey {
+                login: login.to_string(),
+                password: password.clone(),
+            })
+            .await;
+        session.logout(&crate::media::SystemMedia).await;
+        match result? {
+            tresor_core::api::Reply::Done => Ok(()),
+            other => Err(ClientError::Protocol(format!("unexpected reply {other:?}"))),
+        }
+    }
+
     /// Login with the key: login, password, the key on the drive or token and its password
     /// or PIN.
     pub async fn login_with_key(

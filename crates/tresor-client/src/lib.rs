@@ -14,6 +14,7 @@
 //!   exactly the order that was shown.
 //! * [`flows`]: first login, login with the key or an OTP code, renewal, recovery.
 //! * [`reminder`]: when to remind the user to renew.
+//! * [`letter`]: the key letter, a PDF the bank activates a new certificate from.
 //! * [`error`]: what went wrong, with the kinds the CLI's exit codes and the app's screens use.
 //!
 //! The core formats (key file, certificates) live in `tresor-core`; this crate does the IO.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod flows;
 pub mod key_home;
 pub mod keystore;
+pub mod letter;
 pub mod media;
 pub mod reminder;
 pub mod session;

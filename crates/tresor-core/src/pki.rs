@@ -171,6 +171,11 @@ pub enum CertError {
     /// Revoked by the bank.
     #[error("the certificate has been revoked")]
     Revoked,
+    /// Issued, but the bank has not activated it from its key letter yet.
+    #[error(
+        "the certificate is not activated yet: the bank activates it from the signed key letter"
+    )]
+    NotActivated,
 }
 
 /// Answers whether the bank revoked a certificate. The server backs it with its database.
@@ -768,6 +773,43 @@ pub fn login_from_name(name: &Name) -> Result<Login, PkiError> {
     Ok(Login::new(&cn.value())?)
 }
 
+/// SHA-256 of a certificate's public key (its DER SubjectPublicKeyInfo): what a key letter
+/// prints and a security officer types back to activate the certificate.
+pub fn key_fingerprint(cert: &Certificate) -> Result<[u8; 32], PkiError> {
+    use sha2::Digest as _;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(build_err)?;
+    Ok(sha2::Sha256::digest(&spki).into())
+}
+
+/// A fingerprint as printed: uppercase hex in groups of four (`1A2B 3C4D …`).
+pub fn fingerprint_text(fp: &[u8; 32]) -> String {
+    let hex = data_encoding::HEXUPPER.encode(fp);
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| core::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A fingerprint as typed from a letter: 64 hex digits in any case, with any spaces, colons
+/// or dashes between them.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | ':' | '-' | '\t'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    data_encoding::HEXUPPER
+        .decode(hex.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()
+}
+
 /// A serial number as colon-free lower-case hex, as admins see it.
 pub fn serial_hex(serial: &SerialNumber) -> String {
     serial
@@ -1006,6 +1048,27 @@ mod tests {
         assert_eq!(ok.login, login("ivan"));
         assert_eq!(ok.public_key, key.public_key());
         assert_eq!(serial_hex(&ok.serial).len(), 32);
+    }
+
+    #[test]
+    fn fingerprints_print_in_groups_and_parse_as_typed() {
+        let (_, cert) = issue(&ca(), "ivan");
+        let fp = key_fingerprint(&cert).unwrap();
+        let text = fingerprint_text(&fp);
+        assert_eq!(text.len(), 64 + 15);
+        assert!(text.split(' ').all(|g| g.len() == 4));
+        let cases = [
+            (text.clone(), true),
+            (text.to_lowercase(), true),
+            (text.replace(' ', ":"), true),
+            (text.replace(' ', ""), true),
+            (text.replace(' ', "")[..62].to_string(), false),
+            (format!("{text} 00"), false),
+            (text.replacen('0', "O", 1), text.find('0').is_none()),
+        ];
+        for (typed, ok) in cases {
+            assert_eq!(parse_fingerprint(&typed) == Some(fp), ok, "{typed}");
+        }
     }
 
     /// An admin's certificate carries the admin EKU and not clientAuth, a client's the

@@ -35,6 +35,10 @@ pub enum AdminOp {
     ListCertificates,
     /// Revoke a certificate.
     RevokeCertificate,
+    /// Activate a certificate from its key letter.
+    ActivateCertificate,
+    /// Suspend a user's certificates.
+    Suspend,
     /// Read and verify the audit log.
     Audit,
     /// List admins.
@@ -49,7 +53,7 @@ pub enum AdminOp {
 
 impl AdminOp {
     /// Every operation, for tables.
-    pub const ALL: [AdminOp; 17] = [
+    pub const ALL: [AdminOp; 19] = [
         Self::WhoAmI,
         Self::ReadUsers,
         Self::AddUser,
@@ -62,6 +66,8 @@ impl AdminOp {
         Self::ChangeRights,
         Self::ListCertificates,
         Self::RevokeCertificate,
+        Self::ActivateCertificate,
+        Self::Suspend,
         Self::Audit,
         Self::ListAdmins,
         Self::AdminAccounts,
@@ -84,6 +90,8 @@ impl AdminOp {
             AdminAction::ChangeRights { .. } => Self::ChangeRights,
             AdminAction::ListCertificates { .. } => Self::ListCertificates,
             AdminAction::RevokeCertificate { .. } => Self::RevokeCertificate,
+            AdminAction::ActivateCertificate { .. } => Self::ActivateCertificate,
+            AdminAction::SuspendUser { .. } => Self::Suspend,
             AdminAction::AuditList { .. } | AdminAction::AuditVerify {} => Self::Audit,
             AdminAction::ListAdmins {} => Self::ListAdmins,
             AdminAction::AddAdmin { .. } | AdminAction::SetRoles { .. } => Self::AdminAccounts,
@@ -101,12 +109,13 @@ pub fn roles_for(op: AdminOp, on_admin: bool) -> &'static [Role] {
     match (op, on_admin) {
         (AdminOp::WhoAmI | AdminOp::Requests, _) => &[Helpdesk, So, Am, Auditor],
         (AdminOp::ReadUsers, _) => &[Helpdesk, So, Am],
-        (AdminOp::LockUnlock | AdminOp::TempPassword, false) => &[Helpdesk, So],
-        (AdminOp::LockUnlock | AdminOp::TempPassword, true) => &[So],
+        (AdminOp::LockUnlock | AdminOp::TempPassword | AdminOp::Suspend, false) => &[Helpdesk, So],
+        (AdminOp::LockUnlock | AdminOp::TempPassword | AdminOp::Suspend, true) => &[So],
         (AdminOp::ListCertificates, _) => &[Helpdesk, So],
         (
             AdminOp::EmergencyPassword
             | AdminOp::RevokeCertificate
+            | AdminOp::ActivateCertificate
             | AdminOp::ListAdmins
             | AdminOp::AdminAccounts
             | AdminOp::BreakGlass,
@@ -341,7 +350,7 @@ mod tests {
     #[test]
     fn role_matrix() {
         use AdminOp::*;
-        let cases: [(AdminOp, &[Role], &[Role]); 17] = [
+        let cases: [(AdminOp, &[Role], &[Role]); 19] = [
             (
                 WhoAmI,
                 &[Helpdesk, So, Am, Auditor],
@@ -363,6 +372,8 @@ mod tests {
             (ChangeRights, &[Am], &[Am]),
             (ListCertificates, &[Helpdesk, So], &[Helpdesk, So]),
             (RevokeCertificate, &[So], &[So]),
+            (ActivateCertificate, &[So], &[So]),
+            (Suspend, &[Helpdesk, So], &[So]),
             (Audit, &[Auditor], &[Auditor]),
             (ListAdmins, &[So], &[So]),
             (AdminAccounts, &[So], &[So]),

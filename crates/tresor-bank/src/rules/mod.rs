@@ -210,6 +210,8 @@ impl Operation {
             | Request::SendOrder { .. } => Self::Orders,
             Request::Logout {} => Self::Logout,
             Request::Admin { .. } => Self::Admin,
+            // Answered before the session's login is looked up, like a login.
+            Request::BlockKey { .. } => Self::Logout,
             // Login is answered before this rule is asked; counted as the most restricted.
             Request::Login { .. }
             | Request::ChangePassword { .. }
@@ -218,6 +220,12 @@ impl Operation {
             | Request::RequestCertificate { .. } => Self::Credentials,
         }
     }
+}
+
+/// Whether a user whose key is blocked (suspended) may log in with `factor`: only to recover,
+/// with an emergency password.
+pub fn suspension_allows(suspended: bool, factor: Option<Factor>) -> bool {
+    !suspended || factor == Some(Factor::Emergency)
 }
 
 /// Whether a request is a client's work (accounts, orders, TOTP), which a session signed by
@@ -237,6 +245,7 @@ pub fn client_work(request: &Request) -> bool {
         | Request::ChangePassword { .. }
         | Request::RequestCertificate { .. }
         | Request::Logout {}
+        | Request::BlockKey { .. }
         | Request::Admin { .. } => false,
     }
 }
@@ -442,6 +451,25 @@ mod tests {
                 signature_counts(revoked, may_sign),
                 want,
                 "{revoked} {may_sign}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_blocked_key_leaves_only_recovery() {
+        let factors = [
+            None,
+            Some(Factor::Key),
+            Some(Factor::Otp),
+            Some(Factor::Emergency),
+            Some(Factor::PasswordOnly),
+        ];
+        for f in factors {
+            assert!(suspension_allows(false, f), "{f:?}");
+            assert_eq!(
+                suspension_allows(true, f),
+                f == Some(Factor::Emergency),
+                "{f:?}"
             );
         }
     }

@@ -4,7 +4,9 @@ use std::ops::DerefMut;
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::rows::{CERT_COLUMNS, CertPurpose, CertificateRow, RevokeReason, StoredEnum as _};
+use super::rows::{
+    Activation, CERT_COLUMNS, CertPurpose, CertificateRow, RevokeReason, StoredEnum as _,
+};
 use super::{Conn, StorageError};
 
 /// A certificate to record.
@@ -24,6 +26,10 @@ pub struct NewCertificate<'a> {
     pub issued_at: i64,
     /// Why.
     pub purpose: CertPurpose,
+    /// Whether it may open sessions now, or waits for its letter.
+    pub activation: Activation,
+    /// MAC over the serial and the activation state.
+    pub activation_tag: &'a [u8],
 }
 
 impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
@@ -89,7 +95,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     pub async fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO certificates (serial, user_id, der, not_before, not_after, issued_at, \
-             purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             purpose, activation, activation_tag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(c.serial)
         .bind(c.user_id)
@@ -98,9 +104,33 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         .bind(c.not_after)
         .bind(c.issued_at)
         .bind(c.purpose.to_db())
+        .bind(c.activation.to_db())
+        .bind(c.activation_tag.to_vec())
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    /// Moves a certificate from `from` to `to` with the new state's MAC; false if it was no
+    /// longer in `from`.
+    pub async fn set_activation(
+        &mut self,
+        serial: &str,
+        from: Activation,
+        to: Activation,
+        tag: &[u8],
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE certificates SET activation = $1, activation_tag = $2 \
+             WHERE serial = $3 AND activation = $4",
+        )
+        .bind(to.to_db())
+        .bind(tag.to_vec())
+        .bind(serial)
+        .bind(from.to_db())
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Revokes one certificate; false if there is none, or it was already revoked.
@@ -120,6 +150,36 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Certificates whose activation state has no MAC yet (rows older than version 5).
+    pub async fn unbound_activations(&mut self) -> Result<Vec<(String, Activation)>, StorageError> {
+        let rows =
+            sqlx::query("SELECT serial, activation FROM certificates WHERE activation_tag IS NULL")
+                .fetch_all(self.conn())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = sqlx::Row::try_get(r, "activation")?;
+                Ok((
+                    sqlx::Row::try_get(r, "serial")?,
+                    Activation::from_db(&state)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Sets the MAC of a row's activation state, where it has none.
+    pub async fn bind_activation(&mut self, serial: &str, tag: &[u8]) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE certificates SET activation_tag = $1 WHERE serial = $2 \
+             AND activation_tag IS NULL",
+        )
+        .bind(tag.to_vec())
+        .bind(serial)
+        .execute(self.conn())
+        .await?;
+        Ok(())
     }
 
     /// Revokes every certificate of a user that is not revoked yet; how many.

@@ -41,6 +41,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_admins.sql"),
         include_str!("../../migrations/postgres/0004_admins.sql"),
     ),
+    (
+        5,
+        "key letters",
+        include_str!("../../migrations/sqlite/0005_key_letters.sql"),
+        include_str!("../../migrations/postgres/0005_key_letters.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -87,15 +87,41 @@ pub enum RevokeReason {
     Recovery,
     /// Revoked by an admin.
     Admin,
+    /// Suspended: the user blocked the key, or the helpdesk did on their call.
+    Suspended,
 }
 
 impl StoredEnum for RevokeReason {
     const WHAT: &'static str = "revocation reason";
-    const ALL: &'static [Self] = &[Self::Recovery, Self::Admin];
+    const ALL: &'static [Self] = &[Self::Recovery, Self::Admin, Self::Suspended];
     fn to_db(self) -> &'static str {
         match self {
             Self::Recovery => "recovery",
             Self::Admin => "admin",
+            Self::Suspended => "suspended",
+        }
+    }
+}
+
+/// Whether a certificate may open sessions yet (key letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Issued under `activation = "immediate"`.
+    Immediate,
+    /// Waits for a security officer to activate it from its letter.
+    Pending,
+    /// Activated from its letter.
+    Activated,
+}
+
+impl StoredEnum for Activation {
+    const WHAT: &'static str = "activation";
+    const ALL: &'static [Self] = &[Self::Immediate, Self::Pending, Self::Activated];
+    fn to_db(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::Pending => "pending",
+            Self::Activated => "activated",
         }
     }
 }
@@ -197,6 +223,8 @@ pub struct UserRow {
     pub emergency: Option<Emergency>,
     /// Rights restricted until a recovery completes.
     pub recovery_pending: bool,
+    /// The user blocked their key: no login but a recovery until it completes.
+    pub suspended: bool,
     /// The confirmed TOTP secret.
     pub totp_secret: Option<Vec<u8>>,
     /// The newest TOTP step accepted.
@@ -208,7 +236,7 @@ pub struct UserRow {
 /// The columns [`UserRow::decode`] reads.
 pub(crate) const USER_COLUMNS: &str = "id, login, name, password_hash, password_kind, \
     password_expires, password_used, failed_logins, locked, menus, emergency_hash, \
-    emergency_expires, recovery_pending, totp_secret, totp_last_step, otp_failures";
+    emergency_expires, recovery_pending, suspended, totp_secret, totp_last_step, otp_failures";
 
 impl UserRow {
     pub(crate) fn decode(r: &AnyRow) -> Result<Self, StorageError> {
@@ -238,6 +266,7 @@ impl UserRow {
             menus: text_enum(r, "menus")?,
             emergency,
             recovery_pending: flag(r, "recovery_pending")?,
+            suspended: flag(r, "suspended")?,
             totp_secret: r.try_get("totp_secret")?,
             totp_last_step: r.try_get("totp_last_step")?,
             otp_failures,
@@ -266,11 +295,17 @@ pub struct CertificateRow {
     pub purpose: CertPurpose,
     /// When and why revoked.
     pub revoked: Option<(i64, RevokeReason)>,
+    /// Whether it may open sessions yet.
+    pub activation: Activation,
+    /// MAC over the serial and the activation state (absent on rows older than version 5,
+    /// until the first run binds them).
+    pub activation_tag: Option<Vec<u8>>,
 }
 
 /// The columns [`CertificateRow::decode`] reads, with `c` the certificates and `u` the users.
 pub(crate) const CERT_COLUMNS: &str = "c.serial, c.user_id, u.login, c.der, c.not_before, \
-    c.not_after, c.issued_at, c.purpose, c.revoked_at, c.revoke_reason";
+    c.not_after, c.issued_at, c.purpose, c.revoked_at, c.revoke_reason, c.activation, \
+    c.activation_tag";
 
 impl CertificateRow {
     pub(crate) fn decode(r: &AnyRow) -> Result<Self, StorageError> {
@@ -292,6 +327,8 @@ impl CertificateRow {
             issued_at: r.try_get("issued_at")?,
             purpose: text_enum(r, "purpose")?,
             revoked,
+            activation: text_enum(r, "activation")?,
+            activation_tag: r.try_get("activation_tag")?,
         })
     }
 

@@ -299,7 +299,16 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
 
     /// Recovery completed: rights no longer restricted.
     pub async fn finish_recovery(&mut self, user_id: i64) -> Result<(), StorageError> {
-        sqlx::query("UPDATE users SET recovery_pending = 0 WHERE id = $1")
+        sqlx::query("UPDATE users SET recovery_pending = 0, suspended = 0 WHERE id = $1")
+            .bind(user_id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a user suspended (their key blocked) until a recovery completes.
+    pub async fn set_suspended(&mut self, user_id: i64) -> Result<(), StorageError> {
+        sqlx::query("UPDATE users SET suspended = 1 WHERE id = $1")
             .bind(user_id)
             .execute(self.conn())
             .await?;

@@ -175,6 +175,20 @@ pub enum AdminAction {
         /// Serial, hex.
         serial: String,
     },
+    /// Activates a user's certificate that waits for its key letter, if `fingerprint` (as
+    /// typed from the signed letter) is its key's.
+    ActivateCertificate {
+        /// Whose.
+        login: String,
+        /// The SHA-256 fingerprint from the letter, hex, spaces allowed.
+        fingerprint: String,
+    },
+    /// Suspends every certificate of a user and ends their sessions (on a phone call): only a
+    /// recovery with an emergency password (four eyes) brings access back.
+    SuspendUser {
+        /// The login.
+        login: String,
+    },
     /// The audit log, newest first.
     AuditList {
         /// Only records about this login.
@@ -287,6 +301,8 @@ pub struct CertificateView {
     pub not_after: u64,
     /// When revoked, and why.
     pub revoked: Option<(u64, String)>,
+    /// `immediate`, `pending` (waits for its key letter) or `activated`.
+    pub activation: String,
 }
 
 /// An account as admins see it.

@@ -116,6 +116,16 @@ pub enum Request {
     },
     /// Ends the login; the channel session stays until closed.
     Logout {},
+    /// Blocks the user's key at once, for one who fears it stolen: every certificate of the
+    /// user is suspended and every session ends; only a recovery with an emergency password
+    /// brings access back. On any session, with the login and password.
+    BlockKey {
+        /// The login.
+        login: String,
+        /// The password.
+        #[serde(with = "password")]
+        password: Password,
+    },
     /// A bank admin's command, on a session signed by an admin's key.
     Admin {
         /// What to do.

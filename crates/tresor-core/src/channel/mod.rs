@@ -78,6 +78,7 @@ impl ChannelError {
             Self::IllegalParameter(_) => AlertCode::IllegalParameter,
             Self::BadCertificate(CertError::Expired) => AlertCode::CertificateExpired,
             Self::BadCertificate(CertError::Revoked) => AlertCode::CertificateRevoked,
+            Self::BadCertificate(CertError::NotActivated) => AlertCode::CertificateNotActivated,
             Self::BadCertificate(_) => AlertCode::BadCertificate,
             Self::BadSignature => AlertCode::BadSignature,
             Self::UnknownSession => AlertCode::UnknownSession,
@@ -126,6 +127,8 @@ pub enum AlertCode {
     CertificateExpired = 12,
     /// The client's certificate was revoked by the bank.
     CertificateRevoked = 13,
+    /// The client's certificate waits for the bank to activate it from its key letter.
+    CertificateNotActivated = 14,
 }
 
 impl AlertCode {
@@ -145,6 +148,7 @@ impl AlertCode {
             11 => Self::ServerBusy,
             12 => Self::CertificateExpired,
             13 => Self::CertificateRevoked,
+            14 => Self::CertificateNotActivated,
             _ => return None,
         })
     }
@@ -166,6 +170,7 @@ impl core::fmt::Display for AlertCode {
             Self::ServerBusy => "server_busy",
             Self::CertificateExpired => "certificate_expired",
             Self::CertificateRevoked => "certificate_revoked",
+            Self::CertificateNotActivated => "certificate_not_activated",
         })
     }
 }
