@@ -25,6 +25,7 @@ use tresor_client::error::{ClientError, ErrorKind};
 use tresor_client::flows::{self, Client};
 use tresor_client::keystore::{KeyStore, StoreError};
 use tresor_client::media::SystemMedia;
+use tresor_client::prompt;
 use tresor_client::session::BankSession;
 use tresor_client::settings::Settings;
 use tresor_core::api::admin::{
@@ -498,25 +499,11 @@ fn print_enrolled(json: bool, what: &str, c: &flows::KeyCertificate) -> Result<(
 }
 
 fn secret(var: &str, prompt: &str) -> Result<Password> {
-    if let Ok(value) = std::env::var(var) {
-        return Ok(Password::new(value));
-    }
-    let value = rpassword::prompt_password(prompt)
-        .with_context(|| format!("no {var} in the environment, and no terminal to ask on"))?;
-    Ok(Password::new(value))
+    Ok(prompt::secret(var, prompt)?)
 }
 
-/// A new secret: from the environment, or asked twice on the terminal.
 fn new_secret(var: &str, prompt: &str) -> Result<Password> {
-    if std::env::var_os(var).is_some() {
-        return secret(var, prompt);
-    }
-    let first = secret(var, prompt)?;
-    let again = secret(var, "Repeat it: ")?;
-    if first.expose() != again.expose() {
-        bail!("the two entries differ");
-    }
-    Ok(first)
+    Ok(prompt::new_secret(var, prompt)?)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -590,19 +590,7 @@ impl Bank {
             };
         }
         // A stranger's guesses (no key) are throttled per account instead of locking it.
-        if !key_session
-            && !self
-                .store
-                .read()
-                .await?
-                .reserve_anonymous_check(
-                    user.id,
-                    self.policy.anonymous_guesses,
-                    now,
-                    secs(self.policy.anonymous_guess_seconds),
-                )
-                .await?
-        {
+        if !key_session && !self.reserve_anonymous_check(user.id, now).await? {
             spend(factors).await?;
             return self
                 .refuse(ctx, &user.login, "refused: anonymous guesses throttled")
@@ -752,19 +740,7 @@ impl Bank {
         };
         let key_session = ctx.mode == Mode::Authenticated
             && ctx.cert_login.is_some_and(|l| l.as_str() == user.login);
-        if !key_session
-            && !self
-                .store
-                .read()
-                .await?
-                .reserve_anonymous_check(
-                    user.id,
-                    self.policy.anonymous_guesses,
-                    now,
-                    secs(self.policy.anonymous_guess_seconds),
-                )
-                .await?
-        {
+        if !key_session && !self.reserve_anonymous_check(user.id, now).await? {
             passwords::verify_nothing(password).await?;
             return self
                 .refuse(ctx, &user.login, "refused: anonymous guesses throttled")
@@ -808,6 +784,21 @@ impl Bank {
             .push_str(&format!("{n} certificate(s) suspended"));
         work.record(event);
         Ok(())
+    }
+
+    /// Reserves one of a stranger's password checks on this account (the per-account
+    /// throttle of anonymous guesses); false when the window's are spent.
+    async fn reserve_anonymous_check(&self, user_id: i64, now: i64) -> Result<bool, StorageError> {
+        self.store
+            .read()
+            .await?
+            .reserve_anonymous_check(
+                user_id,
+                self.policy.anonymous_guesses,
+                now,
+                secs(self.policy.anonymous_guess_seconds),
+            )
+            .await
     }
 
     /// A refused login that was not a wrong password: audited, an IP penalty point, and the

@@ -162,23 +162,10 @@ impl Bank {
             }),
             AdminAction::ShowUser { login } => Ok(Reply::User(self.show_user(&login).await?)),
             AdminAction::AddUser { login, name } => {
-                let new = self.new_account(&login, &name).await?;
-                let mut work = self.begin().await?;
-                self.insert_account_user(&mut work, &new).await?;
-                work.record(actor.event(
-                    new.login.as_str(),
-                    "user_add",
-                    "ok",
-                    "initial password issued",
-                ));
-                self.commit(work).await?;
-                let expires = self.unix_now() + secs(self.policy.initial_password_seconds);
-                Ok(Reply::Secret(IssuedSecret {
-                    login: new.login.to_string(),
-                    kind: "initial".into(),
-                    secret: new.password,
-                    expires_at: u64::try_from(expires).unwrap_or(0),
-                }))
+                let password = self.add_user(actor, &login, &name).await?;
+                // As stored: the login folded to lower case.
+                let login = Login::new(&login).map_or(login, |l| l.to_string());
+                Ok(Reply::Secret(self.initial_secret(&login, password)))
             }
             AdminAction::LockUser { login } => {
                 self.lock_user(actor, &login).await?;
@@ -653,13 +640,7 @@ impl Bank {
                 }
                 self.apply_add_admin(&mut work, actor, &new, roles, &approval)
                     .await?;
-                let expires = now + secs(self.policy.initial_password_seconds);
-                Some(IssuedSecret {
-                    login: new.login.to_string(),
-                    kind: "initial".into(),
-                    secret: new.password,
-                    expires_at: u64::try_from(expires).unwrap_or(0),
-                })
+                Some(self.initial_secret(new.login.as_str(), new.password))
             }
             ApprovalAction::SetRoles => {
                 let Some(roles) = &params.roles else {
@@ -672,23 +653,8 @@ impl Bank {
             // The window opens now; `tresor-bank break-glass` uses it.
             ApprovalAction::BreakGlass => None,
         };
-        let status = ApprovalStatus::Approved.as_str();
-        let tag = self
-            .binding
-            .decision_tag(row.id, &row.tag, status, me.id, now);
-        if !work
-            .decide_approval(
-                row.id,
-                ApprovalStatus::Pending.as_str(),
-                status,
-                me.id,
-                now,
-                &tag,
-            )
-            .await?
-        {
-            return Err(conflict_changed());
-        }
+        self.decide(&mut work, &row, ApprovalStatus::Approved, me.id, now)
+            .await?;
         work.record(actor.event(
             login_of_target(action, target),
             "approval",
@@ -730,23 +696,8 @@ impl Bank {
                 .refuse_decision(work, actor, &row, action, refusal)
                 .await;
         }
-        let status = ApprovalStatus::Rejected.as_str();
-        let tag = self
-            .binding
-            .decision_tag(row.id, &row.tag, status, me.id, now);
-        if !work
-            .decide_approval(
-                row.id,
-                ApprovalStatus::Pending.as_str(),
-                status,
-                me.id,
-                now,
-                &tag,
-            )
-            .await?
-        {
-            return Err(conflict_changed());
-        }
+        self.decide(&mut work, &row, ApprovalStatus::Rejected, me.id, now)
+            .await?;
         let how = if decision.own {
             "withdrawn"
         } else {
@@ -765,6 +716,46 @@ impl Bank {
         ));
         self.commit(work).await?;
         Ok(Reply::Done)
+    }
+
+    /// Records a pending request's decision with its MAC, if it is still pending.
+    async fn decide(
+        &self,
+        work: &mut Work,
+        row: &ApprovalRow,
+        to: ApprovalStatus,
+        by: i64,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        let tag = self
+            .binding
+            .decision_tag(row.id, &row.tag, to.as_str(), by, now);
+        if work
+            .decide_approval(
+                row.id,
+                ApprovalStatus::Pending.as_str(),
+                to.as_str(),
+                by,
+                now,
+                &tag,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(conflict_changed())
+        }
+    }
+
+    /// An initial password as the admin who made the account is shown it.
+    fn initial_secret(&self, login: &str, password: tresor_core::Password) -> IssuedSecret {
+        let expires = self.unix_now() + secs(self.policy.initial_password_seconds);
+        IssuedSecret {
+            login: login.to_owned(),
+            kind: "initial".into(),
+            secret: password,
+            expires_at: u64::try_from(expires).unwrap_or(0),
+        }
     }
 
     async fn refuse_decision(

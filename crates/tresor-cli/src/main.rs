@@ -26,6 +26,7 @@ use tresor_client::flows::{self, Client, KeyCertificate};
 use tresor_client::keystore::{KeyStore, StoreError};
 use tresor_client::letter::{self, LetterDetails};
 use tresor_client::media::{self, MediaSource as _, SystemMedia};
+use tresor_client::prompt;
 use tresor_client::reminder::{self, Reminder};
 use tresor_client::session::{BankSession, SigningSummary};
 use tresor_client::settings::{self, Settings};
@@ -1149,27 +1150,12 @@ fn key_letter(
 // ---------------------------------------------------------------------------------------------
 // Secrets and small helpers.
 
-/// A secret from the environment or, on a terminal, asked without echo.
 fn secret(var: &str, prompt: &str) -> Result<Password> {
-    if let Ok(value) = std::env::var(var) {
-        return Ok(Password::new(value));
-    }
-    let value = rpassword::prompt_password(prompt)
-        .with_context(|| format!("no {var} in the environment, and no terminal to ask on"))?;
-    Ok(Password::new(value))
+    Ok(prompt::secret(var, prompt)?)
 }
 
-/// A new secret: from the environment, or asked twice on the terminal.
 fn new_secret(var: &str, prompt: &str) -> Result<Password> {
-    if std::env::var_os(var).is_some() {
-        return secret(var, prompt);
-    }
-    let first = secret(var, prompt)?;
-    let again = secret(var, "Repeat it: ")?;
-    if first.expose() != again.expose() {
-        bail!("the two entries differ");
-    }
-    Ok(first)
+    Ok(prompt::new_secret(var, prompt)?)
 }
 
 fn new_login_password(login: &Login) -> Result<Password> {

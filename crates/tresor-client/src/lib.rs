@@ -14,6 +14,7 @@
 //!   exactly the order that was shown.
 //! * [`flows`]: first login, login with the key or an OTP code, renewal, recovery.
 //! * [`reminder`]: when to remind the user to renew.
+//! * [`prompt`]: secrets for the command lines, from the environment or an echo-less prompt.
 //! * [`letter`]: the key letter, a PDF the bank activates a new certificate from.
 //! * [`error`]: what went wrong, with the kinds the CLI's exit codes and the app's screens use.
 //!
@@ -30,6 +31,7 @@ pub mod key_home;
 pub mod keystore;
 pub mod letter;
 pub mod media;
+pub mod prompt;
 pub mod reminder;
 pub mod session;
 pub mod settings;
