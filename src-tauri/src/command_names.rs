@@ -1,4 +1,4 @@
-/// Every command the app exposes to its window, in the order of `src/commands.rs`.
+/// Every command the app exposes to its window, in the order of `src/commands.rs`, then `src/admin.rs`.
 pub const ALL: &[&str] = &[
     "app_start",
     "save_settings",
@@ -24,5 +24,20 @@ pub const ALL: &[&str] = &[
     "signing_summary",
     "sign_order",
     "send_order",
+    "save_key_letter",
+    "block_key",
     "logout",
+    "admin_find_users",
+    "admin_show_user",
+    "admin_unlock",
+    "admin_suspend",
+    "admin_revoke",
+    "admin_activate",
+    "admin_ask_password",
+    "admin_requests",
+    "admin_approve",
+    "admin_reject",
+    "admin_audit",
+    "admin_audit_verify",
+    "copy_secret",
 ];

@@ -15,6 +15,7 @@ use tresor_client::reminder::{Reminder, renewal_reminder};
 use tresor_client::session::SigningSummary;
 use tresor_client::token::{self, TokenView};
 use tresor_client::{BankSession, KeyHome, KeyStore, Settings, settings};
+use tresor_core::api::admin::AdminView;
 use tresor_core::api::{CertificateStatus, OrderView, Overview, Stage};
 use tresor_core::login::Login;
 use tresor_core::payment::{PaymentOrder, parse_amount};
@@ -93,9 +94,20 @@ pub struct SessionView {
     pub reminder: Option<Reminder>,
     /// Lock after this many idle seconds.
     pub idle_lock_seconds: u32,
+    /// On a session signed by a bank admin's key: the admin and their roles (the window shows
+    /// the administration area instead of the client's).
+    pub admin: Option<AdminView>,
 }
 
 impl SessionView {
+    /// The view of the state's session, with the admin it belongs to, if it does.
+    fn of_state(inner: &mut crate::state::Inner) -> Result<Self> {
+        let admin = inner.admin.clone();
+        let mut view = Self::of(inner.session()?)?;
+        view.admin = admin;
+        Ok(view)
+    }
+
     fn of(session: &BankSession) -> Result<Self> {
         let info = session.info().ok_or_else(AppError::not_logged_in)?;
         let certificate = info.certificate.clone();
@@ -114,6 +126,7 @@ impl SessionView {
             certificate,
             reminder,
             idle_lock_seconds: IDLE_LOCK_SECONDS.min(bank_idle),
+            admin: None,
         })
     }
 }
@@ -144,6 +157,15 @@ pub struct TotpEnrollmentView {
     pub uri: String,
     /// The URI as an SVG QR code.
     pub qr_svg: String,
+}
+
+/// A key letter saved for printing.
+#[derive(Debug, Serialize, specta::Type)]
+pub struct LetterView {
+    /// Where the PDF was written.
+    pub path: String,
+    /// The key's fingerprint as printed on it (the bank types it back).
+    pub fingerprint: String,
 }
 
 /// After logout.
@@ -350,11 +372,21 @@ pub async fn login_with_key(
         &drive.to_string_lossy(),
         client.pkcs11_module(),
     )?;
-    let session = client
+    let mut session = client
         .login_with_key(&home, &password, &key_password, &report(&progress))
         .await?;
-    let view = SessionView::of(&session)?;
+    // An admin's key (its certificate says so) opens the administration area; the bank
+    // checks the roles on every request regardless.
+    let admin_key = session.key().is_some_and(|k| {
+        tresor_core::pki::certificate_kind(&k.certificate)
+            == Some(tresor_core::pki::CertKind::Admin)
+    });
+    inner.admin = None;
+    if admin_key && session.stage() == Some(Stage::Key) {
+        inner.admin = Some(crate::admin::whoami(&mut session).await?);
+    }
     inner.session = Some(session);
+    let view = SessionView::of_state(&mut inner)?;
     drop(inner);
     remember(&state, login.as_str(), Some(&drive)).await;
     Ok(view)
@@ -377,6 +409,7 @@ pub async fn login_with_otp(
     let client = inner.client()?;
     let session = client.login_with_otp(&login, &password, otp.trim()).await?;
     let view = SessionView::of(&session)?;
+    inner.admin = None;
     inner.session = Some(session);
     drop(inner);
     remember(&state, login.as_str(), None).await;
@@ -427,7 +460,7 @@ pub async fn change_password(
     let mut inner = state.lock().await;
     let result = inner.session()?.change_password(&current, &new).await;
     inner.outcome(result)?;
-    SessionView::of(inner.session()?)
+    SessionView::of_state(&mut inner)
 }
 
 /// The accounts and rights.
@@ -444,7 +477,7 @@ pub async fn overview(state: State<'_, AppState>) -> Result<Overview> {
 #[specta::specta]
 pub async fn session_info(state: State<'_, AppState>) -> Result<SessionView> {
     let mut inner = state.lock().await;
-    SessionView::of(inner.session()?)
+    SessionView::of_state(&mut inner)
 }
 
 /// Renews the key: a new key on the same drive, under the same key password (which the
@@ -585,11 +618,81 @@ pub async fn send_order(state: State<'_, AppState>, id: u64) -> Result<OrderView
     inner.outcome(result)
 }
 
+/// Saves the key letter of the login's current certificate (on `drive`: a drive's path or a
+/// token's medium) as a PDF in the documents folder (`TRESOR_LETTER_DIR` overrides it), to
+/// print, sign, seal and bring to the bank, which activates the key from it.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_key_letter(
+    state: State<'_, AppState>,
+    login_name: String,
+    drive: String,
+) -> Result<LetterView> {
+    let login = login(&login_name)?;
+    let module = {
+        let mut inner = state.lock().await;
+        inner
+            .client()?
+            .pkcs11_module()
+            .map(std::path::Path::to_path_buf)
+    };
+    blocking(move || {
+        let home = KeyHome::resolve(&SystemMedia, &login, &drive, module.as_deref())?;
+        let cert = home.current_certificate()?;
+        let pdf = tresor_client::letter::key_letter_pdf(
+            &cert,
+            &tresor_client::letter::LetterDetails::default(),
+            SystemTime::now(),
+        )?;
+        let fingerprint = tresor_core::pki::fingerprint_text(
+            &tresor_core::pki::key_fingerprint(&cert)
+                .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))?,
+        );
+        let serial = tresor_core::pki::serial_hex(cert.tbs_certificate().serial_number());
+        let dir = std::env::var_os("TRESOR_LETTER_DIR")
+            .map(PathBuf::from)
+            .or_else(dirs::document_dir)
+            .or_else(dirs::home_dir)
+            .ok_or_else(|| AppError::new(ErrorCode::Other, "no documents folder to save to"))?;
+        let path = dir.join(format!("tresor-key-letter-{login}-{serial}.pdf"));
+        std::fs::write(&path, pdf)
+            .map_err(|e| AppError::new(ErrorCode::Other, format!("{}: {e}", path.display())))?;
+        Ok(LetterView {
+            path: path.display().to_string(),
+            fingerprint,
+        })
+    })
+    .await?
+}
+
+/// Blocks the login's key at the bank (the user fears it stolen), with the password alone:
+/// every certificate is suspended and every session ends, until a recovery.
+#[tauri::command]
+#[specta::specta]
+pub async fn block_key(
+    state: State<'_, AppState>,
+    login_name: String,
+    password: String,
+) -> Result<()> {
+    let password = Password::new(password);
+    let login = login(&login_name)?;
+    let mut inner = state.lock().await;
+    let client = inner.client()?;
+    client.block_key(&login, &password).await?;
+    inner.session = None;
+    inner.admin = None;
+    Ok(())
+}
+
 /// Logs out (also the idle lock), and names the drive to pull out if it is still plugged in.
 #[tauri::command]
 #[specta::specta]
 pub async fn logout(state: State<'_, AppState>) -> Result<LogoutView> {
-    let session = state.lock().await.session.take();
+    let session = {
+        let mut inner = state.lock().await;
+        inner.admin = None;
+        inner.session.take()
+    };
     let remove_drive = match session {
         Some(session) => session.logout(&SystemMedia).await.remove_drive,
         None => None,

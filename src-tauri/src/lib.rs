@@ -2,6 +2,7 @@
 //! commands ([`commands`]); their TypeScript bindings are generated from these Rust types into
 //! `ui/src/bindings.ts`, and a test keeps the committed file current.
 
+pub mod admin;
 pub mod commands;
 pub mod error;
 pub mod remember;
@@ -46,7 +47,22 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::signing_summary,
             commands::sign_order,
             commands::send_order,
+            commands::save_key_letter,
+            commands::block_key,
             commands::logout,
+            admin::admin_find_users,
+            admin::admin_show_user,
+            admin::admin_unlock,
+            admin::admin_suspend,
+            admin::admin_revoke,
+            admin::admin_activate,
+            admin::admin_ask_password,
+            admin::admin_requests,
+            admin::admin_approve,
+            admin::admin_reject,
+            admin::admin_audit,
+            admin::admin_audit_verify,
+            admin::copy_secret,
         ])
         // Amounts (minor units), ids and Unix times stay far below 2^53.
         .dangerously_cast_bigints_to_number()
@@ -69,6 +85,7 @@ pub fn run() -> Result<(), tauri::Error> {
     let builder = specta_builder();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
         .manage(state::AppState::default())
         .invoke_handler(builder.invoke_handler())
         .setup(|app| {

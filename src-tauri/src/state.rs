@@ -24,6 +24,8 @@ pub struct Inner {
     client: Option<Client>,
     /// The session, once logged in.
     pub session: Option<BankSession>,
+    /// The admin the session belongs to, on an admin's key session.
+    pub admin: Option<tresor_core::api::admin::AdminView>,
 }
 
 impl AppState {

@@ -31,7 +31,7 @@ let bank;
 
 const lastLine = (out) => out.trim().split("\n").at(-1).trim();
 const startBank = (name, policy) => startBankIn(dir, name, policy);
-const startDriver = (b) => startDriverFor(b, { TRESOR_CLIENT_CONFIG: join(dir, "client.toml") });
+const startDriver = (b) => startDriverFor(b, { TRESOR_CLIENT_CONFIG: join(dir, "client.toml"), TRESOR_LETTER_DIR: dir });
 const admin = (...args) => bank.admin(...args);
 
 /** An authenticator app's code for an otpauth:// URI (RFC 6238), as a phone would show it. */
@@ -98,6 +98,15 @@ test("onboarding: the first-login wizard makes a key in the folder standing in f
     const done = await shown(app, '[data-test="first-login-done"]');
     assert.match(await done.getText(), /valid until/);
     await shot(app, "first-login-done");
+    // The key letter: a PDF an independent reader (pdftotext) finds the shown fingerprint in.
+    await click(app, "#key-letter");
+    const saved = await shown(app, '[data-test="key-letter-saved"]');
+    const letter = (await saved.getText()).replace(/^.*?: /, "").trim();
+    const fingerprint = (await (await app.$('[data-test="key-letter-fingerprint"]')).getText()).trim();
+    assert.match(fingerprint, /^([0-9A-F]{4} ){15}[0-9A-F]{4}$/);
+    const letterText = execFileSync("pdftotext", ["-layout", letter, "-"], { encoding: "utf8" });
+    assert.ok(letterText.includes(fingerprint), letterText);
+    assert.ok(letterText.includes(LOGIN), letterText);
     const keyDir = join(stick, "Tresor", LOGIN);
     assert.ok(existsSync(join(keyDir, "key-0001.pem")), "the key file is on the drive");
     assert.ok(existsSync(join(keyDir, "cert-0001.pem")), "the certificate is beside it");
@@ -197,7 +206,7 @@ test("a wrong key password leads to the recovery screen, and recovery gives a wo
     await type(app, "#rc-key-again", NEW_KEY_PASSWORD);
     await click(app, "#recovery-next");
     await shown(app, '[data-test="recovery-done"]');
-    await click(app, '[data-test="recovery-done"] button');
+    await click(app, "#recovery-to-login");
 
     await type(app, "#password", PASSWORD);
     await type(app, "#key-password", NEW_KEY_PASSWORD);

@@ -13,6 +13,8 @@ import { ChangePasswordForm, KeyScreen, SettingsScreen, TotpScreen } from "./scr
 import { LoginScreen } from "./screens/Login";
 import { OrdersScreen } from "./screens/Orders";
 import { FirstLoginWizard, RecoveryWizard } from "./screens/Wizards";
+import { AdminArea } from "./screens/Admin";
+import { adminPages, type AdminPage } from "./logic/admin";
 
 export type Page = "accounts" | "orders" | "key" | "security" | "settings";
 
@@ -23,12 +25,14 @@ export type View =
   | { name: "settings" }
   | { name: "change-password" }
   | { name: "main"; page: Page }
+  | { name: "admin"; page: AdminPage | null }
   | { name: "ended"; why: "locked" | "logout"; removeDrive: string | null; minutes: number };
 
 /** Where a fresh session lands: the forced password change, the key screen when expiry is near, else the accounts. */
 export function landing(s: SessionView): View {
   if (s.stage === "change_password") return { name: "change-password" };
   if (s.stage === "reconnect") return { name: "login" };
+  if (s.admin) return { name: "admin", page: null };
   return { name: "main", page: opensKeyScreen(s.reminder) ? "key" : "accounts" };
 }
 
@@ -197,6 +201,13 @@ function Shell() {
           </button>
         </main>
       );
+    case "admin":
+      if (!session?.admin) return null;
+      return (
+        <AdminLayout session={session} page={view.page} go={(page) => setView({ name: "admin", page })} onLogout={() => void end("logout")}>
+          <AdminArea admin={session.admin} page={view.page} go={(page) => setView({ name: "admin", page })} />
+        </AdminLayout>
+      );
     case "main":
       if (!session) return null;
       return (
@@ -248,6 +259,43 @@ function MainLayout(props: {
       </nav>
       <main className="content">
         {props.page !== "key" && <ReminderBanner reminder={props.session.reminder} onRenew={() => props.go("key")} />}
+        {props.children}
+      </main>
+    </div>
+  );
+}
+
+function AdminLayout(props: {
+  session: SessionView;
+  page: AdminPage | null;
+  go: (p: AdminPage) => void;
+  onLogout: () => void;
+  children: React.ReactNode;
+}) {
+  const { t } = useI18n();
+  const admin = props.session.admin;
+  const pages = admin ? adminPages(admin.roles) : [];
+  const current = props.page ?? pages[0];
+  return (
+    <div className="layout" data-test="admin-area">
+      <header>
+        <span className="brand">{t("admin.title")}</span>
+        <span className="who" data-test="who">
+          {props.session.name} ({props.session.login}) · {admin?.roles.map((r) => t(`admin.role.${r}`)).join(", ")}
+        </span>
+        <button type="button" id="logout" onClick={props.onLogout}>
+          {t("nav.logout")}
+        </button>
+      </header>
+      <nav aria-label={t("nav.main")} className="menu">
+        {pages.map((p) => (
+          <button key={p} type="button" id={`admin-nav-${p}`} aria-current={current === p ? "page" : undefined} onClick={() => props.go(p)}>
+            {t(`admin.nav.${p}`)}
+          </button>
+        ))}
+      </nav>
+      <main className="content">
+        <ReminderBanner reminder={props.session.reminder} onRenew={() => {}} />
         {props.children}
       </main>
     </div>

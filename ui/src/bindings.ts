@@ -76,8 +76,51 @@ export const commands = {
 	signOrder: (shown: SigningSummary) => typedError<OrderView, AppError>(__TAURI_INVOKE("sign_order", { shown })),
 	/**  Sends a signed order. */
 	sendOrder: (id: number) => typedError<OrderView, AppError>(__TAURI_INVOKE("send_order", { id })),
+	/**
+	 *  Saves the key letter of the login's current certificate (on `drive`: a drive's path or a
+	 *  token's medium) as a PDF in the documents folder (`TRESOR_LETTER_DIR` overrides it), to
+	 *  print, sign, seal and bring to the bank, which activates the key from it.
+	 */
+	saveKeyLetter: (loginName: string, drive: string) => typedError<LetterView, AppError>(__TAURI_INVOKE("save_key_letter", { loginName, drive })),
+	/**
+	 *  Blocks the login's key at the bank (the user fears it stolen), with the password alone:
+	 *  every certificate is suspended and every session ends, until a recovery.
+	 */
+	blockKey: (loginName: string, password: string) => typedError<null, AppError>(__TAURI_INVOKE("block_key", { loginName, password })),
 	/**  Logs out (also the idle lock), and names the drive to pull out if it is still plugged in. */
 	logout: () => typedError<LogoutView, AppError>(__TAURI_INVOKE("logout")),
+	/**  Users whose login or name contains `query`. */
+	adminFindUsers: (query: string | null) => typedError<UserSummary[], AppError>(__TAURI_INVOKE("admin_find_users", { query })),
+	/**  One user's status, certificates and rights. */
+	adminShowUser: (login: string) => typedError<UserDetails, AppError>(__TAURI_INVOKE("admin_show_user", { login })),
+	/**  Unlocks a user. */
+	adminUnlock: (login: string) => typedError<null, AppError>(__TAURI_INVOKE("admin_unlock", { login })),
+	/**  Suspends every certificate of a user (on their call). */
+	adminSuspend: (login: string) => typedError<null, AppError>(__TAURI_INVOKE("admin_suspend", { login })),
+	/**  Revokes a certificate. */
+	adminRevoke: (serial: string) => typedError<null, AppError>(__TAURI_INVOKE("admin_revoke", { serial })),
+	/**  Activates a user's certificate from the fingerprint on its key letter. */
+	adminActivate: (login: string, fingerprint: string) => typedError<null, AppError>(__TAURI_INVOKE("admin_activate", { login, fingerprint })),
+	/**
+	 *  Asks for a temporary (or, with `emergency`, an emergency) password for a user: a
+	 *  four-eyes request another admin approves.
+	 */
+	adminAskPassword: (login: string, emergency: boolean) => typedError<ApprovalView, AppError>(__TAURI_INVOKE("admin_ask_password", { login, emergency })),
+	/**  The four-eyes requests, pending and lately decided. */
+	adminRequests: () => typedError<ApprovalView[], AppError>(__TAURI_INVOKE("admin_requests")),
+	/**  Approves a request; its secret, if it made one, is in the answer, once. */
+	adminApprove: (id: number) => typedError<ApprovedView, AppError>(__TAURI_INVOKE("admin_approve", { id })),
+	/**  Rejects (or withdraws) a request. */
+	adminReject: (id: number) => typedError<null, AppError>(__TAURI_INVOKE("admin_reject", { id })),
+	/**  Audit records, newest first, by user, event and time (Unix seconds, inclusive). */
+	adminAudit: (login: string | null, event: string | null, from: number | null, until: number | null) => typedError<AuditRecord[], AppError>(__TAURI_INVOKE("admin_audit", { login, event, from, until })),
+	/**  Checks the audit chain and its anchor. */
+	adminAuditVerify: () => typedError<AuditCheck, AppError>(__TAURI_INVOKE("admin_audit_verify")),
+	/**
+	 *  Puts a one-time secret on the clipboard, and clears it after [`CLIPBOARD_SECONDS`]
+	 *  unless something else has been copied since.
+	 */
+	copySecret: (secret: string) => typedError<null, AppError>(__TAURI_INVOKE("copy_secret", { secret })),
 };
 
 /* Types */
@@ -97,6 +140,18 @@ export type AccountView = {
 	rights: Rights,
 };
 
+/**  An admin, as `whoami` and `admin list` show them. */
+export type AdminView = {
+	/**  Login. */
+	login: string,
+	/**  Name. */
+	name: string,
+	/**  Roles. */
+	roles: Role[],
+	/**  Status words, as for users. */
+	status: string[],
+};
+
 /**  A failed command. */
 export type AppError = {
 	/**  What kind of failure. */
@@ -107,6 +162,71 @@ export type AppError = {
 	offers_recovery: boolean,
 };
 
+/**  A request waiting for (or decided by) a second admin. */
+export type ApprovalView = {
+	/**  Its id. */
+	id: number,
+	/**
+	 *  What: `temp_password`, `emergency_password`, `grant_rights`, `lower_signatures`,
+	 *  `add_admin`, `set_roles`, `break_glass`.
+	 */
+	action: string,
+	/**  Whom or what it concerns (a login or an IBAN). */
+	target: string,
+	/**  In words. */
+	summary: string,
+	/**  Who asked. */
+	requested_by: string,
+	/**  When, Unix seconds. */
+	requested_at: number,
+	/**  Until when it may be approved, Unix seconds. */
+	expires_at: number,
+	/**  `pending`, `approved`, `rejected`. */
+	status: string,
+	/**  Who decided. */
+	decided_by: string | null,
+	/**  The roles that may approve it. */
+	approvers: Role[],
+};
+
+/**  An approved request, and its secret if it made one. */
+export type ApprovedView = {
+	/**  The request, decided. */
+	request: ApprovalView,
+	/**  The one-time password it made. */
+	secret: SecretView | null,
+};
+
+/**  The audit log's check. */
+export type AuditCheck = {
+	/**  Whether the chain is whole and ends at its anchored head. */
+	intact: boolean,
+	/**  Records checked. */
+	records: number,
+	/**  What is wrong, if anything. */
+	problem: string | null,
+};
+
+/**  One audit record. */
+export type AuditRecord = {
+	/**  Position in the chain. */
+	seq: number,
+	/**  When, Unix seconds. */
+	at: number,
+	/**  Who: `user`, `bank`, `admin:<login>@<serial>`, `break-glass:<name>`. */
+	actor: string,
+	/**  The login concerned. */
+	login: string,
+	/**  Source address. */
+	ip: string,
+	/**  What. */
+	event: string,
+	/**  How it ended. */
+	outcome: string,
+	/**  More. */
+	detail: string,
+};
+
 /**  A certificate's dates, for renewal reminders. */
 export type CertificateStatus = {
 	/**  Serial number, hex. */
@@ -115,6 +235,24 @@ export type CertificateStatus = {
 	not_after: number,
 	/**  Whether the bank accepts a renewal now. */
 	renewal_open: boolean,
+};
+
+/**  A certificate as admins see it. */
+export type CertificateView = {
+	/**  Serial, hex. */
+	serial: string,
+	/**  Whose. */
+	login: string,
+	/**  enroll, renewal or recovery. */
+	purpose: string,
+	/**  Valid from, Unix seconds. */
+	not_before: number,
+	/**  Expiry, Unix seconds. */
+	not_after: number,
+	/**  When revoked, and why. */
+	revoked: [number, string] | null,
+	/**  `immediate`, `pending` (waits for its key letter) or `activated`. */
+	activation: string,
 };
 
 /**  One mounted file system the user could keep a key on. */
@@ -195,6 +333,14 @@ export type KeyCertificate = {
 	serial: string,
 	/**  When it expires, Unix seconds. */
 	not_after: number,
+};
+
+/**  A key letter saved for printing. */
+export type LetterView = {
+	/**  Where the PDF was written. */
+	path: string,
+	/**  The key's fingerprint as printed on it (the bank types it back). */
+	fingerprint: string,
 };
 
 /**  After logout. */
@@ -335,6 +481,29 @@ export type Rights = {
 	send: boolean,
 };
 
+/**  The admin roles. An admin holds one or more; each gives only what its work needs. */
+export type Role = 
+/**  Finds users, shows their status, unlocks, requests a temporary password. */
+"helpdesk" | 
+/**  Emergency passwords, certificate revocation and activation, admin accounts. */
+"security_officer" | 
+/**  Users, accounts, rights and signature rules. */
+"account_manager" | 
+/**  Reads and verifies the audit log; nothing else. */
+"auditor";
+
+/**  A one-time password, shown once to the admin who approved it. */
+export type SecretView = {
+	/**  For whom. */
+	login: string,
+	/**  `initial`, `temporary` or `emergency`. */
+	kind: string,
+	/**  The secret. */
+	secret: string,
+	/**  Until when it may be used, Unix seconds. */
+	expires_at: number,
+};
+
 /**  The logged-in session, as the window shows it. */
 export type SessionView = {
 	/**  The login. */
@@ -355,6 +524,11 @@ export type SessionView = {
 	reminder: Reminder | null,
 	/**  Lock after this many idle seconds. */
 	idle_lock_seconds: number,
+	/**
+	 *  On a session signed by a bank admin's key: the admin and their roles (the window shows
+	 *  the administration area instead of the client's).
+	 */
+	admin: AdminView | null,
 };
 
 /**  The connection settings. */
@@ -475,6 +649,32 @@ export type TotpEnrollmentView = {
 	uri: string,
 	/**  The URI as an SVG QR code. */
 	qr_svg: string,
+};
+
+/**  One user in full. */
+export type UserDetails = {
+	/**  Login, name, status. */
+	summary: UserSummary,
+	/**  Full or limited menus. */
+	menus: Menus,
+	/**  Consecutive wrong passwords. */
+	failed_logins: number,
+	/**  Whether TOTP is enrolled. */
+	totp: boolean,
+	/**  Certificates, newest first. */
+	certificates: CertificateView[],
+	/**  Rights per account (IBAN). */
+	rights: ([string, Rights])[],
+};
+
+/**  A user in a list. */
+export type UserSummary = {
+	/**  Login. */
+	login: string,
+	/**  Name. */
+	name: string,
+	/**  Status words: active, locked, must change password, emergency pending, … */
+	status: string[],
 };
 
 /* Tauri Specta runtime */

@@ -3,8 +3,8 @@
 // screen readers work as the platform does.
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { Channel } from "@tauri-apps/api/core";
-import type { AppError, DriveView, Reminder, Step, TokenView } from "./bindings";
-import { commands, run } from "./api";
+import type { AppError, DriveView, LetterView, Reminder, Step, TokenView } from "./bindings";
+import { asAppError, commands, run } from "./api";
 import { useI18n } from "./context";
 import type { Key } from "./i18n";
 import type { FormProblem } from "./logic/forms";
@@ -289,5 +289,39 @@ export function ScreenTitle({ children }: { children: ReactNode }) {
     <h1 tabIndex={-1} ref={ref}>
       {children}
     </h1>
+  );
+}
+
+/** "Save the key letter": the PDF to print, sign and bring to the bank, which activates a new
+ * key from it (where the bank asks for letters). */
+export function KeyLetterButton({ login, drive }: { login: string; drive: string }) {
+  const { t } = useI18n();
+  const [saved, setSaved] = useState<LetterView | null>(null);
+  const [error, setError] = useState<AppError | null>(null);
+  const save = async () => {
+    setError(null);
+    try {
+      setSaved(await run(commands.saveKeyLetter(login, drive)));
+    } catch (err) {
+      setError(asAppError(err));
+    }
+  };
+  return (
+    <div className="letter" data-test="key-letter">
+      <p className="hint">{t("letter.text")}</p>
+      <button type="button" id="key-letter" onClick={() => void save()}>
+        {t("letter.save")}
+      </button>
+      {saved && (
+        <Notice>
+          <span data-test="key-letter-saved">{t("letter.saved", { path: saved.path })}</span>
+          <br />
+          <span className="mono" data-test="key-letter-fingerprint">
+            {saved.fingerprint}
+          </span>
+        </Notice>
+      )}
+      <ErrorBox error={error} />
+    </div>
   );
 }

@@ -394,6 +394,8 @@ fn action_of(command: &Command) -> Result<AdminAction> {
             AuditCommand::List { user, event, limit } => AdminAction::AuditList {
                 login: user.clone(),
                 event: event.clone(),
+                from: None,
+                until: None,
                 limit: *limit,
             },
             AuditCommand::Verify => AdminAction::AuditVerify {},

@@ -287,12 +287,16 @@ impl Bank {
             AdminAction::AuditList {
                 login,
                 event,
+                from,
+                until,
                 limit,
             } => {
+                let time = |t: Option<u64>| t.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
                 let filter = AuditFilter {
                     login: login.as_deref(),
                     event: event.as_deref(),
-                    ..AuditFilter::default()
+                    from: time(from),
+                    until: time(until),
                 };
                 let records =
                     crate::audit::search(&self.store, &filter, i64::from(limit.min(10_000)))

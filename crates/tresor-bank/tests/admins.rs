@@ -146,6 +146,8 @@ fn sample_actions(s: &Staff) -> Vec<(&'static str, AdminAction)> {
             AdminAction::AuditList {
                 login: None,
                 event: None,
+                from: None,
+                until: None,
                 limit: 5,
             },
         ),
@@ -210,6 +212,7 @@ on_both!(
     every_admin_endpoint_checks_the_role_of_the_admin,
     |db: Db| async move {
         let s = staff(db).await;
+        let before = s.bank.bank().audit_list(None, 1).await.unwrap()[0].seq;
         let by_role = [
             (Role::Helpdesk, &s.helpdesk),
             (Role::SecurityOfficer, &s.officer),
@@ -253,6 +256,32 @@ on_both!(
         })
         .sum();
         assert_eq!(refused, expected);
+        // Every record an admin action wrote names that admin, the certificate they signed
+        // with and their address.
+        let serials: Vec<String> = [&s.helpdesk, &s.officer, &s.manager, &s.auditor]
+            .iter()
+            .map(|h| {
+                format!(
+                    "admin:{}@{}",
+                    h.login,
+                    pki::serial_hex(h.cert.tbs_certificate().serial_number())
+                )
+            })
+            .collect();
+        let written: Vec<_> = s
+            .bank
+            .bank()
+            .audit_list(None, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.seq > before && r.actor != "user")
+            .collect();
+        assert!(written.len() > 10, "{written:?}");
+        for r in &written {
+            assert!(serials.contains(&r.actor), "{r:?}");
+            assert_eq!(r.ip, "10.1.0.1", "{r:?}");
+        }
     }
 );
 

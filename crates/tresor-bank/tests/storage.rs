@@ -155,15 +155,38 @@ on_both!(
             .trim()
             .parse()
             .unwrap();
-        // The upgrade to version 3 bound every secret to the data folder's key, in the run
-        // that migrated, and said so in the log.
-        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 1));
-        let upgrade = &bank.audit_list(None, 1).await.unwrap()[0];
-        assert_eq!(upgrade.event, "upgrade");
+        // The upgrade to version 3 bound every secret to the data folder's key, and the one
+        // to version 5 every certificate's activation state, in the run that migrated, and
+        // said so in the log.
+        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 2));
+        let upgrades = bank.audit_list(None, 2).await.unwrap();
+        assert!(
+            upgrades.iter().all(|u| u.event == "upgrade"),
+            "{upgrades:?}"
+        );
         assert_eq!(
-            upgrade.detail,
+            upgrades[1].detail,
             "secrets of 3 users bound to the data folder's key"
         );
+        let certificates: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
+            .fetch_one(bank.store().pool())
+            .await
+            .unwrap();
+        assert!(certificates > 0);
+        assert_eq!(
+            upgrades[0].detail,
+            format!(
+                "activation state of {certificates} certificates bound to the data folder's key"
+            )
+        );
+        let unbound: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM certificates WHERE activation_tag IS NULL \
+             OR activation <> 'immediate'",
+        )
+        .fetch_one(bank.store().pool())
+        .await
+        .unwrap();
+        assert_eq!(unbound, 0);
         let unbound: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE password_hash NOT LIKE 'b1:%' \
              OR emergency_hash NOT LIKE 'b1:%' OR length(totp_secret) <> 48",
@@ -176,12 +199,12 @@ on_both!(
         bank.unlock_user("admin:test", "bob.accountant")
             .await
             .unwrap();
-        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 2));
+        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 3));
         // Migrating again is a no-op.
         let again = server::open(&config, clock(), Purpose::Migrate)
             .await
             .unwrap();
-        assert_eq!(again.bank.audit_verify().await.unwrap(), Ok(records + 2));
+        assert_eq!(again.bank.audit_verify().await.unwrap(), Ok(records + 3));
     }
 );
 

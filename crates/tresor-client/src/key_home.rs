@@ -157,6 +157,18 @@ impl KeyHome {
         }
     }
 
+    /// The current key's certificate, read without the key password or PIN (for the key
+    /// letter and the status).
+    pub fn current_certificate(&self) -> Result<Certificate, ClientError> {
+        match self {
+            Self::Drive(s) => {
+                let gens = s.key_generations()?;
+                Ok(s.certificate(gens.current)?)
+            }
+            Self::Token(s) => Ok(s.current_certificate()?),
+        }
+    }
+
     /// Whether the key lives on a token (the secret is its PIN).
     pub fn is_token(&self) -> bool {
         matches!(self, Self::Token(_))

@@ -124,6 +124,21 @@ impl TokenStore {
             .is_ok_and(|labels| labels.iter().any(|l| self.parse_label(l).is_some()))
     }
 
+    /// The newest certificate of the login on the token, read without the PIN (certificates
+    /// are public objects): the current key's, since storing it is the commit.
+    pub fn current_certificate(&self) -> Result<Certificate, TokenError> {
+        let session = self.token.public_session()?;
+        let newest = session
+            .labels(Class::CERTIFICATE)?
+            .iter()
+            .filter_map(|l| self.parse_label(l))
+            .max()
+            .ok_or_else(|| self.no_key())?;
+        session
+            .certificate(&self.label(newest))?
+            .ok_or_else(|| self.no_key())
+    }
+
     /// The login's generations on the token, oldest first.
     fn generations(&self, session: &TokenSession) -> Result<Vec<Generation>, TokenError> {
         let mut gens: Vec<Generation> = Vec::new();

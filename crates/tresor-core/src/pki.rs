@@ -773,6 +773,28 @@ pub fn login_from_name(name: &Name) -> Result<Login, PkiError> {
     Ok(Login::new(&cn.value())?)
 }
 
+/// Which kind of key a certificate says it certifies, from its extended key usage alone,
+/// unchecked: for a client to choose its screens. The bank decides from a validated
+/// certificate ([`validate_client_certificate`]).
+pub fn certificate_kind(cert: &Certificate) -> Option<CertKind> {
+    let ext = cert
+        .tbs_certificate()
+        .extensions()?
+        .iter()
+        .find(|e| e.extn_id == rfc5280::ID_CE_EXT_KEY_USAGE)?;
+    let ekus = ExtendedKeyUsage::from_der(ext.extn_value.as_bytes())
+        .ok()?
+        .0;
+    match (
+        ekus.contains(&CertKind::Client.eku()),
+        ekus.contains(&CertKind::Admin.eku()),
+    ) {
+        (true, false) => Some(CertKind::Client),
+        (false, true) => Some(CertKind::Admin),
+        _ => None,
+    }
+}
+
 /// SHA-256 of a certificate's public key (its DER SubjectPublicKeyInfo): what a key letter
 /// prints and a security officer types back to activate the certificate.
 pub fn key_fingerprint(cert: &Certificate) -> Result<[u8; 32], PkiError> {
@@ -1111,6 +1133,8 @@ mod tests {
         };
         assert_eq!(kind(&admin, "sec.one"), Ok(CertKind::Admin));
         assert_eq!(kind(&client, "ivan"), Ok(CertKind::Client));
+        assert_eq!(certificate_kind(&admin), Some(CertKind::Admin));
+        assert_eq!(certificate_kind(&client), Some(CertKind::Client));
         // The channel's server certificate is neither.
         let server = ca
             .issue_server_certificate(

@@ -6,6 +6,8 @@ import { formatMinor, groupIban } from "./money";
 import { confirmed, emptyOrder, missingOrderField, required } from "./forms";
 import { orderActions } from "./orders";
 import { formatBytes, isToken, preselect, sameDrives } from "./drives";
+import { adminPages, canDo, dayEnd, dayStart, type AdminDoing, type AdminPage } from "./admin";
+import type { Role } from "../bindings";
 
 describe("renewal reminder", () => {
   it("grows louder at each threshold and cannot be hidden in the last week", () => {
@@ -148,5 +150,44 @@ describe("drives", () => {
     expect(formatBytes(512)).toBe("512 B");
     expect(formatBytes(1_500_000)).toBe("1.5 MB");
     expect(formatBytes(32_000_000_000)).toBe("32 GB");
+  });
+});
+
+describe("administration by role", () => {
+  it("shows each role its pages", () => {
+    const cases: [Role[], AdminPage[]][] = [
+      [["helpdesk"], ["users", "requests"]],
+      [["security_officer"], ["users", "requests"]],
+      [["account_manager"], ["users", "requests"]],
+      [["auditor"], ["requests", "audit"]],
+      [["helpdesk", "auditor"], ["users", "requests", "audit"]],
+      [[], []],
+    ];
+    for (const [roles, pages] of cases) expect(adminPages(roles)).toEqual(pages);
+  });
+  it("shows each role only the buttons the bank would allow", () => {
+    const cases: [Role, AdminDoing, boolean, boolean][] = [
+      ["helpdesk", "unlock", false, true],
+      ["helpdesk", "unlock", true, false],
+      ["security_officer", "unlock", true, true],
+      ["helpdesk", "temp_password", false, true],
+      ["helpdesk", "emergency_password", false, false],
+      ["security_officer", "emergency_password", false, true],
+      ["helpdesk", "suspend", false, true],
+      ["helpdesk", "activate", false, false],
+      ["security_officer", "activate", false, true],
+      ["account_manager", "unlock", false, false],
+      ["auditor", "revoke", false, false],
+      ["security_officer", "revoke", true, true],
+    ];
+    for (const [role, what, onAdmin, want] of cases) expect(canDo([role], what, onAdmin), `${role} ${what} ${onAdmin}`).toBe(want);
+  });
+  it("reads typed days as UTC bounds", () => {
+    expect(dayStart("2026-12-01")).toBe(Date.UTC(2026, 11, 1) / 1000);
+    expect(dayEnd("2026-12-01")).toBe(Date.UTC(2026, 11, 1) / 1000 + 86_399);
+    expect(dayStart("2026-02-30")).toBeNull();
+    expect(dayStart("1.12.2026")).toBeNull();
+    expect(dayStart("")).toBeNull();
+    expect(dayEnd("x")).toBeNull();
   });
 });

@@ -3,7 +3,7 @@
 import { useState, type FormEvent } from "react";
 import type { AppError, KeyCertificate, SessionView, StartInfo, TotpEnrollmentView, Remembered } from "../bindings";
 import { asAppError, commands, run } from "../api";
-import { ErrorBox, Field, Notice, ProgressPanel, ReminderBanner, ScreenTitle, useProblemText, useProgress } from "../components";
+import { ErrorBox, Field, KeyLetterButton, Notice, ProgressPanel, ReminderBanner, ScreenTitle, useProblemText, useProgress } from "../components";
 import { formatDate, useI18n } from "../context";
 import { confirmed, required } from "../logic/forms";
 import type { Lang } from "../i18n";
@@ -55,7 +55,10 @@ export function KeyScreen({ session }: { session: SessionView }) {
           <h2>{t("key.renewTitle")}</h2>
           <p>{t("key.renewText")}</p>
           {renewed ? (
-            <Notice>{t("key.renewed", { serial: renewed.serial, date: formatDate(renewed.not_after, lang) })}</Notice>
+            <>
+              <Notice>{t("key.renewed", { serial: renewed.serial, date: formatDate(renewed.not_after, lang) })}</Notice>
+              <KeyLetterButton login={session.login} drive={session.drive ?? ""} />
+            </>
           ) : !cert.renewal_open ? (
             <p className="hint">{t("key.renewClosed")}</p>
           ) : (

@@ -23,6 +23,7 @@ export function LoginScreen(props: {
   const [otp, setOtp] = useState("");
   const [error, setError] = useState<AppError | string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [blocking, setBlocking] = useState(false);
   const { drives, tokens, chosen, choose } = useDrives(login, props.start.remembered.drive);
   const progress = useProgress();
 
@@ -127,10 +128,57 @@ export function LoginScreen(props: {
         <button type="button" className="link" id="go-recovery" onClick={() => props.onRecover(login, chosen)}>
           {t("login.recover")}
         </button>
+        <button type="button" className="link" id="go-block" onClick={() => setBlocking(!blocking)} aria-expanded={blocking}>
+          {t("block.open")}
+        </button>
         <button type="button" className="link" id="go-settings" onClick={props.onSettings}>
           {t("nav.settings")}
         </button>
       </nav>
+      {blocking && <BlockKeyForm login={login} />}
     </main>
+  );
+}
+
+/** "Block my key": for a user who fears the key stolen, with the login and password alone. */
+function BlockKeyForm(props: { login: string }) {
+  const { t } = useI18n();
+  const [login, setLogin] = useState(props.login);
+  const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState(false);
+  const [done, setDone] = useState(false);
+  const [error, setError] = useState<AppError | string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    if (required(login, password)) return setError(t("common.required"));
+    if (!confirm) return setError(t("block.confirmFirst"));
+    setBusy(true);
+    try {
+      await run(commands.blockKey(login, password));
+      setDone(true);
+    } catch (err) {
+      setError(asAppError(err));
+    } finally {
+      setPassword("");
+      setBusy(false);
+    }
+  };
+  if (done) return <Notice>{t("block.done")}</Notice>;
+  return (
+    <form className="card" data-test="block-key" onSubmit={submit} aria-busy={busy}>
+      <h2>{t("block.title")}</h2>
+      <p>{t("block.text")}</p>
+      <Field id="block-login" label={t("login.login")} value={login} onChange={setLogin} />
+      <Field id="block-password" label={t("login.password")} type="password" value={password} onChange={setPassword} />
+      <label className="check">
+        <input type="checkbox" id="block-confirm" checked={confirm} onChange={(e) => setConfirm(e.target.checked)} /> {t("block.confirm")}
+      </label>
+      <ErrorBox error={error} />
+      <button type="submit" className="danger" id="block-submit" disabled={busy}>
+        {t("block.submit")}
+      </button>
+    </form>
   );
 }

@@ -5,7 +5,7 @@ import { useState, type FormEvent } from "react";
 import type { AppError, KeyCertificate } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import { isToken } from "../logic/drives";
-import { DrivePicker, ErrorBox, Field, ProgressPanel, ScreenTitle, useDrives, useProblemText, useProgress } from "../components";
+import { DrivePicker, ErrorBox, Field, KeyLetterButton, ProgressPanel, ScreenTitle, useDrives, useProblemText, useProgress } from "../components";
 import { formatDate, useI18n } from "../context";
 import { confirmed, required } from "../logic/forms";
 
@@ -76,6 +76,7 @@ export function FirstLoginWizard(props: { remembered: string | null; onDone: (lo
       <main className="card narrow" data-test="first-login-done">
         <ScreenTitle>{t("first.done")}</ScreenTitle>
         <p>{t("first.doneText", { serial: done.serial, date: formatDate(done.not_after, lang) })}</p>
+        <KeyLetterButton login={login} drive={chosen ?? ""} />
         <button type="button" className="primary" id="first-login-to-login" onClick={() => props.onDone(login)}>
           {t("first.toLogin")}
         </button>
@@ -185,7 +186,8 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
       <main className="card narrow" data-test="recovery-done">
         <ScreenTitle>{t("recovery.title")}</ScreenTitle>
         <p>{t("recovery.done", { serial: done.serial, date: formatDate(done.not_after, lang) })}</p>
-        <button type="button" className="primary" onClick={() => props.onDone(login)}>
+        <KeyLetterButton login={login} drive={chosen ?? ""} />
+        <button type="button" className="primary" id="recovery-to-login" onClick={() => props.onDone(login)}>
           {t("first.toLogin")}
         </button>
       </main>

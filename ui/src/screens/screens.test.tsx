@@ -169,12 +169,18 @@ describe("landing after login", () => {
     certificate: null,
     reminder: threshold ? { days_left: threshold, threshold, expired: false } : null,
     idle_lock_seconds: 300,
+    admin: null,
   });
   it("goes to the forced password change, the key screen near expiry, else the accounts", () => {
     expect(landing(session("change_password"))).toEqual({ name: "change-password" });
     expect(landing(session("key", 3))).toEqual({ name: "main", page: "key" });
     expect(landing(session("key", 30))).toEqual({ name: "main", page: "accounts" });
     expect(landing(session("otp"))).toEqual({ name: "main", page: "accounts" });
+  });
+  it("takes an admin's key session to the administration area", () => {
+    const admin = { login: "a", name: "A", roles: ["helpdesk" as const], status: ["active"] };
+    expect(landing({ ...session("key"), admin })).toEqual({ name: "admin", page: null });
+    expect(landing({ ...session("change_password"), admin })).toEqual({ name: "change-password" });
   });
 });
 

@@ -197,6 +197,12 @@ pub enum AdminAction {
         /// Only this event (`login`, `lockout`, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event: Option<String>,
+        /// Only at or after this time, Unix seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<u64>,
+        /// Only at or before this time, Unix seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
         /// At most this many.
         limit: u32,
     },
