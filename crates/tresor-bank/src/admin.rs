@@ -516,16 +516,7 @@ impl Bank {
         actor: impl Into<Actor>,
         login: &str,
     ) -> Result<Password, AdminError> {
-        let actor = actor.into();
-        let u = self.existing_user(login).await?;
-        let password = passwords::one_time();
-        let phc = passwords::hash_patiently(&password).await;
-        let mut work = self.begin().await?;
-        let issued = self
-            .apply_temporary_password(&mut work, &actor, &u, password, &phc, "")
-            .await?;
-        self.commit(work).await?;
-        Ok(issued.secret)
+        self.one_time_password(actor.into(), login, false).await
     }
 
     pub(crate) async fn apply_temporary_password(
@@ -562,14 +553,28 @@ impl Bank {
         actor: impl Into<Actor>,
         login: &str,
     ) -> Result<Password, AdminError> {
-        let actor = actor.into();
+        self.one_time_password(actor.into(), login, true).await
+    }
+
+    /// A temporary or (`emergency`) an emergency password, issued at once: Argon2 before the
+    /// transaction, the write and its record in it.
+    async fn one_time_password(
+        &self,
+        actor: Actor,
+        login: &str,
+        emergency: bool,
+    ) -> Result<Password, AdminError> {
         let u = self.existing_user(login).await?;
         let password = passwords::one_time();
         let phc = passwords::hash_patiently(&password).await;
         let mut work = self.begin().await?;
-        let issued = self
-            .apply_emergency_password(&mut work, &actor, &u, password, &phc, "")
-            .await?;
+        let issued = if emergency {
+            self.apply_emergency_password(&mut work, &actor, &u, password, &phc, "")
+                .await?
+        } else {
+            self.apply_temporary_password(&mut work, &actor, &u, password, &phc, "")
+                .await?
+        };
         self.commit(work).await?;
         Ok(issued.secret)
     }
