@@ -93,6 +93,12 @@ enum Command {
     /// Checks the audit log, or prints its head for a witness.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Checks every account's ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Payments between this bank and others.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
     /// Admin commands run locally, on the data folder and the database: audited as
     /// break-glass; with two security officers, only in a window they approved.
     BreakGlass {
@@ -220,6 +226,116 @@ enum CertCommand {
     List { login: Option<String> },
     /// Revokes a certificate.
     Revoke { serial: String },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Checks that every account's balance is its opening balance plus its movements, and
+    /// every movement carries the bank's MAC; reports the first account that disagrees.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Books payments that other banks sent to this bank's accounts: one from the flags, or
+    /// every row of a CSV file (all or none). Audited as `clearing:<OS user>`.
+    Incoming(IncomingArgs),
+}
+
+#[derive(clap::Args)]
+struct IncomingArgs {
+    /// A CSV file (UTF-8, header row) with the columns account, amount, currency,
+    /// payer_name, payer_iban, payer_tax_code, purpose, number.
+    #[arg(long, conflicts_with_all = ["account", "amount", "payer_name", "payer_iban", "payer_tax_code", "purpose", "number"])]
+    file: Option<PathBuf>,
+    /// The account credited.
+    #[arg(long, required_unless_present = "file")]
+    account: Option<String>,
+    /// The amount, e.g. 1250.00.
+    #[arg(long, required_unless_present = "file")]
+    amount: Option<String>,
+    /// The currency, if stated: it must be the account's.
+    #[arg(long)]
+    currency: Option<String>,
+    /// Who paid.
+    #[arg(long, required_unless_present = "file")]
+    payer_name: Option<String>,
+    /// From which account.
+    #[arg(long, required_unless_present = "file")]
+    payer_iban: Option<String>,
+    /// The payer's EDRPOU or RNOKPP.
+    #[arg(long, required_unless_present = "file")]
+    payer_tax_code: Option<String>,
+    /// Purpose of payment.
+    #[arg(long, required_unless_present = "file")]
+    purpose: Option<String>,
+    /// The payer's document number.
+    #[arg(long, required_unless_present = "file")]
+    number: Option<String>,
+}
+
+/// A row of an incoming-payments CSV file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncomingRow {
+    account: String,
+    amount: String,
+    #[serde(default)]
+    currency: Option<String>,
+    payer_name: String,
+    payer_iban: String,
+    payer_tax_code: String,
+    purpose: String,
+    number: String,
+}
+
+impl IncomingRow {
+    fn payment(self) -> anyhow::Result<tresor_bank::ledger::IncomingPayment> {
+        Ok(tresor_bank::ledger::IncomingPayment {
+            account: self.account,
+            amount: payment::parse_amount(&self.amount)?,
+            currency: self.currency.filter(|c| !c.is_empty()),
+            payer_name: self.payer_name,
+            payer_iban: self.payer_iban,
+            payer_tax_code: self.payer_tax_code,
+            purpose: self.purpose,
+            number: self.number,
+        })
+    }
+}
+
+fn incoming_payments(
+    args: IncomingArgs,
+) -> anyhow::Result<Vec<tresor_bank::ledger::IncomingPayment>> {
+    let Some(file) = args.file else {
+        let row = IncomingRow {
+            account: args.account.unwrap_or_default(),
+            amount: args.amount.unwrap_or_default(),
+            currency: args.currency,
+            payer_name: args.payer_name.unwrap_or_default(),
+            payer_iban: args.payer_iban.unwrap_or_default(),
+            payer_tax_code: args.payer_tax_code.unwrap_or_default(),
+            purpose: args.purpose.unwrap_or_default(),
+            number: args.number.unwrap_or_default(),
+        };
+        return Ok(vec![row.payment()?]);
+    };
+    let mut reader =
+        csv::Reader::from_path(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut payments = Vec::new();
+    for (n, row) in reader.deserialize::<IncomingRow>().enumerate() {
+        // Line n + 2: the header is line 1.
+        let line = n + 2;
+        let row = row.with_context(|| format!("{}: line {line}", file.display()))?;
+        payments.push(
+            row.payment()
+                .with_context(|| format!("{}: line {line}", file.display()))?,
+        );
+    }
+    if payments.is_empty() {
+        bail!("{} holds no payments", file.display());
+    }
+    Ok(payments)
 }
 
 #[derive(Subcommand)]
@@ -365,6 +481,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
             }
         },
+        Command::Ledger(LedgerCommand::Verify) => {
+            let check = bank.verify_ledger().await?;
+            if let Some((iban, problem)) = check.problem {
+                bail!("ledger of account {iban} disagrees: {problem}");
+            }
+            out!(
+                "ledger intact: {} accounts, {} movements, every balance backed by its movements",
+                check.accounts,
+                check.movements
+            );
+        }
+        Command::Payments(PaymentsCommand::Incoming(args)) => {
+            let payments = incoming_payments(args)?;
+            let actor = tresor_bank::admin::Actor::clearing(&os_user());
+            let balances = bank.incoming_payments(&actor, &payments).await?;
+            for (p, balance) in payments.iter().zip(balances) {
+                out!(
+                    "{}: {} credited from {}, balance {}",
+                    p.account,
+                    payment::format_amount(p.amount),
+                    p.payer_iban,
+                    payment::format_amount(balance)
+                );
+            }
+        }
         Command::BreakGlass { reason, command } => {
             let actor = bank.open_break_glass(&os_user(), &reason).await?;
             break_glass(bank, &actor, command).await?;

@@ -48,6 +48,14 @@ impl Actor {
         }
     }
 
+    /// The bank's clearing operator feeding payments from other banks, by OS user name.
+    pub fn clearing(who: &str) -> Self {
+        Self {
+            name: format!("clearing:{who}"),
+            ip: "local".into(),
+        }
+    }
+
     /// The name the audit log records.
     pub fn name(&self) -> &str {
         &self.name
@@ -652,10 +660,31 @@ impl Bank {
             i64::try_from(balance).map_err(|_| AdminError::Invalid("balance too large".into()))?;
         let mut work = self.begin().await?;
         if !work
-            .insert_account(iban.as_str(), holder, currency.as_str(), balance)
+            .insert_account(iban.as_str(), holder, currency.as_str())
             .await?
         {
             return Err(AdminError::AccountExists(iban.to_string()));
+        }
+        if balance > 0 {
+            // The opening balance is the ledger's first movement, like any other.
+            work.account_for_update(iban.as_str()).await?;
+            self.book(
+                &mut work,
+                &crate::ledger::Posting {
+                    iban: iban.as_str(),
+                    direction: tresor_core::api::ledger::Direction::Credit,
+                    amount: u64::try_from(balance).unwrap_or_default(),
+                    kind: tresor_core::api::ledger::MovementKind::Opening,
+                    counterparty_name: holder,
+                    counterparty_iban: iban.as_str(),
+                    counterparty_tax_code: "",
+                    purpose: "Opening balance",
+                    doc_number: "0",
+                    order_id: None,
+                },
+            )
+            .await?
+            .map_err(|_| AdminError::Invalid("balance too large".into()))?;
         }
         work.record(actor.event("", "account_add", "ok", &format!("{iban} {currency}")));
         self.commit(work).await?;

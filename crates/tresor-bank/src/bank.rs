@@ -203,6 +203,9 @@ impl Bank {
         if bank.store.upgraded_from().is_some_and(|v| v < 5) {
             bank.bind_legacy_activations().await?;
         }
+        if bank.store.upgraded_from().is_some_and(|v| v < 6) {
+            bank.bind_legacy_movements().await?;
+        }
         Ok(bank)
     }
 
@@ -479,6 +482,26 @@ impl Bank {
                     .await
             }
             Request::SendOrder { id } => self.send_order(ctx, &session, &user, id).await,
+            Request::Statement {
+                account,
+                from,
+                to,
+                cursor,
+                limit,
+            } => {
+                self.statement(
+                    &session,
+                    &user,
+                    &account,
+                    (from, to),
+                    cursor.as_deref(),
+                    limit,
+                )
+                .await
+            }
+            Request::ImportOrders { orders } => {
+                self.import_orders(ctx, &session, &user, orders).await
+            }
             Request::Logout {} => {
                 let mut work = self.begin().await?;
                 self.set_session_login(&mut work, &ctx.session, None)

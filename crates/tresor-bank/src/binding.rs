@@ -14,6 +14,9 @@
 //!   certificate waiting for its letter is not let in by editing the state;
 //! * an admin's roles carry an HMAC over the user and login: a user made an admin, or an
 //!   admin given a role, in the database alone is not obeyed;
+//! * a ledger movement carries an HMAC over what it says and the tag of the account's
+//!   movement before it: the account's history is a chain no one without the key can edit,
+//!   extend or cut in the middle;
 //! * a four-eyes request carries an HMAC over what was asked, by whom, until when; its
 //!   decision another over the request's, the outcome, the decider and the time.
 //!
@@ -26,6 +29,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::data::BankSecrets;
+use crate::storage::ledger::MovementContent;
 use crate::storage::{Activation, PasswordKind, SessionLogin, StoredEnum as _};
 
 /// Prefix of a bound password hash: `b1:<64 hex digits of HMAC><PHC string>`.
@@ -264,6 +268,46 @@ impl Binding {
             &[serial.as_bytes(), state.to_db().as_bytes()],
             tag,
         )
+    }
+
+    fn movement_message(prev: Option<&[u8]>, m: &MovementContent) -> Vec<u8> {
+        let order = m.order_id.map(i64::to_be_bytes);
+        let numbers = [
+            m.booked_at,
+            m.value_date.days(),
+            m.amount,
+            m.balance_after,
+            m.debits_after,
+            m.credits_after,
+        ]
+        .map(i64::to_be_bytes);
+        let mut parts: Vec<&[u8]> = vec![
+            prev.unwrap_or(b"first"),
+            m.iban.as_bytes(),
+            m.direction.to_db().as_bytes(),
+            m.kind.to_db().as_bytes(),
+            m.counterparty_name.as_bytes(),
+            m.counterparty_iban.as_bytes(),
+            m.counterparty_tax_code.as_bytes(),
+            m.purpose.as_bytes(),
+            m.doc_number.as_bytes(),
+            order.as_ref().map_or(b"none".as_slice(), |o| o.as_slice()),
+        ];
+        parts.extend(numbers.iter().map(|n| n.as_slice()));
+        Self::message("movement", &parts)
+    }
+
+    /// The MAC over a movement, chained to the account's movement before it (`None` for its
+    /// first).
+    pub fn movement_tag(&self, prev: Option<&[u8]>, m: &MovementContent) -> Vec<u8> {
+        hmac::sign(&self.mac, &Self::movement_message(prev, m))
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether a stored movement carries its MAC after `prev`.
+    pub fn movement_holds(&self, prev: Option<&[u8]>, m: &MovementContent, tag: &[u8]) -> bool {
+        hmac::verify(&self.mac, &Self::movement_message(prev, m), tag).is_ok()
     }
 
     fn roles_parts<'a>(user_id: &'a [u8; 8], login: &'a str, roles: &'a str) -> [&'a [u8]; 3] {

@@ -34,6 +34,7 @@ pub mod config;
 pub mod data;
 mod files;
 pub mod four_eyes;
+pub mod ledger;
 pub mod orders;
 pub mod passwords;
 pub mod rules;

@@ -8,6 +8,9 @@
 use std::ops::DerefMut;
 
 use sqlx::AnyConnection;
+use tresor_core::api::ledger::{
+    Direction, ImportOutcome, ImportedOrder, MAX_IMPORT_BATCH, MovementKind,
+};
 use tresor_core::api::{
     AccountView, ApiError, ErrorCode, OrderStatus, OrderView, Overview, Reply, Rights,
     SignatureView, Stage,
@@ -18,11 +21,13 @@ use tresor_core::x509_cert::Certificate;
 use tresor_core::x509_cert::der::Decode as _;
 
 use crate::bank::{Answer, Bank, Ctx, Refusal, conflict, not_allowed};
+use crate::ledger::Posting;
+use crate::rules::ledger::BookingRefusal;
 use crate::rules::{self, SendStep, SignRefusal};
 use crate::storage::orders::NewSignature;
-use crate::storage::{Conn, OrderRow, SessionLogin, StorageError, UserRow};
+use crate::storage::{Conn, OrderRow, SessionLogin, StorageError, Tx, UserRow};
 
-fn forbidden(what: &str) -> Refusal {
+pub(crate) fn forbidden(what: &str) -> Refusal {
     Refusal(ApiError::new(ErrorCode::Forbidden, what))
 }
 
@@ -35,7 +40,7 @@ fn changed() -> Refusal {
 }
 
 /// What `session` may do on `iban`.
-async fn rights<C: DerefMut<Target = AnyConnection> + Send>(
+pub(crate) async fn rights<C: DerefMut<Target = AnyConnection> + Send>(
     conn: &mut Conn<C>,
     session: &SessionLogin,
     user: &UserRow,
@@ -51,7 +56,7 @@ async fn rights<C: DerefMut<Target = AnyConnection> + Send>(
 }
 
 /// Refuses unless the session has `right` on `iban`.
-async fn require<C: DerefMut<Target = AnyConnection> + Send>(
+pub(crate) async fn require<C: DerefMut<Target = AnyConnection> + Send>(
     conn: &mut Conn<C>,
     session: &SessionLogin,
     user: &UserRow,
@@ -477,20 +482,190 @@ impl Bank {
             drop(work);
             return self.order_reply(id).await;
         }
-        let amount = crate::storage::to_db(o.order.amount, "amount")?;
-        let (status, reason) = if work.debit(&o.order.payer_iban, amount).await? {
-            (OrderStatus::Accepted, None)
-        } else {
-            (OrderStatus::Rejected, Some("insufficient funds"))
-        };
+        let (status, reason) = self.execute(&mut work, id, &o.order).await?;
         work.settle_order(id, status, reason).await?;
         let detail = format!(
-            "order {id}: {} {}",
+            "order {id}: {} {}{}",
             payment::format_amount(o.order.amount),
-            o.order.currency
+            o.order.currency,
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
         work.record(ctx.event(&user.login, "order_send", status.as_str(), &detail));
         self.commit(work).await?;
         self.order_reply(id).await
     }
 }
+
+impl Bank {
+    /// Executes a claimed order in the sending transaction: debits the payer with a movement,
+    /// and if the payee's account is one of this bank's, credits it with another (an internal
+    /// transfer). Both accounts are locked in IBAN order, so that two transfers between the
+    /// same accounts in opposite directions queue instead of deadlocking.
+    async fn execute(
+        &self,
+        work: &mut Tx,
+        id: u64,
+        order: &PaymentOrder,
+    ) -> Result<(OrderStatus, Option<&'static str>), StorageError> {
+        let payee = work.account(&order.payee_iban).await?;
+        let mut locked = vec![order.payer_iban.as_str()];
+        if payee.is_some() {
+            locked.push(&order.payee_iban);
+        }
+        locked.sort_unstable();
+        let mut payer = None;
+        for iban in locked {
+            let a = work.account_for_update(iban).await?;
+            if iban == order.payer_iban {
+                payer = a;
+            }
+        }
+        let payer = payer
+            .ok_or_else(|| StorageError::corrupt("an order's payer account does not exist"))?;
+        if payee.as_ref().is_some_and(|p| p.currency != order.currency) {
+            return Ok((
+                OrderStatus::Rejected,
+                Some("the payee's account at this bank holds another currency"),
+            ));
+        }
+        let number = work
+            .order_document_number(id)
+            .await?
+            .unwrap_or_else(|| id.to_string());
+        let kind = if payee.is_some() {
+            MovementKind::Internal
+        } else {
+            MovementKind::Order
+        };
+        let debit = Posting {
+            iban: &order.payer_iban,
+            direction: Direction::Debit,
+            amount: order.amount,
+            kind,
+            counterparty_name: &order.payee_name,
+            counterparty_iban: &order.payee_iban,
+            counterparty_tax_code: &order.payee_tax_code,
+            purpose: &order.purpose,
+            doc_number: &number,
+            order_id: Some(id),
+        };
+        match self.book(work, &debit).await? {
+            Ok(_) => {}
+            Err(BookingRefusal::InsufficientFunds) => {
+                return Ok((OrderStatus::Rejected, Some("insufficient funds")));
+            }
+            Err(BookingRefusal::OutOfRange) => {
+                return Ok((OrderStatus::Rejected, Some("the amount is out of range")));
+            }
+        }
+        if let Some(payee) = payee {
+            // The payer as the payee's statement shows it: the account's holder, whose tax
+            // code this bank does not keep.
+            let credit = Posting {
+                iban: &payee.iban,
+                direction: Direction::Credit,
+                counterparty_name: &payer.holder,
+                counterparty_iban: &payer.iban,
+                counterparty_tax_code: "",
+                ..debit
+            };
+            if self.book(work, &credit).await?.is_err() {
+                // Only a balance beyond the database's range refuses a credit; the debit
+                // above is undone with the transaction.
+                return Err(StorageError::corrupt(format!(
+                    "account {}'s balance would leave the stored range",
+                    payee.iban
+                )));
+            }
+        }
+        Ok((OrderStatus::Accepted, None))
+    }
+}
+
+impl Bank {
+    /// Prepares drafts from an accounting program's orders in one transaction: every order is
+    /// checked as if typed, and one refusal refuses them all, naming the order. An order with
+    /// the same payer, document number and date, amount and payee as an existing one (or an
+    /// earlier one of the batch) is reported, not prepared again.
+    pub(crate) async fn import_orders(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionLogin,
+        user: &UserRow,
+        orders: Vec<ImportedOrder>,
+    ) -> Answer {
+        if orders.is_empty() || orders.len() > MAX_IMPORT_BATCH {
+            return Err(ApiError::new(
+                ErrorCode::Invalid,
+                format!("an import holds 1 to {MAX_IMPORT_BATCH} orders"),
+            )
+            .into());
+        }
+        let now = self.unix_now();
+        let mut work = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(orders.len());
+        let mut duplicates = 0;
+        for (n, imported) in orders.iter().enumerate() {
+            let at = |Refusal(e): Refusal| {
+                Refusal(ApiError::new(
+                    e.code,
+                    format!("order {}: {}", n + 1, e.message),
+                ))
+            };
+            let order = &imported.order;
+            require(
+                &mut *work,
+                session,
+                user,
+                &order.payer_iban,
+                |r| r.prepare,
+                "prepare orders",
+            )
+            .await
+            .map_err(at)?;
+            check_content(&mut *work, order).await.map_err(at)?;
+            let number = imported.number.as_str();
+            if number.is_empty()
+                || number.chars().count() > MAX_DOC_NUMBER_CHARS
+                || number.trim() != number
+                || number.chars().any(char::is_control)
+            {
+                return Err(at(ApiError::new(
+                    ErrorCode::Invalid,
+                    format!(
+                        "the document number must be 1 to {MAX_DOC_NUMBER_CHARS} printable \
+                         characters"
+                    ),
+                )
+                .into()));
+            }
+            if let Some(existing) = work
+                .likely_duplicate(
+                    &order.payer_iban,
+                    number,
+                    imported.date,
+                    order.amount,
+                    &order.payee_iban,
+                )
+                .await?
+            {
+                duplicates += 1;
+                outcomes.push(ImportOutcome::Duplicate { existing });
+                continue;
+            }
+            let id = work.insert_order(order, user.id, now).await?;
+            work.set_order_document(id, number, imported.date).await?;
+            outcomes.push(ImportOutcome::Prepared { id });
+        }
+        let detail = format!(
+            "{} orders prepared, {duplicates} likely duplicates not",
+            outcomes.len() - duplicates
+        );
+        work.record(ctx.event(&user.login, "order_import", "ok", &detail));
+        self.commit(work).await?;
+        Ok(Reply::Imported { outcomes })
+    }
+}
+
+/// The longest document number the accounting formats carry.
+const MAX_DOC_NUMBER_CHARS: usize = 35;

@@ -155,18 +155,28 @@ on_both!(
             .trim()
             .parse()
             .unwrap();
-        // The upgrade to version 3 bound every secret to the data folder's key, and the one
-        // to version 5 every certificate's activation state, in the run that migrated, and
+        // The upgrade to version 3 bound every secret to the data folder's key, the one to
+        // version 5 every certificate's activation state, and the one to version 6 booked
+        // every account's balance as its opening movement, in the run that migrated, and
         // said so in the log.
-        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 2));
-        let upgrades = bank.audit_list(None, 2).await.unwrap();
+        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 3));
+        let upgrades = bank.audit_list(None, 3).await.unwrap();
         assert!(
             upgrades.iter().all(|u| u.event == "upgrade"),
             "{upgrades:?}"
         );
         assert_eq!(
-            upgrades[1].detail,
+            upgrades[2].detail,
             "secrets of 3 users bound to the data folder's key"
+        );
+        assert_eq!(
+            upgrades[0].detail,
+            "opening movements of 2 accounts booked in the ledger"
+        );
+        let ledger = bank.verify_ledger().await.unwrap();
+        assert_eq!(
+            (ledger.accounts, ledger.movements, ledger.problem),
+            (2, 2, None)
         );
         let certificates: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
             .fetch_one(bank.store().pool())
@@ -174,7 +184,7 @@ on_both!(
             .unwrap();
         assert!(certificates > 0);
         assert_eq!(
-            upgrades[0].detail,
+            upgrades[1].detail,
             format!(
                 "activation state of {certificates} certificates bound to the data folder's key"
             )
@@ -199,12 +209,12 @@ on_both!(
         bank.unlock_user("admin:test", "bob.accountant")
             .await
             .unwrap();
-        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 3));
+        assert_eq!(bank.audit_verify().await.unwrap(), Ok(records + 4));
         // Migrating again is a no-op.
         let again = server::open(&config, clock(), Purpose::Migrate)
             .await
             .unwrap();
-        assert_eq!(again.bank.audit_verify().await.unwrap(), Ok(records + 3));
+        assert_eq!(again.bank.audit_verify().await.unwrap(), Ok(records + 4));
     }
 );
 

@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod channel;
+pub mod date;
 pub mod keyfile;
 pub mod login;
 pub mod payment;

@@ -8,6 +8,7 @@ use tresor_core::channel::Mode;
 use crate::storage::{CertPurpose, PasswordKind};
 
 pub mod admin;
+pub mod ledger;
 
 // ---------------------------------------------------------------------------------------------
 // Login.
@@ -201,10 +202,12 @@ impl Operation {
     /// The operation of a request.
     pub fn of(request: &Request) -> Self {
         match request {
-            Request::Overview {} | Request::ListOrders { .. } | Request::GetOrder { .. } => {
-                Self::View
-            }
+            Request::Overview {}
+            | Request::ListOrders { .. }
+            | Request::GetOrder { .. }
+            | Request::Statement { .. } => Self::View,
             Request::PrepareOrder { .. }
+            | Request::ImportOrders { .. }
             | Request::EditOrder { .. }
             | Request::SignOrder { .. }
             | Request::SendOrder { .. } => Self::Orders,
@@ -239,6 +242,8 @@ pub fn client_work(request: &Request) -> bool {
         | Request::EditOrder { .. }
         | Request::SignOrder { .. }
         | Request::SendOrder { .. }
+        | Request::Statement { .. }
+        | Request::ImportOrders { .. }
         | Request::TotpEnroll {}
         | Request::TotpConfirm { .. } => true,
         Request::Login { .. }

@@ -28,22 +28,21 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         rows.iter().map(AccountRow::decode).collect()
     }
 
-    /// Opens an account; false if the IBAN exists.
+    /// Opens an account with a zero balance (an opening balance is the ledger's first
+    /// movement); false if the IBAN exists.
     pub async fn insert_account(
         &mut self,
         iban: &str,
         holder: &str,
         currency: &str,
-        balance: i64,
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "INSERT INTO accounts (iban, holder, currency, balance) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO accounts (iban, holder, currency, balance) VALUES ($1, $2, $3, 0) \
              ON CONFLICT (iban) DO NOTHING",
         )
         .bind(iban)
         .bind(holder)
         .bind(currency)
-        .bind(balance)
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -79,18 +78,6 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
             .bind(iban)
             .execute(self.conn())
             .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Takes `amount` from the account if the balance covers it; false if it does not.
-    pub async fn debit(&mut self, iban: &str, amount: i64) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "UPDATE accounts SET balance = balance - $1 WHERE iban = $2 AND balance >= $1",
-        )
-        .bind(amount)
-        .bind(iban)
-        .execute(self.conn())
-        .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -47,6 +47,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_key_letters.sql"),
         include_str!("../../migrations/postgres/0005_key_letters.sql"),
     ),
+    (
+        6,
+        "ledger",
+        include_str!("../../migrations/sqlite/0006_ledger.sql"),
+        include_str!("../../migrations/postgres/0006_ledger.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -4,6 +4,7 @@
 
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use tresor_core::api::ledger::{Direction, MovementKind};
 use tresor_core::api::{Menus, OrderStatus, Rights, Stage};
 use tresor_core::payment::PaymentOrder;
 
@@ -183,7 +184,7 @@ pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, StorageError> {
     }
 }
 
-fn text_enum<E: StoredEnum>(row: &AnyRow, column: &str) -> Result<E, StorageError> {
+pub(crate) fn text_enum<E: StoredEnum>(row: &AnyRow, column: &str) -> Result<E, StorageError> {
     E::from_db(&row.try_get::<String, _>(column)?)
 }
 
@@ -525,6 +526,22 @@ pub struct SessionLogin {
     pub stage: Stage,
 }
 
+impl StoredEnum for Direction {
+    const WHAT: &'static str = "movement direction";
+    const ALL: &'static [Self] = &[Self::Debit, Self::Credit];
+    fn to_db(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredEnum for MovementKind {
+    const WHAT: &'static str = "movement kind";
+    const ALL: &'static [Self] = &[Self::Opening, Self::Order, Self::Internal, Self::Incoming];
+    fn to_db(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,6 +567,8 @@ mod tests {
         round_trips::<Menus>();
         round_trips::<OrderStatus>();
         round_trips::<Stage>();
+        round_trips::<Direction>();
+        round_trips::<MovementKind>();
     }
 
     #[test]

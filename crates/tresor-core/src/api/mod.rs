@@ -16,6 +16,10 @@ use crate::Password;
 use crate::payment::PaymentOrder;
 
 pub mod admin;
+pub mod ledger;
+
+use crate::date::Day;
+use ledger::{ImportOutcome, ImportedOrder, StatementPage};
 
 use admin::{
     AccountRow, AdminAction, AdminView, ApprovalView, AuditCheck, AuditRecord, CertificateView,
@@ -114,6 +118,28 @@ pub enum Request {
         /// Its id.
         id: u64,
     },
+    /// A statement of an account for a period of days, one page at a time.
+    Statement {
+        /// The account.
+        account: String,
+        /// The first day.
+        from: Day,
+        /// The last day (included).
+        to: Day,
+        /// Where to continue: a previous page's `next`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        /// Movements per page ([`ledger::DEFAULT_PAGE`] if none, at most
+        /// [`ledger::MAX_PAGE`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Prepares drafts from an accounting program's orders: all of them, or none if one is
+    /// refused. Likely duplicates of existing orders are reported, not prepared again.
+    ImportOrders {
+        /// At most [`ledger::MAX_IMPORT_BATCH`].
+        orders: Vec<ImportedOrder>,
+    },
     /// Ends the login; the channel session stays until closed.
     Logout {},
     /// Blocks the user's key at once, for one who fears it stolen: every certificate of the
@@ -172,6 +198,13 @@ pub enum Reply {
     },
     /// Done, nothing to report.
     Done,
+    /// A page of a statement.
+    Statement(StatementPage),
+    /// What an import did, order by order.
+    Imported {
+        /// In the request's order.
+        outcomes: Vec<ImportOutcome>,
+    },
     /// An admin, with roles.
     Admin(AdminView),
     /// Admins.
@@ -650,7 +683,7 @@ mod tests {
     #[test]
     fn a_client_reads_replies_and_codes_from_a_newer_bank() {
         // A reply it does not know, with fields.
-        let r: Reply = serde_json::from_str(r#"{"reply":"statement","lines":[1,2]}"#).unwrap();
+        let r: Reply = serde_json::from_str(r#"{"reply":"forecast","lines":[1,2]}"#).unwrap();
         assert_eq!(r, Reply::Unknown);
         // A known reply with a field added.
         let r: Reply =
