@@ -75,12 +75,13 @@ need_postgres() {
   echo "ok: PostgreSQL $version at $TRESOR_TEST_POSTGRES"
 }
 
-# pyotp, the independent TOTP implementation the interop test compares against.
-need_pyotp() {
-  python3 -c "import pyotp" 2>/dev/null && return 0
+# Python packages the tests use as independent implementations: pyotp (TOTP) and
+# client-bank-1c (a 1CClientBankExchange reader and writer).
+need_python_packages() {
+  python3 -c "import pyotp, client_bank_1c" 2>/dev/null && return 0
   need_apt_packages python3-pip
-  python3 -m pip install --quiet pyotp 2>/dev/null ||
-    python3 -m pip install --quiet --break-system-packages pyotp
+  python3 -m pip install --quiet pyotp client-bank-1c==0.3 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages pyotp client-bank-1c==0.3
 }
 
 # What the desktop app builds with (Tauri v2 on WebKitGTK) and its end-to-end tests need: a

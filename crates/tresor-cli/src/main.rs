@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde_json::json;
 use tresor_client::KeyHome;
 use tresor_client::error::{ClientError, ErrorKind};
+use tresor_client::exchange::Format;
+use tresor_client::exchange::import::{ImportFormat, LineProblem};
 use tresor_client::flows::{self, Client, KeyCertificate};
 use tresor_client::keystore::{KeyStore, StoreError};
 use tresor_client::letter::{self, LetterDetails};
@@ -30,13 +32,17 @@ use tresor_client::prompt;
 use tresor_client::reminder::{self, Reminder};
 use tresor_client::session::{BankSession, SigningSummary};
 use tresor_client::settings::{self, Settings};
+use tresor_client::statements::{self, ExchangeError};
 use tresor_client::token::{self, TokenModule, TokenStore};
+use tresor_core::api::ledger::ImportOutcome;
 use tresor_core::api::{OrderView, Overview, Stage};
+use tresor_core::date::Day;
 use tresor_core::keyfile::{KdfLimits, KeyFileError};
 use tresor_core::login::Login;
 use tresor_core::payment::{self, PaymentOrder};
 use tresor_core::pki;
 use tresor_core::secret::Password;
+use tresor_core::text::printable;
 
 /// Exit status for a refused login (wrong login, password or second factor).
 const EXIT_CREDENTIALS: u8 = 3;
@@ -137,6 +143,27 @@ enum Command {
     Order {
         #[command(subcommand)]
         command: OrderCommand,
+    },
+    /// A statement of an account for a period: opening balance, turnovers, closing balance
+    /// and the movements, as a table or a file for accounting software.
+    Statement {
+        #[command(flatten)]
+        who: Who,
+        /// The account (IBAN).
+        #[arg(long)]
+        account: String,
+        /// The first day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// The last day, YYYY-MM-DD (included).
+        #[arg(long)]
+        to: String,
+        /// table, csv, pdf, 1c (1CClientBankExchange, windows-1251) or camt053 (ISO 20022).
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write here instead of to the standard output (written whole or not at all).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -302,6 +329,22 @@ enum OrderCommand {
         who: Who,
         /// The order's id.
         id: u64,
+    },
+    /// Import payment orders from accounting software as drafts: a 1CClientBankExchange file
+    /// (windows-1251 or UTF-8) or CSV. Every line is checked first; with a bad line nothing
+    /// is imported unless --skip-invalid. Likely duplicates of existing orders are reported,
+    /// not imported twice.
+    Import {
+        #[command(flatten)]
+        who: Who,
+        /// The file.
+        file: PathBuf,
+        /// 1c or csv (detected if not given).
+        #[arg(long)]
+        format: Option<String>,
+        /// Import the good lines and report the bad ones.
+        #[arg(long)]
+        skip_invalid: bool,
     },
     /// List orders with their statuses.
     List {
@@ -525,6 +568,61 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Order { command } => order(&client, json, command).await,
+        Command::Statement {
+            who,
+            account,
+            from,
+            to,
+            format,
+            output,
+        } => {
+            let format = Format::parse(format).with_context(|| {
+                format!("unknown format {format:?}: use table, csv, pdf, 1c or camt053")
+            })?;
+            let period = (Day::parse(from)?, Day::parse(to)?);
+            let account = payment::Iban::parse(account)
+                .map_err(ClientError::from)?
+                .to_string();
+            let mut session = open(&client, who).await?;
+            let result = statement(
+                &client,
+                &mut session,
+                &account,
+                period,
+                format,
+                output.as_deref(),
+            )
+            .await;
+            finish(session).await;
+            let exported = result?;
+            if output.is_some() {
+                let info = &exported.info;
+                if json {
+                    println!(
+                        "{}",
+                        json!({
+                            "account": info.iban,
+                            "from": info.from.to_string(),
+                            "to": info.to.to_string(),
+                            "opening": info.opening,
+                            "debits": info.debits,
+                            "credits": info.credits,
+                            "closing": info.closing,
+                            "movements": exported.movements,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{} movements written; opening {}, closing {} {}",
+                        exported.movements,
+                        payment::format_amount(info.opening),
+                        payment::format_amount(info.closing),
+                        info.currency
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Setup
         | Command::Media { .. }
         | Command::Key {
@@ -758,6 +856,57 @@ async fn order(client: &Client, json: bool, command: &OrderCommand) -> Result<()
             let result = session.send_order(*id).await;
             finish(session).await;
             print_order(json, &result?)
+        }
+        OrderCommand::Import {
+            who,
+            file,
+            format,
+            skip_invalid,
+        } => {
+            let format = match format {
+                None => None,
+                Some(f) => Some(
+                    ImportFormat::parse(f)
+                        .with_context(|| format!("unknown format {f:?}: use 1c or csv"))?,
+                ),
+            };
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let mut session = open(client, who).await?;
+            let result =
+                statements::import_orders(&mut session, &bytes, format, *skip_invalid).await;
+            finish(session).await;
+            let report = match result {
+                Ok(report) => report,
+                Err(ExchangeError::BadLines(problems)) => {
+                    report_lines(file, &problems);
+                    bail!(ExchangeError::BadLines(problems));
+                }
+                Err(ExchangeError::Client(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
+            };
+            report_lines(file, &report.problems);
+            if json {
+                let outcomes: Vec<_> = report
+                    .outcomes
+                    .iter()
+                    .map(|(line, o)| json!({ "line": line, "result": o }))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({ "imported": outcomes, "skipped": report.problems })
+                );
+            } else {
+                for (line, outcome) in &report.outcomes {
+                    match outcome {
+                        ImportOutcome::Prepared { id } => println!("line {line}: draft #{id}"),
+                        ImportOutcome::Duplicate { existing } => println!(
+                            "line {line}: likely a duplicate of order #{existing}, not imported"
+                        ),
+                    }
+                }
+            }
+            Ok(())
         }
         OrderCommand::List { who, account } => {
             let mut session = open(client, who).await?;
@@ -1235,6 +1384,69 @@ fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Writes a statement to `output` (whole or not at all: a partial file is removed) or to the
+/// standard output.
+async fn statement(
+    client: &Client,
+    session: &mut BankSession,
+    account: &str,
+    period: (Day, Day),
+    format: Format,
+    output: Option<&Path>,
+) -> Result<statements::Exported> {
+    let bank = client.bank_name();
+    let Some(path) = output else {
+        let stdout = std::io::stdout().lock();
+        return Ok(
+            statements::export_statement(session, &bank, account, period, format, stdout).await?,
+        );
+    };
+    let partial = path.with_extension("partial");
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let done = statements::export_statement(
+        session,
+        &bank,
+        account,
+        period,
+        format,
+        std::io::BufWriter::new(&file),
+    )
+    .await;
+    let done = done.and_then(|d| {
+        file.sync_all()
+            .map_err(|e| statements::ExchangeError::Export(e.into()))?;
+        Ok(d)
+    });
+    match done {
+        Ok(d) => {
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(d)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            match e {
+                statements::ExchangeError::Client(e) => Err(e.into()),
+                e => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Prints an import's bad lines, one per line, to standard error.
+fn report_lines(file: &Path, problems: &[LineProblem]) {
+    for p in problems {
+        eprintln!(
+            "{}: line {}, {}: {}",
+            file.display(),
+            p.line,
+            printable(&p.field),
+            printable(&p.reason)
+        );
     }
 }
 

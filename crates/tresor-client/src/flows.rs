@@ -109,6 +109,17 @@ impl Client {
         &self.bank_ca
     }
 
+    /// The bank's name, as its CA certificate gives it (organisation, else common name).
+    pub fn bank_name(&self) -> String {
+        let subject = self.bank_ca.tbs_certificate().subject();
+        subject
+            .organization()
+            .ok()
+            .flatten()
+            .or_else(|| subject.common_name().ok().flatten())
+            .map_or_else(|| "Bank".to_owned(), |s| s.value().to_string())
+    }
+
     /// A session where only the bank is authenticated: first login, OTP login, recovery.
     pub async fn anonymous(&self) -> Result<BankSession, ClientError> {
         let session = self

@@ -26,6 +26,7 @@
 pub mod connection;
 pub mod drive_io;
 pub mod error;
+pub mod exchange;
 pub mod flows;
 pub mod key_home;
 pub mod keystore;
@@ -35,6 +36,7 @@ pub mod prompt;
 pub mod reminder;
 pub mod session;
 pub mod settings;
+pub mod statements;
 pub mod token;
 
 pub use error::{ClientError, ErrorKind};

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tresor_core::api::admin::AdminAction;
+use tresor_core::api::ledger::{ImportOutcome, ImportedOrder, StatementPage};
 use tresor_core::api::{ApiError, LoginInfo, OrderView, Overview, Reply, Request, Response, Stage};
 use tresor_core::channel::Mode;
+use tresor_core::date::Day;
 use tresor_core::payment::{self, PaymentOrder};
 use tresor_core::secret::Password;
 use tresor_core::x509_cert::Certificate;
@@ -322,6 +324,39 @@ impl BankSession {
         order_of(self.call(&Request::PrepareOrder { order }).await?)
     }
 
+    /// A page of a statement of `account` for the days `from` to `to`.
+    pub async fn statement_page(
+        &mut self,
+        account: &str,
+        (from, to): (Day, Day),
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<StatementPage, ClientError> {
+        let request = Request::Statement {
+            account: account.to_owned(),
+            from,
+            to,
+            cursor,
+            limit: Some(limit),
+        };
+        match self.call(&request).await? {
+            Reply::Statement(page) => Ok(page),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Prepares drafts from imported orders (at most
+    /// [`MAX_IMPORT_BATCH`](tresor_core::api::ledger::MAX_IMPORT_BATCH)): all or none.
+    pub async fn import_orders(
+        &mut self,
+        orders: Vec<ImportedOrder>,
+    ) -> Result<Vec<ImportOutcome>, ClientError> {
+        match self.call(&Request::ImportOrders { orders }).await? {
+            Reply::Imported { outcomes } => Ok(outcomes),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// What signing order `id` would sign, to show before [`Self::sign_order`].
     pub async fn signing_summary(&mut self, id: u64) -> Result<SigningSummary, ClientError> {
         let view = self.get_order(id).await?;
@@ -405,6 +440,8 @@ fn unexpected(reply: &Reply) -> ClientError {
         Reply::Order(_) => "order",
         Reply::Orders { .. } => "orders",
         Reply::Done => "done",
+        Reply::Statement(_) => "statement",
+        Reply::Imported { .. } => "imported",
         // Reply::Unknown, or a reply added to the protocol after this client.
         _ => "a reply this client does not know",
     };
