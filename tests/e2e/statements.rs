@@ -161,15 +161,51 @@ fn import_sign_send_then_every_statement_format_reads_back() {
         "{again}"
     );
 
-    // Sign each after checking its digest, then send.
+    // The queue holds both; they are signed in one go, the batch digest checked as a
+    // script would (read from the summary, passed back), then sent.
+    let queue = with_secrets(me.run(&["order", "queue"])).json_ok();
+    let queued: Vec<String> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_u64().unwrap().to_string())
+        .collect();
+    assert_eq!(queued, ids);
+    assert_eq!(queue[0]["order"]["payee_tax_code"], "14360570");
+    let mut sign = vec!["order", "sign", &ids[0], &ids[1]];
+    let stderr = with_secrets(me.run(&sign).arg("--digest").arg("0000-0000-0000-0000"))
+        .fails_with(1, "nothing signed");
+    assert!(stderr.contains("2 orders, in all 1500.50 UAH"), "{stderr}");
+    let digest = stderr
+        .split("Batch digest ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .unwrap()
+        .to_string();
+    sign.extend(["--digest", &digest]);
+    let signed = with_secrets(me.run(&sign)).json_ok();
+    assert!(
+        signed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "signed"),
+        "{signed}"
+    );
+    assert_eq!(
+        with_secrets(me.run(&["order", "queue"])).json_ok(),
+        serde_json::json!([])
+    );
     for id in &ids {
-        let shown = with_secrets(me.run(&["order", "show", id])).json_ok();
-        assert_eq!(shown["order"]["payee_tax_code"], "14360570");
-        let digest = shown["summary"]["digest"].as_str().unwrap().to_string();
-        with_secrets(me.run(&["order", "sign", id, "--digest", &digest])).json_ok();
         let sent = with_secrets(me.run(&["order", "send", id])).json_ok();
         assert_eq!(sent["status"], "accepted", "{sent}");
     }
+    // A copy is a new draft; a draft is deleted at the version seen.
+    let copy = with_secrets(me.run(&["order", "copy", &ids[0]])).json_ok();
+    let copy_id = copy["id"].as_u64().unwrap().to_string();
+    assert_eq!(copy["status"], "draft");
+    assert_eq!(copy["order"]["amount"], 120_050);
+    with_secrets(me.run(&["order", "delete", &copy_id, "--version", "1"])).json_ok();
     // A payment from another bank.
     let incoming = bank.local(&[
         "payments",

@@ -502,6 +502,16 @@ impl Bank {
             Request::ImportOrders { orders } => {
                 self.import_orders(ctx, &session, &user, orders).await
             }
+            Request::SignatureQueue { after } => {
+                self.signature_queue(&session, &user, after.unwrap_or(0))
+                    .await
+            }
+            Request::SignOrders { signatures } => {
+                self.sign_orders(ctx, &session, &user, signatures).await
+            }
+            Request::DeleteOrder { id, version } => {
+                self.delete_order(ctx, &session, &user, id, version).await
+            }
             Request::Logout {} => {
                 let mut work = self.begin().await?;
                 self.set_session_login(&mut work, &ctx.session, None)

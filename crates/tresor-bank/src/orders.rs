@@ -15,6 +15,7 @@ use tresor_core::api::{
     AccountView, ApiError, ErrorCode, OrderStatus, OrderView, Overview, Reply, Rights,
     SignatureView, Stage,
 };
+use tresor_core::api::{MAX_SIGN_BATCH, OrderSignature, QUEUE_PAGE, SignResult};
 use tresor_core::payment::{self, PaymentOrder};
 use tresor_core::pki;
 use tresor_core::x509_cert::Certificate;
@@ -669,3 +670,111 @@ impl Bank {
 
 /// The longest document number the accounting formats carry.
 const MAX_DOC_NUMBER_CHARS: usize = 35;
+
+impl Bank {
+    /// A page of the orders waiting for this user's signature. The session narrows every
+    /// grant alike, so a session that may not sign (an OTP login, limited menus, a pending
+    /// recovery) has an empty queue, and any other the whole of it.
+    pub(crate) async fn signature_queue(
+        &self,
+        session: &SessionLogin,
+        user: &UserRow,
+        after: u64,
+    ) -> Answer {
+        if !rules::may_use_accounts(session.stage) {
+            return Err(not_allowed("log in first"));
+        }
+        let signer = Rights {
+            sign: true,
+            ..Rights::default()
+        };
+        let narrowed =
+            rules::session_rights(signer, session.stage, user.menus, user.recovery_pending);
+        if !narrowed.sign {
+            return Ok(Reply::Orders { orders: Vec::new() });
+        }
+        let mut conn = self.store.read().await?;
+        let mut orders = Vec::new();
+        for o in conn.signature_queue(user.id, after, QUEUE_PAGE).await? {
+            orders.push(view(&mut conn, o).await?);
+        }
+        Ok(Reply::Orders { orders })
+    }
+
+    /// Signs a batch, each signature exactly as [`Bank::sign_order`] takes it, in its own
+    /// transaction: a refused one (changed meanwhile, no right, a bad signature, even a
+    /// database failure) refuses that order alone, and the reply says which.
+    pub(crate) async fn sign_orders(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionLogin,
+        user: &UserRow,
+        signatures: Vec<OrderSignature>,
+    ) -> Answer {
+        if signatures.is_empty() || signatures.len() > MAX_SIGN_BATCH {
+            return Err(ApiError::new(
+                ErrorCode::Invalid,
+                format!("a batch holds 1 to {MAX_SIGN_BATCH} signatures"),
+            )
+            .into());
+        }
+        let mut results = Vec::with_capacity(signatures.len());
+        for s in signatures {
+            let result = match self
+                .sign_order(ctx, session, user, s.id, s.version, &s.signature)
+                .await
+            {
+                Ok(Reply::Order(o)) => SignResult {
+                    id: s.id,
+                    status: Some(o.status),
+                    error: None,
+                },
+                Ok(_) => return Err(StorageError::corrupt("signing answered no order").into()),
+                Err(Refusal(e)) => SignResult {
+                    id: s.id,
+                    status: None,
+                    error: Some(e),
+                },
+            };
+            results.push(result);
+        }
+        Ok(Reply::Signed { results })
+    }
+
+    /// Deletes an order that was never sent, at the version the user saw.
+    pub(crate) async fn delete_order(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionLogin,
+        user: &UserRow,
+        id: u64,
+        version: u32,
+    ) -> Answer {
+        let mut work = self.begin().await?;
+        let o = work.order_for_update(id).await?.ok_or_else(not_found)?;
+        require(
+            &mut *work,
+            session,
+            user,
+            &o.order.payer_iban,
+            |r| r.prepare,
+            "delete orders",
+        )
+        .await?;
+        if !rules::editable(o.status) {
+            return Err(not_allowed("a sent order cannot be deleted"));
+        }
+        if !work.delete_order(id, version).await? {
+            return Err(changed());
+        }
+        let detail = format!(
+            "order {id} version {version}: {} {} to {}",
+            payment::format_amount(o.order.amount),
+            o.order.currency,
+            o.order.payee_iban
+        );
+        work.record(ctx.event(&user.login, "order_delete", "ok", &detail));
+        self.commit(work).await?;
+        Ok(Reply::Done)
+    }
+}

@@ -310,13 +310,17 @@ enum OrderCommand {
         /// The order's id.
         id: u64,
     },
-    /// Sign an order with the key, after showing amount, payee and digest.
+    /// Sign orders with the key, after showing amount, payee and digest: one, or several in
+    /// one go (one key unlock; a summary with the count, the totals per currency and each
+    /// order, then each order signed on its own).
     Sign {
         #[command(flatten)]
         who: Who,
-        /// The order's id.
-        id: u64,
-        /// Sign only if the order's short digest is this one (for scripts).
+        /// The orders' ids.
+        #[arg(required = true)]
+        ids: Vec<u64>,
+        /// Sign only if the digest is this one (for scripts): the order's, or for several
+        /// orders the batch digest over them all.
         #[arg(long)]
         digest: Option<String>,
         /// Do not ask for confirmation on a terminal.
@@ -345,6 +349,28 @@ enum OrderCommand {
         /// Import the good lines and report the bad ones.
         #[arg(long)]
         skip_invalid: bool,
+    },
+    /// The orders waiting for your signature, on every account you sign for.
+    Queue {
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Delete an order that was never sent.
+    Delete {
+        #[command(flatten)]
+        who: Who,
+        /// The order's id.
+        id: u64,
+        /// The version you reviewed (as `order show` prints it).
+        #[arg(long)]
+        version: u32,
+    },
+    /// Prepare a new draft with the content of an existing order.
+    Copy {
+        #[command(flatten)]
+        who: Who,
+        /// The order's id.
+        id: u64,
     },
     /// List orders with their statuses.
     List {
@@ -842,12 +868,63 @@ async fn order(client: &Client, json: bool, command: &OrderCommand) -> Result<()
         }
         OrderCommand::Sign {
             who,
-            id,
+            ids,
             digest,
             yes,
         } => {
             let mut session = open(client, who).await?;
-            let result = sign(&mut session, *id, digest.as_deref(), *yes).await;
+            if let [id] = ids.as_slice() {
+                let result = sign(&mut session, *id, digest.as_deref(), *yes).await;
+                finish(session).await;
+                return print_order(json, &result?);
+            }
+            let result = sign_batch(&mut session, ids, digest.as_deref(), *yes).await;
+            finish(session).await;
+            let results = result?;
+            let refused = results.iter().filter(|r| r.error.is_some()).count();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                for r in &results {
+                    match (&r.status, &r.error) {
+                        (Some(status), _) => println!("#{}: {}", r.id, status.as_str()),
+                        (None, Some(e)) => {
+                            println!("#{}: refused: {}", r.id, printable(&e.message))
+                        }
+                        (None, None) => {}
+                    }
+                }
+            }
+            if refused > 0 {
+                bail!("{refused} of {} orders were not signed", results.len());
+            }
+            Ok(())
+        }
+        OrderCommand::Queue { who } => {
+            let mut session = open(client, who).await?;
+            let result = session.signature_queue().await;
+            finish(session).await;
+            print_orders(json, &result?)
+        }
+        OrderCommand::Delete { who, id, version } => {
+            let mut session = open(client, who).await?;
+            let result = session.delete_order(*id, *version).await;
+            finish(session).await;
+            result?;
+            if json {
+                println!("{}", json!({ "deleted": id }));
+            } else {
+                println!("Order #{id} deleted.");
+            }
+            Ok(())
+        }
+        OrderCommand::Copy { who, id } => {
+            let mut session = open(client, who).await?;
+            let result = async {
+                let original = session.get_order(*id).await?;
+                session.prepare_order(&original.order).await
+            }
+            .await;
             finish(session).await;
             print_order(json, &result?)
         }
@@ -912,25 +989,7 @@ async fn order(client: &Client, json: bool, command: &OrderCommand) -> Result<()
             let mut session = open(client, who).await?;
             let result = session.list_orders(account.as_deref()).await;
             finish(session).await;
-            let orders = result?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&orders)?);
-            } else if orders.is_empty() {
-                println!("No orders.");
-            } else {
-                for o in &orders {
-                    println!(
-                        "#{:<6} {:<13} {:>14} {} to {} ({})",
-                        o.id,
-                        o.status.as_str(),
-                        payment::format_amount(o.order.amount),
-                        o.order.currency,
-                        o.order.payee_name,
-                        o.order.payee_iban
-                    );
-                }
-            }
-            Ok(())
+            print_orders(json, &result?)
         }
     }
 }
@@ -962,11 +1021,76 @@ async fn sign(
     Ok(session.sign_order(&summary).await?)
 }
 
+/// Shows a batch (each order, the count and the totals), checks the expected batch digest or
+/// asks on a terminal, then signs each order.
+async fn sign_batch(
+    session: &mut BankSession,
+    ids: &[u64],
+    expected_digest: Option<&str>,
+    yes: bool,
+) -> Result<Vec<tresor_core::api::SignResult>> {
+    let summary = session.batch_summary(ids).await?;
+    for o in &summary.orders {
+        eprintln!("{}", describe(o));
+    }
+    let totals: Vec<String> = summary
+        .totals
+        .iter()
+        .map(|(currency, amount)| format!("{amount} {currency}"))
+        .collect();
+    eprintln!(
+        "{} orders, in all {}. Batch digest {}.",
+        summary.orders.len(),
+        totals.join(", "),
+        summary.digest
+    );
+    if let Some(expected) = expected_digest
+        && !expected.trim().eq_ignore_ascii_case(&summary.digest)
+    {
+        bail!(
+            "the batch has digest {}, not {expected}: nothing signed",
+            summary.digest
+        );
+    }
+    if !yes && std::io::stdin().is_terminal() {
+        eprint!("Sign these {} orders? [y/N] ", summary.orders.len());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("nothing signed");
+        }
+    }
+    Ok(session.sign_batch(&summary).await?)
+}
+
+fn print_orders(json: bool, orders: &[OrderView]) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(orders)?);
+    } else if orders.is_empty() {
+        println!("No orders.");
+    } else {
+        for o in orders {
+            println!(
+                "#{:<6} {:<13} {:>14} {} to {} ({}) digest {}",
+                o.id,
+                o.status.as_str(),
+                payment::format_amount(o.order.amount),
+                o.order.currency,
+                printable(&o.order.payee_name),
+                o.order.payee_iban,
+                o.short_digest
+            );
+        }
+    }
+    Ok(())
+}
+
 fn describe(s: &SigningSummary) -> String {
-    format!(
+    printable(&format!(
         "Order #{} version {}: pay {} {} from {} to {}, IBAN {}. Digest {}.",
         s.id, s.version, s.amount, s.currency, s.payer_iban, s.payee_name, s.payee_iban, s.digest
-    )
+    ))
+    .into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------

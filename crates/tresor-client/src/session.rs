@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use tresor_core::api::admin::AdminAction;
 use tresor_core::api::ledger::{ImportOutcome, ImportedOrder, StatementPage};
-use tresor_core::api::{ApiError, LoginInfo, OrderView, Overview, Reply, Request, Response, Stage};
+use tresor_core::api::{
+    ApiError, LoginInfo, MAX_SIGN_BATCH, OrderSignature, OrderView, Overview, QUEUE_PAGE, Reply,
+    Request, Response, SignResult, Stage,
+};
 use tresor_core::channel::Mode;
 use tresor_core::date::Day;
 use tresor_core::payment::{self, PaymentOrder};
@@ -69,6 +72,66 @@ pub struct SigningSummary {
     pub payer_iban: String,
     /// The short digest of what is signed ([`payment::short_digest`]).
     pub digest: String,
+}
+
+/// What a batch signature would sign: each order, the count, the total per currency, and
+/// one digest over them all ([`payment::batch_digest`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct BatchSummary {
+    /// Each order, in the order asked.
+    pub orders: Vec<SigningSummary>,
+    /// Totals per currency: (currency, amount formatted), by currency.
+    pub totals: Vec<(String, String)>,
+    /// The batch digest.
+    pub digest: String,
+}
+
+impl BatchSummary {
+    /// The summary of orders `ids`, each of which must be in `queue` (waiting for this
+    /// user's signature).
+    pub fn of(queue: &[OrderView], ids: &[u64]) -> Result<Self, ClientError> {
+        if ids.is_empty() {
+            return Err(ClientError::NotPossible("no orders to sign".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(*id) {
+                return Err(ClientError::NotPossible(format!(
+                    "order {id} is listed twice"
+                )));
+            }
+            let view = queue.iter().find(|o| o.id == *id).ok_or_else(|| {
+                ClientError::NotPossible(format!(
+                    "order {id} is not waiting for your signature (signed already, sent, or not \
+                     on an account you sign for)"
+                ))
+            })?;
+            views.push(view);
+        }
+        let mut totals = std::collections::BTreeMap::<String, u64>::new();
+        for v in &views {
+            *totals.entry(v.order.currency.clone()).or_default() += v.order.amount;
+        }
+        let digest = payment::batch_digest(
+            &views
+                .iter()
+                .map(|v| (v.id, v.version, &v.order))
+                .collect::<Vec<_>>(),
+        );
+        Ok(Self {
+            orders: views
+                .into_iter()
+                .map(SigningSummary::of)
+                .collect::<Result<_, _>>()?,
+            totals: totals
+                .into_iter()
+                .map(|(c, a)| (c, payment::format_amount(a)))
+                .collect(),
+            digest,
+        })
+    }
 }
 
 impl SigningSummary {
@@ -363,18 +426,110 @@ impl BankSession {
         SigningSummary::of(&view)
     }
 
+    /// The key that signs orders: only a session signed by it has one.
+    fn order_signer(&self) -> Result<KeySignerHandle, ClientError> {
+        match &self.key {
+            Some(k) if self.is_key_session() => Ok(k.signer.clone()),
+            _ => Err(ClientError::NotPossible(
+                "signing needs a login with the key; an OTP login can view and prepare only".into(),
+            )),
+        }
+    }
+
+    /// The orders waiting for this user's signature, oldest first: every page, or only as
+    /// many as it takes to find `wanted` (all of them if it is empty).
+    async fn queue_holding(&mut self, wanted: &[u64]) -> Result<Vec<OrderView>, ClientError> {
+        let mut all: Vec<OrderView> = Vec::new();
+        let mut missing: std::collections::HashSet<u64> = wanted.iter().copied().collect();
+        loop {
+            let after = all.last().map(|o| o.id);
+            let page = match self.call(&Request::SignatureQueue { after }).await? {
+                Reply::Orders { orders } => orders,
+                other => return Err(unexpected(&other)),
+            };
+            let last = page.len() < QUEUE_PAGE;
+            for o in &page {
+                missing.remove(&o.id);
+            }
+            all.extend(page);
+            if last || (!wanted.is_empty() && missing.is_empty()) {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// The orders waiting for this user's signature, oldest first.
+    pub async fn signature_queue(&mut self) -> Result<Vec<OrderView>, ClientError> {
+        self.queue_holding(&[]).await
+    }
+
+    /// What signing orders `ids` together would sign, to show before
+    /// [`Self::sign_batch`]; each must be waiting for this user's signature.
+    pub async fn batch_summary(&mut self, ids: &[u64]) -> Result<BatchSummary, ClientError> {
+        let queue = self.queue_holding(ids).await?;
+        BatchSummary::of(&queue, ids)
+    }
+
+    /// Signs every order `shown` summarised, each with its own signature over its own
+    /// canonical encoding, with one unlocked key and as few requests as the batch limit
+    /// allows; refused unless every order is still the version shown. The bank takes or
+    /// refuses each alone: the results say which.
+    pub async fn sign_batch(
+        &mut self,
+        shown: &BatchSummary,
+    ) -> Result<Vec<SignResult>, ClientError> {
+        let key = self.order_signer()?;
+        let ids: Vec<u64> = shown.orders.iter().map(|o| o.id).collect();
+        let queue = self.queue_holding(&ids).await?;
+        let now = BatchSummary::of(&queue, &ids)?;
+        if now.digest != shown.digest {
+            return Err(ClientError::NotPossible(format!(
+                "the orders changed since they were shown (batch digest {} → {}); review them again",
+                shown.digest, now.digest
+            )));
+        }
+        let mut signatures = Vec::with_capacity(ids.len());
+        for view in ids
+            .iter()
+            .filter_map(|id| queue.iter().find(|o| o.id == *id))
+        {
+            let signature =
+                payment::sign_with(key.signer().as_ref(), view.id, view.version, &view.order)
+                    .map_err(|e| match key.failure() {
+                        Some(token) => ClientError::Token(token),
+                        None => ClientError::BrokenKey(e.to_string()),
+                    })?;
+            signatures.push(OrderSignature {
+                id: view.id,
+                version: view.version,
+                signature,
+            });
+        }
+        let mut results = Vec::with_capacity(signatures.len());
+        for chunk in signatures.chunks(MAX_SIGN_BATCH) {
+            let request = Request::SignOrders {
+                signatures: chunk.to_vec(),
+            };
+            match self.call(&request).await? {
+                Reply::Signed { results: r } => results.extend(r),
+                other => return Err(unexpected(&other)),
+            }
+        }
+        Ok(results)
+    }
+
+    /// Deletes an order that was never sent, at the version shown.
+    pub async fn delete_order(&mut self, id: u64, version: u32) -> Result<(), ClientError> {
+        match self.call(&Request::DeleteOrder { id, version }).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Signs the version of order `id` that `shown` summarised, with the session's key. The
     /// bank refuses if the order changed since (its version binds the signature).
     pub async fn sign_order(&mut self, shown: &SigningSummary) -> Result<OrderView, ClientError> {
-        let key = match &self.key {
-            Some(k) if self.is_key_session() => k.signer.clone(),
-            _ => {
-                return Err(ClientError::NotPossible(
-                    "signing needs a login with the key; an OTP login can view and prepare only"
-                        .into(),
-                ));
-            }
-        };
+        let key = self.order_signer()?;
         // Sign what was shown: the content is fetched again and must give the same digest.
         let view = self.get_order(shown.id).await?;
         let now = SigningSummary::of(&view)?;
@@ -442,6 +597,7 @@ fn unexpected(reply: &Reply) -> ClientError {
         Reply::Done => "done",
         Reply::Statement(_) => "statement",
         Reply::Imported { .. } => "imported",
+        Reply::Signed { .. } => "signed",
         // Reply::Unknown, or a reply added to the protocol after this client.
         _ => "a reply this client does not know",
     };

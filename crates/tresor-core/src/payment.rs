@@ -581,6 +581,28 @@ pub fn short_digest(order_id: u64, version: u32, order: &PaymentOrder) -> String
     out
 }
 
+/// One digest for a batch of orders about to be signed together, `XXXX-XXXX-XXXX-XXXX`: the
+/// first 8 bytes of SHA-256 over a label and, in id order, each order's id, version and
+/// [`digest`]. A script that reviewed a batch passes it back, and the batch is signed only if
+/// every order is still the one reviewed.
+pub fn batch_digest(orders: &[(u64, u32, &PaymentOrder)]) -> String {
+    let mut sorted: Vec<&(u64, u32, &PaymentOrder)> = orders.iter().collect();
+    sorted.sort_by_key(|(id, _, _)| *id);
+    let mut h = Sha256::new();
+    h.update(b"tresor batch of orders v1");
+    for (id, version, order) in sorted {
+        h.update(id.to_be_bytes());
+        h.update(version.to_be_bytes());
+        h.update(digest(*id, *version, order));
+    }
+    let d: [u8; 32] = h.finalize().into();
+    d[..8]
+        .chunks(2)
+        .map(|pair| format!("{:02X}{:02X}", pair[0], pair[1]))
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// Signs an order with the user's key: ECDSA P-256 SHA-256 over [`canonical_encoding`],
 /// DER-encoded (deterministic nonces, RFC 6979).
 pub fn sign(key: &PrivateKey, order_id: u64, version: u32, order: &PaymentOrder) -> Vec<u8> {
@@ -630,6 +652,29 @@ pub fn verify(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn a_batch_digest_binds_every_order_in_any_order_given() {
+        let a = order();
+        let mut b = order();
+        b.amount += 1;
+        let d = batch_digest(&[(1, 1, &a), (2, 1, &b)]);
+        assert_eq!(d.len(), 19);
+        assert_eq!(
+            batch_digest(&[(2, 1, &b), (1, 1, &a)]),
+            d,
+            "order given does not matter"
+        );
+        for other in [
+            batch_digest(&[(1, 1, &a)]),
+            batch_digest(&[(1, 2, &a), (2, 1, &b)]),
+            batch_digest(&[(1, 1, &b), (2, 1, &a)]),
+            batch_digest(&[(1, 1, &a), (2, 1, &a)]),
+        ] {
+            assert_ne!(other, d);
+        }
+    }
+
     use super::*;
     use crate::Login;
     use crate::pki::{self, BankCa, DEFAULT_CA_VALIDITY, DEFAULT_CLIENT_VALIDITY};

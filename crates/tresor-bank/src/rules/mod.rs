@@ -205,12 +205,15 @@ impl Operation {
             Request::Overview {}
             | Request::ListOrders { .. }
             | Request::GetOrder { .. }
-            | Request::Statement { .. } => Self::View,
+            | Request::Statement { .. }
+            | Request::SignatureQueue { .. } => Self::View,
             Request::PrepareOrder { .. }
             | Request::ImportOrders { .. }
             | Request::EditOrder { .. }
             | Request::SignOrder { .. }
-            | Request::SendOrder { .. } => Self::Orders,
+            | Request::SendOrder { .. }
+            | Request::SignOrders { .. }
+            | Request::DeleteOrder { .. } => Self::Orders,
             Request::Logout {} => Self::Logout,
             Request::Admin { .. } => Self::Admin,
             // Answered before the session's login is looked up, like a login.
@@ -244,6 +247,9 @@ pub fn client_work(request: &Request) -> bool {
         | Request::SendOrder { .. }
         | Request::Statement { .. }
         | Request::ImportOrders { .. }
+        | Request::SignatureQueue { .. }
+        | Request::SignOrders { .. }
+        | Request::DeleteOrder { .. }
         | Request::TotpEnroll {}
         | Request::TotpConfirm { .. } => true,
         Request::Login { .. }

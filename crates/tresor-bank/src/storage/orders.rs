@@ -74,6 +74,54 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         rows.iter().map(OrderRow::decode).collect()
     }
 
+    /// Up to `limit` orders after id `after` that `user_id` has the sign right on, not sent
+    /// and lacking the user's signature, oldest first.
+    pub async fn signature_queue(
+        &mut self,
+        user_id: i64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OrderRow>, StorageError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE status IN ('draft', 'partly_signed') \
+             AND id > $2 \
+             AND payer_iban IN (SELECT iban FROM rights WHERE user_id = $1 AND can_sign = 1) \
+             AND NOT EXISTS (SELECT 1 FROM order_signatures s \
+             WHERE s.order_id = orders.id AND s.user_id = $1) ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(to_db(after, "order id")?)
+            .bind(to_db(limit as u64, "limit")?)
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(OrderRow::decode).collect()
+    }
+
+    /// Deletes an unsent order at `version` with its signatures; false if it is no longer
+    /// at that version or was sent.
+    pub async fn delete_order(&mut self, id: u64, version: u32) -> Result<bool, StorageError> {
+        let id = to_db(id, "order id")?;
+        sqlx::query(
+            "DELETE FROM order_signatures WHERE order_id = $1 AND order_id IN \
+             (SELECT id FROM orders WHERE id = $1 AND version = $2 \
+             AND status IN ('draft', 'partly_signed', 'signed'))",
+        )
+        .bind(id)
+        .bind(i64::from(version))
+        .execute(self.conn())
+        .await?;
+        let done = sqlx::query(
+            "DELETE FROM orders WHERE id = $1 AND version = $2 \
+             AND status IN ('draft', 'partly_signed', 'signed')",
+        )
+        .bind(id)
+        .bind(i64::from(version))
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records a new draft, version 1; its id.
     pub async fn insert_order(
         &mut self,

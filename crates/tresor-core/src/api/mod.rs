@@ -113,6 +113,26 @@ pub enum Request {
         #[serde(with = "base64")]
         signature: Vec<u8>,
     },
+    /// The orders waiting for this user's signature: on accounts the session may sign on,
+    /// not sent, not yet signed by the user; oldest first, [`QUEUE_PAGE`] at a time.
+    SignatureQueue {
+        /// Only orders after this id (the last of the previous page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
+    /// Signs several orders, each with its own signature over its own canonical encoding,
+    /// exactly as one [`Request::SignOrder`] each would; each succeeds or fails alone.
+    SignOrders {
+        /// At most [`MAX_SIGN_BATCH`].
+        signatures: Vec<OrderSignature>,
+    },
+    /// Deletes an order that was never sent (its signatures with it).
+    DeleteOrder {
+        /// Its id.
+        id: u64,
+        /// The version the user saw, so that a draft edited meanwhile is not deleted unseen.
+        version: u32,
+    },
     /// Sends a fully signed order to the bank. Sending twice sends once.
     SendOrder {
         /// Its id.
@@ -200,6 +220,11 @@ pub enum Reply {
     Done,
     /// A page of a statement.
     Statement(StatementPage),
+    /// What became of each signature of a batch, in the request's order.
+    Signed {
+        /// One per signature sent.
+        results: Vec<SignResult>,
+    },
     /// What an import did, order by order.
     Imported {
         /// In the request's order.
@@ -483,6 +508,36 @@ pub struct OrderView {
     pub short_digest: String,
     /// Why it was rejected.
     pub reject_reason: Option<String>,
+}
+
+/// Orders a [`Request::SignatureQueue`] answers at most: a shorter page is the last.
+pub const QUEUE_PAGE: usize = 500;
+
+/// Signatures a [`Request::SignOrders`] carries at most.
+pub const MAX_SIGN_BATCH: usize = 1000;
+
+/// One order's signature in a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSignature {
+    /// The order.
+    pub id: u64,
+    /// The version signed.
+    pub version: u32,
+    /// ECDSA P-256 SHA-256 over [`crate::payment::canonical_encoding`], DER.
+    #[serde(with = "base64")]
+    pub signature: Vec<u8>,
+}
+
+/// What became of one signature of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignResult {
+    /// The order.
+    pub id: u64,
+    /// Where the order is now, if the signature was taken.
+    pub status: Option<OrderStatus>,
+    /// Why not, if it was refused.
+    pub error: Option<ApiError>,
 }
 
 /// One signature on an order.
