@@ -206,6 +206,44 @@ fn import_sign_send_then_every_statement_format_reads_back() {
     assert_eq!(copy["status"], "draft");
     assert_eq!(copy["order"]["amount"], 120_050);
     with_secrets(me.run(&["order", "delete", &copy_id, "--version", "1"])).json_ok();
+    // A template from a sent order, used with another amount; a counterparty paid from the
+    // directory with its usual purpose.
+    let template = with_secrets(me.run(&[
+        "template",
+        "save",
+        "--from-order",
+        &ids[1],
+        "--name",
+        "Послуги щомісяця",
+        "--no-amount",
+    ]))
+    .json_ok();
+    let template_id = template[0]["id"].as_u64().unwrap().to_string();
+    assert_eq!(template[0]["content"]["amount"], serde_json::Value::Null);
+    let from_template =
+        with_secrets(me.run(&["template", "use", &template_id, "--amount", "42.00"])).json_ok();
+    assert_eq!(from_template["order"]["payee_name"], "ФОП Іваненко Є.");
+    assert_eq!(from_template["order"]["amount"], 4200);
+    let entry = with_secrets(me.run(&[
+        "counterparty",
+        "add",
+        "--account",
+        &payer,
+        "--name",
+        "ТОВ Постачальник Ґрунт",
+        "--tax-code",
+        "14360570",
+        "--iban",
+        &payee,
+        "--purpose",
+        "Оплата за рахунком",
+    ]))
+    .json_ok();
+    let entry_id = entry[0]["id"].as_u64().unwrap().to_string();
+    let to_entry =
+        with_secrets(me.run(&["counterparty", "pay", &entry_id, "--amount", "7.00"])).json_ok();
+    assert_eq!(to_entry["order"]["purpose"], "Оплата за рахунком");
+    assert_eq!(to_entry["order"]["payee_iban"], payee.as_str());
     // A payment from another bank.
     let incoming = bank.local(&[
         "payments",

@@ -512,6 +512,25 @@ impl Bank {
             Request::DeleteOrder { id, version } => {
                 self.delete_order(ctx, &session, &user, id, version).await
             }
+            Request::SaveTemplate { template } => {
+                self.save_template(ctx, &session, &user, template).await
+            }
+            Request::ListTemplates { account } => {
+                self.list_templates(&session, &user, account.as_deref())
+                    .await
+            }
+            Request::DeleteTemplate { id } => self.delete_template(ctx, &session, &user, id).await,
+            Request::SaveCounterparty { counterparty } => {
+                self.save_counterparty(ctx, &session, &user, counterparty)
+                    .await
+            }
+            Request::ListCounterparties { account } => {
+                self.list_counterparties(&session, &user, account.as_deref())
+                    .await
+            }
+            Request::DeleteCounterparty { id } => {
+                self.delete_counterparty(ctx, &session, &user, id).await
+            }
             Request::Logout {} => {
                 let mut work = self.begin().await?;
                 self.set_session_login(&mut work, &ctx.session, None)

@@ -32,6 +32,7 @@ pub mod channel;
 pub mod clock;
 pub mod config;
 pub mod data;
+pub mod directory;
 mod files;
 pub mod four_eyes;
 pub mod ledger;

@@ -34,6 +34,7 @@ use tresor_client::session::{BankSession, SigningSummary};
 use tresor_client::settings::{self, Settings};
 use tresor_client::statements::{self, ExchangeError};
 use tresor_client::token::{self, TokenModule, TokenStore};
+use tresor_core::api::directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use tresor_core::api::ledger::ImportOutcome;
 use tresor_core::api::{OrderView, Overview, Stage};
 use tresor_core::date::Day;
@@ -143,6 +144,16 @@ enum Command {
     Order {
         #[command(subcommand)]
         command: OrderCommand,
+    },
+    /// Payment templates, shared on each account by whoever may prepare orders on it.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+    /// The counterparty directory of each account.
+    Counterparty {
+        #[command(subcommand)]
+        command: CounterpartyCommand,
     },
     /// A statement of an account for a period: opening balance, turnovers, closing balance
     /// and the movements, as a table or a file for accounting software.
@@ -272,6 +283,101 @@ enum KeyCommand {
         /// The login.
         #[arg(long, env = "TRESOR_LOGIN")]
         login: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Save an order's content as a template (a template of the same name is replaced).
+    Save {
+        #[command(flatten)]
+        who: Who,
+        /// The order to take the content from.
+        #[arg(long)]
+        from_order: u64,
+        /// The template's name.
+        #[arg(long)]
+        name: String,
+        /// Leave the amount out: it is typed each time the template is used.
+        #[arg(long)]
+        no_amount: bool,
+    },
+    /// List templates.
+    List {
+        #[command(flatten)]
+        who: Who,
+        /// Only this account's.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Prepare a draft from a template.
+    Use {
+        #[command(flatten)]
+        who: Who,
+        /// The template's id.
+        id: u64,
+        /// The amount, if the template has none or another is wanted.
+        #[arg(long)]
+        amount: Option<String>,
+    },
+    /// Delete a template.
+    Delete {
+        #[command(flatten)]
+        who: Who,
+        /// The template's id.
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CounterpartyCommand {
+    /// Add a counterparty to an account's directory (the entry with its IBAN is replaced).
+    Add {
+        #[command(flatten)]
+        who: Who,
+        /// The payer account whose directory it goes in.
+        #[arg(long)]
+        account: String,
+        /// Name as registered.
+        #[arg(long)]
+        name: String,
+        /// EDRPOU or RNOKPP.
+        #[arg(long)]
+        tax_code: String,
+        /// IBAN.
+        #[arg(long)]
+        iban: String,
+        /// The purpose an order to it starts with.
+        #[arg(long, default_value = "")]
+        purpose: String,
+    },
+    /// List the directories.
+    List {
+        #[command(flatten)]
+        who: Who,
+        /// Only this account's.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Prepare a draft to a counterparty from its account.
+    Pay {
+        #[command(flatten)]
+        who: Who,
+        /// The counterparty's id.
+        id: u64,
+        /// The amount.
+        #[arg(long)]
+        amount: String,
+        /// The purpose, if not the counterparty's usual one.
+        #[arg(long)]
+        purpose: Option<String>,
+    },
+    /// Delete a counterparty.
+    Delete {
+        #[command(flatten)]
+        who: Who,
+        /// The counterparty's id.
+        id: u64,
     },
 }
 
@@ -594,6 +700,8 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Order { command } => order(&client, json, command).await,
+        Command::Template { command } => template(&client, json, command).await,
+        Command::Counterparty { command } => counterparty(&client, json, command).await,
         Command::Statement {
             who,
             account,
@@ -1019,6 +1127,200 @@ async fn sign(
         }
     }
     Ok(session.sign_order(&summary).await?)
+}
+
+async fn template(client: &Client, json: bool, command: &TemplateCommand) -> Result<()> {
+    match command {
+        TemplateCommand::Save {
+            who,
+            from_order,
+            name,
+            no_amount,
+        } => {
+            let mut session = open(client, who).await?;
+            let result = async {
+                let o = session.get_order(*from_order).await?.order;
+                session
+                    .save_template(TemplateContent {
+                        name: name.trim().to_owned(),
+                        payer_iban: o.payer_iban,
+                        payee_name: o.payee_name,
+                        payee_tax_code: o.payee_tax_code,
+                        payee_iban: o.payee_iban,
+                        amount: (!no_amount).then_some(o.amount),
+                        currency: o.currency,
+                        purpose: o.purpose,
+                    })
+                    .await
+            }
+            .await;
+            finish(session).await;
+            print_templates(json, &[result?])
+        }
+        TemplateCommand::List { who, account } => {
+            let mut session = open(client, who).await?;
+            let result = session.templates(account.as_deref()).await;
+            finish(session).await;
+            print_templates(json, &result?)
+        }
+        TemplateCommand::Use { who, id, amount } => {
+            let amount = match amount {
+                Some(a) => Some(payment::parse_amount(a).map_err(ClientError::from)?),
+                None => None,
+            };
+            let mut session = open(client, who).await?;
+            let result = session.prepare_from_template(*id, amount).await;
+            finish(session).await;
+            print_order(json, &result?)
+        }
+        TemplateCommand::Delete { who, id } => {
+            let mut session = open(client, who).await?;
+            let result = session.delete_template(*id).await;
+            finish(session).await;
+            result?;
+            if json {
+                println!("{}", json!({ "deleted": id }));
+            } else {
+                println!("Template {id} deleted.");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_templates(json: bool, templates: &[Template]) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(templates)?);
+    } else if templates.is_empty() {
+        println!("No templates.");
+    } else {
+        for t in templates {
+            let c = &t.content;
+            let amount = c
+                .amount
+                .map_or_else(|| "(amount each time)".to_owned(), payment::format_amount);
+            println!(
+                "{:<5} {} on {}: {amount} {} to {} ({})",
+                t.id,
+                printable(&c.name),
+                c.payer_iban,
+                c.currency,
+                printable(&c.payee_name),
+                c.payee_iban
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn counterparty(client: &Client, json: bool, command: &CounterpartyCommand) -> Result<()> {
+    match command {
+        CounterpartyCommand::Add {
+            who,
+            account,
+            name,
+            tax_code,
+            iban,
+            purpose,
+        } => {
+            let content = CounterpartyContent {
+                account: payment::Iban::parse(account)
+                    .map_err(ClientError::from)?
+                    .to_string(),
+                name: name.trim().to_owned(),
+                tax_code: payment::TaxCode::parse(tax_code)
+                    .map_err(ClientError::from)?
+                    .as_str()
+                    .to_owned(),
+                iban: payment::Iban::parse(iban)
+                    .map_err(ClientError::from)?
+                    .to_string(),
+                purpose: purpose.trim().to_owned(),
+            };
+            let mut session = open(client, who).await?;
+            let result = session.save_counterparty(content).await;
+            finish(session).await;
+            print_counterparties(json, &[result?])
+        }
+        CounterpartyCommand::List { who, account } => {
+            let mut session = open(client, who).await?;
+            let result = session.counterparties(account.as_deref()).await;
+            finish(session).await;
+            print_counterparties(json, &result?)
+        }
+        CounterpartyCommand::Pay {
+            who,
+            id,
+            amount,
+            purpose,
+        } => {
+            let amount = payment::parse_amount(amount).map_err(ClientError::from)?;
+            let mut session = open(client, who).await?;
+            let result = async {
+                let c = session
+                    .counterparties(None)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.id == *id)
+                    .ok_or_else(|| ClientError::NotPossible(format!("no counterparty {id}")))?
+                    .content;
+                let currency = session
+                    .overview()
+                    .await?
+                    .accounts
+                    .into_iter()
+                    .find(|a| a.iban == c.account)
+                    .map(|a| a.currency)
+                    .unwrap_or_default();
+                let order = PaymentOrder {
+                    payer_iban: c.account,
+                    payee_name: c.name,
+                    payee_tax_code: c.tax_code,
+                    payee_iban: c.iban,
+                    amount,
+                    currency,
+                    purpose: purpose.clone().unwrap_or(c.purpose),
+                };
+                session.prepare_order(&order).await
+            }
+            .await;
+            finish(session).await;
+            print_order(json, &result?)
+        }
+        CounterpartyCommand::Delete { who, id } => {
+            let mut session = open(client, who).await?;
+            let result = session.delete_counterparty(*id).await;
+            finish(session).await;
+            result?;
+            if json {
+                println!("{}", json!({ "deleted": id }));
+            } else {
+                println!("Counterparty {id} deleted.");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_counterparties(json: bool, list: &[Counterparty]) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(list)?);
+    } else if list.is_empty() {
+        println!("No counterparties.");
+    } else {
+        for c in list {
+            let e = &c.content;
+            println!(
+                "{:<5} {} ({}), {} — in the directory of {}",
+                c.id,
+                printable(&e.name),
+                e.tax_code,
+                e.iban,
+                e.account
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Shows a batch (each order, the count and the totals), checks the expected batch digest or

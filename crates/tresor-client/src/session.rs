@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tresor_core::api::admin::AdminAction;
+use tresor_core::api::directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use tresor_core::api::ledger::{ImportOutcome, ImportedOrder, StatementPage};
 use tresor_core::api::{
     ApiError, LoginInfo, MAX_SIGN_BATCH, OrderSignature, OrderView, Overview, QUEUE_PAGE, Reply,
@@ -518,6 +519,98 @@ impl BankSession {
         Ok(results)
     }
 
+    /// Saves a template on its payer account (replacing one of the same name).
+    pub async fn save_template(&mut self, t: TemplateContent) -> Result<Template, ClientError> {
+        match self.call(&Request::SaveTemplate { template: t }).await? {
+            Reply::Template(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The templates of the accounts the user may prepare orders on (or of one).
+    pub async fn templates(&mut self, account: Option<&str>) -> Result<Vec<Template>, ClientError> {
+        let request = Request::ListTemplates {
+            account: account.map(str::to_owned),
+        };
+        match self.call(&request).await? {
+            Reply::Templates { templates } => Ok(templates),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Deletes a template.
+    pub async fn delete_template(&mut self, id: u64) -> Result<(), ClientError> {
+        match self.call(&Request::DeleteTemplate { id }).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Prepares a draft from template `id`, with `amount` where the template has none (or to
+    /// replace its own).
+    pub async fn prepare_from_template(
+        &mut self,
+        id: u64,
+        amount: Option<u64>,
+    ) -> Result<OrderView, ClientError> {
+        let t = self
+            .templates(None)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| ClientError::NotPossible(format!("no template {id}")))?
+            .content;
+        let amount = amount.or(t.amount).ok_or_else(|| {
+            ClientError::NotPossible(format!("template {:?} has no amount: give one", t.name))
+        })?;
+        self.prepare_order(&PaymentOrder {
+            payer_iban: t.payer_iban,
+            payee_name: t.payee_name,
+            payee_tax_code: t.payee_tax_code,
+            payee_iban: t.payee_iban,
+            amount,
+            currency: t.currency,
+            purpose: t.purpose,
+        })
+        .await
+    }
+
+    /// Saves a counterparty in its account's directory (replacing the entry with its IBAN).
+    pub async fn save_counterparty(
+        &mut self,
+        c: CounterpartyContent,
+    ) -> Result<Counterparty, ClientError> {
+        match self
+            .call(&Request::SaveCounterparty { counterparty: c })
+            .await?
+        {
+            Reply::Counterparty(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The directories of the accounts the user may prepare orders on (or of one).
+    pub async fn counterparties(
+        &mut self,
+        account: Option<&str>,
+    ) -> Result<Vec<Counterparty>, ClientError> {
+        let request = Request::ListCounterparties {
+            account: account.map(str::to_owned),
+        };
+        match self.call(&request).await? {
+            Reply::Counterparties { counterparties } => Ok(counterparties),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Deletes a counterparty from its directory.
+    pub async fn delete_counterparty(&mut self, id: u64) -> Result<(), ClientError> {
+        match self.call(&Request::DeleteCounterparty { id }).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Deletes an order that was never sent, at the version shown.
     pub async fn delete_order(&mut self, id: u64, version: u32) -> Result<(), ClientError> {
         match self.call(&Request::DeleteOrder { id, version }).await? {
@@ -598,6 +691,10 @@ fn unexpected(reply: &Reply) -> ClientError {
         Reply::Statement(_) => "statement",
         Reply::Imported { .. } => "imported",
         Reply::Signed { .. } => "signed",
+        Reply::Template(_) => "template",
+        Reply::Templates { .. } => "templates",
+        Reply::Counterparty(_) => "counterparty",
+        Reply::Counterparties { .. } => "counterparties",
         // Reply::Unknown, or a reply added to the protocol after this client.
         _ => "a reply this client does not know",
     };

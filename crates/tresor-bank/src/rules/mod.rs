@@ -206,14 +206,20 @@ impl Operation {
             | Request::ListOrders { .. }
             | Request::GetOrder { .. }
             | Request::Statement { .. }
-            | Request::SignatureQueue { .. } => Self::View,
+            | Request::SignatureQueue { .. }
+            | Request::ListTemplates { .. }
+            | Request::ListCounterparties { .. } => Self::View,
             Request::PrepareOrder { .. }
             | Request::ImportOrders { .. }
             | Request::EditOrder { .. }
             | Request::SignOrder { .. }
             | Request::SendOrder { .. }
             | Request::SignOrders { .. }
-            | Request::DeleteOrder { .. } => Self::Orders,
+            | Request::DeleteOrder { .. }
+            | Request::SaveTemplate { .. }
+            | Request::DeleteTemplate { .. }
+            | Request::SaveCounterparty { .. }
+            | Request::DeleteCounterparty { .. } => Self::Orders,
             Request::Logout {} => Self::Logout,
             Request::Admin { .. } => Self::Admin,
             // Answered before the session's login is looked up, like a login.
@@ -250,6 +256,12 @@ pub fn client_work(request: &Request) -> bool {
         | Request::SignatureQueue { .. }
         | Request::SignOrders { .. }
         | Request::DeleteOrder { .. }
+        | Request::SaveTemplate { .. }
+        | Request::ListTemplates { .. }
+        | Request::DeleteTemplate { .. }
+        | Request::SaveCounterparty { .. }
+        | Request::ListCounterparties { .. }
+        | Request::DeleteCounterparty { .. }
         | Request::TotpEnroll {}
         | Request::TotpConfirm { .. } => true,
         Request::Login { .. }

@@ -53,6 +53,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_ledger.sql"),
         include_str!("../../migrations/postgres/0006_ledger.sql"),
     ),
+    (
+        7,
+        "templates",
+        include_str!("../../migrations/sqlite/0007_templates.sql"),
+        include_str!("../../migrations/postgres/0007_templates.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -22,6 +22,7 @@ mod accounts;
 pub mod admins;
 mod audit;
 pub mod certs;
+pub mod directory;
 pub mod ledger;
 mod meta;
 mod migrations;

@@ -99,8 +99,9 @@ impl<W: Write> StatementSink for OneC<W> {
                 Direction::Debit => (own, other, "ДатаСписано"),
                 Direction::Credit => (other, own, "ДатаПоступило"),
             };
-        let out = &mut self.out;
-        out.write_all(&encode_1251("СекцияДокумент=Платежное поручение\r\n"))?;
+        // One document is encoded at once: a movement is one conversion and one write.
+        let mut doc = String::with_capacity(640);
+        doc.push_str("СекцияДокумент=Платежное поручение\r\n");
         for (k, v) in [
             ("Номер", m.doc_number.as_str()),
             ("Дата", &date),
@@ -119,9 +120,13 @@ impl<W: Write> StatementSink for OneC<W> {
             (dated, &date),
             ("НазначениеПлатежа", &m.purpose),
         ] {
-            line(out, k, v)?;
+            doc.push_str(k);
+            doc.push('=');
+            doc.push_str(v);
+            doc.push_str("\r\n");
         }
-        out.write_all(&encode_1251("КонецДокумента\r\n"))?;
+        doc.push_str("КонецДокумента\r\n");
+        self.out.write_all(&encode_1251(&doc))?;
         Ok(())
     }
 

@@ -16,9 +16,11 @@ use crate::Password;
 use crate::payment::PaymentOrder;
 
 pub mod admin;
+pub mod directory;
 pub mod ledger;
 
 use crate::date::Day;
+use directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use ledger::{ImportOutcome, ImportedOrder, StatementPage};
 
 use admin::{
@@ -160,6 +162,38 @@ pub enum Request {
         /// At most [`ledger::MAX_IMPORT_BATCH`].
         orders: Vec<ImportedOrder>,
     },
+    /// Saves a payment template on its payer account (replacing one of the same name).
+    SaveTemplate {
+        /// What it holds.
+        template: TemplateContent,
+    },
+    /// The templates of the accounts the user may prepare orders on (or of one).
+    ListTemplates {
+        /// Only this account's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+    },
+    /// Deletes a template.
+    DeleteTemplate {
+        /// Its id.
+        id: u64,
+    },
+    /// Saves a counterparty in its account's directory (replacing one with the same IBAN).
+    SaveCounterparty {
+        /// What it holds.
+        counterparty: CounterpartyContent,
+    },
+    /// The directories of the accounts the user may prepare orders on (or of one).
+    ListCounterparties {
+        /// Only this account's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+    },
+    /// Deletes a counterparty from its directory.
+    DeleteCounterparty {
+        /// Its id.
+        id: u64,
+    },
     /// Ends the login; the channel session stays until closed.
     Logout {},
     /// Blocks the user's key at once, for one who fears it stolen: every certificate of the
@@ -220,6 +254,20 @@ pub enum Reply {
     Done,
     /// A page of a statement.
     Statement(StatementPage),
+    /// A template, as saved.
+    Template(Template),
+    /// Templates, by account and name.
+    Templates {
+        /// The templates.
+        templates: Vec<Template>,
+    },
+    /// A counterparty, as saved.
+    Counterparty(Counterparty),
+    /// Counterparties, by account and name.
+    Counterparties {
+        /// The directory entries.
+        counterparties: Vec<Counterparty>,
+    },
     /// What became of each signature of a batch, in the request's order.
     Signed {
         /// One per signature sent.
