@@ -113,8 +113,7 @@ fn export_one(name: &str) {
 }
 
 fn one_c_orders() -> String {
-    let mut s =
-        String::from("1CClientBankExchange\r\nВерсияФормата=1.03\r\nКодировка=Windows\r\n");
+    let mut s = String::from("1CClientBankExchange\r\nВерсияФормата=1.03\r\nКодировка=Windows\r\n");
     for i in 0..ORDERS {
         s.push_str(&format!(
             "СекцияДокумент=Платежное поручение\r\nНомер={i}\r\nДата=30.11.2026\r\n\
@@ -148,7 +147,9 @@ fn main() {
         export_one(&name);
         return;
     }
-    println!("Statement of {MOVEMENTS} movements, written to a file (each in a process of its own):");
+    println!(
+        "Statement of {MOVEMENTS} movements, written to a file (each in a process of its own):"
+    );
     println!("| format | time | file | memory |");
     println!("| --- | --- | --- | --- |");
     let exe = std::env::current_exe().unwrap();
@@ -157,11 +158,18 @@ fn main() {
             .env("TRESOR_BENCH_EXPORT", name)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         print!("{}", String::from_utf8_lossy(&out.stdout));
     }
     let accounts = vec![(PAYER.to_owned(), "UAH".to_owned())];
-    let onec = encoding_rs::WINDOWS_1251.encode(&one_c_orders()).0.into_owned();
+    let onec = encoding_rs::WINDOWS_1251
+        .encode(&one_c_orders())
+        .0
+        .into_owned();
     let csv = csv_orders().into_bytes();
     println!("\nReading {ORDERS} payment orders (checked as typed):");
     for (name, bytes) in [("1C, windows-1251", &onec), ("CSV, UTF-8", &csv)] {
@@ -169,6 +177,10 @@ fn main() {
         let parsed = parse_orders(bytes, None, &accounts).unwrap();
         let took = start.elapsed().as_secs_f64();
         assert_eq!((parsed.orders.len(), parsed.problems.len()), (ORDERS, 0));
-        println!("| {name} | {:.1} MB | {:.3} s |", bytes.len() as f64 / 1e6, took);
+        println!(
+            "| {name} | {:.1} MB | {:.3} s |",
+            bytes.len() as f64 / 1e6,
+            took
+        );
     }
 }
