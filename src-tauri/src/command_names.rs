@@ -1,4 +1,5 @@
-/// Every command the app exposes to its window, in the order of `src/commands.rs`, then `src/admin.rs`.
+/// Every command the app exposes to its window, in the order of `src/commands.rs`, then
+/// `src/statements.rs`, then `src/admin.rs`.
 pub const ALL: &[&str] = &[
     "app_start",
     "save_settings",
@@ -27,6 +28,11 @@ pub const ALL: &[&str] = &[
     "save_key_letter",
     "block_key",
     "logout",
+    "statement_page",
+    "export_statement",
+    "signature_queue",
+    "batch_summary",
+    "sign_batch",
     "admin_find_users",
     "admin_show_user",
     "admin_unlock",

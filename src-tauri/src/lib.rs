@@ -7,6 +7,7 @@ pub mod commands;
 pub mod error;
 pub mod remember;
 pub mod state;
+pub mod statements;
 
 /// The command names, shared with the build script's app manifest.
 pub mod command_names {
@@ -50,6 +51,11 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::save_key_letter,
             commands::block_key,
             commands::logout,
+            statements::statement_page,
+            statements::export_statement,
+            statements::signature_queue,
+            statements::batch_summary,
+            statements::sign_batch,
             admin::admin_find_users,
             admin::admin_show_user,
             admin::admin_unlock,

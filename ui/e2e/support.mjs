@@ -36,7 +36,7 @@ export async function startBank(dir, name, policy) {
   }
   assert.ok(server && ca, "the bank started");
   // Admin commands run as local break-glass: a test bank has no two security officers.
-  const local = ["audit", "init", "migrate"];
+  const local = ["audit", "init", "migrate", "ledger", "payments"];
   const admin = (...args) =>
     execFileSync(BANK, local.includes(args[0]) ? args : ["break-glass", "--reason", "test setup", ...args], {
       env,

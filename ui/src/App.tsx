@@ -12,11 +12,13 @@ import { AccountsScreen } from "./screens/Accounts";
 import { ChangePasswordForm, KeyScreen, SettingsScreen, TotpScreen } from "./screens/Account";
 import { LoginScreen } from "./screens/Login";
 import { OrdersScreen } from "./screens/Orders";
+import { QueueScreen } from "./screens/Queue";
+import { StatementsScreen } from "./screens/Statements";
 import { FirstLoginWizard, RecoveryWizard } from "./screens/Wizards";
 import { AdminArea } from "./screens/Admin";
 import { adminPages, type AdminPage } from "./logic/admin";
 
-export type Page = "accounts" | "orders" | "key" | "security" | "settings";
+export type Page = "accounts" | "orders" | "queue" | "statements" | "key" | "security" | "settings";
 
 export type View =
   | { name: "login"; notice?: string }
@@ -214,6 +216,8 @@ function Shell() {
         <MainLayout session={session} page={view.page} go={(page) => setView({ name: "main", page })} onLogout={() => void end("logout")}>
           {view.page === "accounts" && <AccountsScreen overview={overview} session={session} />}
           {view.page === "orders" && overview && <OrdersScreen overview={overview} session={session} onChanged={refreshOverview} />}
+          {view.page === "queue" && <QueueScreen onChanged={refreshOverview} />}
+          {view.page === "statements" && overview && <StatementsScreen overview={overview} />}
           {view.page === "key" && <KeyScreen session={session} />}
           {view.page === "security" && <TotpScreen enrolled={overview?.totp_enrolled ?? false} onEnrolled={refreshOverview} />}
           {view.page === "settings" && (
@@ -235,6 +239,8 @@ function MainLayout(props: {
   const pages: [Page, Parameters<typeof t>[0]][] = [
     ["accounts", "nav.accounts"],
     ["orders", "nav.orders"],
+    ["queue", "nav.queue"],
+    ["statements", "nav.statements"],
     ["key", "nav.key"],
     ["security", "nav.security"],
     ["settings", "nav.settings"],

@@ -89,6 +89,26 @@ export const commands = {
 	blockKey: (loginName: string, password: string) => typedError<null, AppError>(__TAURI_INVOKE("block_key", { loginName, password })),
 	/**  Logs out (also the idle lock), and names the drive to pull out if it is still plugged in. */
 	logout: () => typedError<LogoutView, AppError>(__TAURI_INVOKE("logout")),
+	/**
+	 *  A page of the statement of `account` for the days `from` to `to` (`YYYY-MM-DD`), from
+	 *  `cursor` (a previous page's `next`).
+	 */
+	statementPage: (account: string, from: string, to: string, cursor: string | null) => typedError<StatementPage, AppError>(__TAURI_INVOKE("statement_page", { account, from, to, cursor })),
+	/**
+	 *  Exports the statement in `format` (`csv`, `pdf`, `1c`, `camt053`) to a file the user
+	 *  picks in the native save dialog (`TRESOR_EXPORT_DIR` names a folder instead, for tests);
+	 *  none if the user cancelled. The file is written whole or not at all.
+	 */
+	exportStatement: (account: string, from: string, to: string, format: string) => typedError<ExportView | null, AppError>(__TAURI_INVOKE("export_statement", { account, from, to, format })),
+	/**  The orders waiting for this user's signature. */
+	signatureQueue: () => typedError<OrderView[], AppError>(__TAURI_INVOKE("signature_queue")),
+	/**  What signing orders `ids` together would sign: each order, the totals, the batch digest. */
+	batchSummary: (ids: number[]) => typedError<BatchSummary, AppError>(__TAURI_INVOKE("batch_summary", { ids })),
+	/**
+	 *  Signs the orders `shown` summarised, each with its own signature; refused as a whole if
+	 *  any changed since it was shown.
+	 */
+	signBatch: (shown: BatchSummary) => typedError<SignedView[], AppError>(__TAURI_INVOKE("sign_batch", { shown })),
 	/**  Users whose login or name contains `query`. */
 	adminFindUsers: (query: string | null) => typedError<UserSummary[], AppError>(__TAURI_INVOKE("admin_find_users", { query })),
 	/**  One user's status, certificates and rights. */
@@ -227,6 +247,19 @@ export type AuditRecord = {
 	detail: string,
 };
 
+/**
+ *  What a batch signature would sign: each order, the count, the total per currency, and
+ *  one digest over them all ([`payment::batch_digest`]).
+ */
+export type BatchSummary = {
+	/**  Each order, in the order asked. */
+	orders: SigningSummary[],
+	/**  Totals per currency: (currency, amount formatted), by currency. */
+	totals: ([string, string])[],
+	/**  The batch digest. */
+	digest: string,
+};
+
 /**  A certificate's dates, for renewal reminders. */
 export type CertificateStatus = {
 	/**  Serial number, hex. */
@@ -254,6 +287,13 @@ export type CertificateView = {
 	/**  `immediate`, `pending` (waits for its key letter) or `activated`. */
 	activation: string,
 };
+
+/**  Whether a movement took money out of the account or brought it in. */
+export type Direction = 
+/**  Money out. */
+"debit" | 
+/**  Money in. */
+"credit";
 
 /**  One mounted file system the user could keep a key on. */
 export type Drive = {
@@ -323,6 +363,14 @@ export type ErrorCode =
 /**  Something unexpected. */
 "other";
 
+/**  What an export wrote. */
+export type ExportView = {
+	/**  The file. */
+	path: string,
+	/**  Movements in it. */
+	movements: number,
+};
+
 /**  A key's certificate, as the flows report it. */
 export type KeyCertificate = {
 	/**  Where the key is: the key file's path, or the key's PKCS#11 URI (RFC 7512) on a token. */
@@ -355,6 +403,47 @@ export type Menus =
 "full" | 
 /**  Accounts and orders may be viewed; payments cannot be prepared, signed or sent. */
 "limited";
+
+/**  One change of an account's balance. */
+export type Movement = {
+	/**  Its id in the bank's ledger. */
+	id: number,
+	/**  When it was booked, Unix seconds. */
+	booked_at: number,
+	/**  The value date. */
+	value_date: string,
+	/**  Out or in. */
+	direction: Direction,
+	/**  Minor units, positive. */
+	amount: number,
+	/**  What made it. */
+	kind: MovementKind,
+	/**  The other side's name (the payee of a debit, the payer of a credit). */
+	counterparty_name: string,
+	/**  The other side's IBAN. */
+	counterparty_iban: string,
+	/**  The other side's EDRPOU or RNOKPP (empty if unknown). */
+	counterparty_tax_code: string,
+	/**  The purpose of payment. */
+	purpose: string,
+	/**  The document number (the order's, or the sender's). */
+	doc_number: string,
+	/**  The payment order, for a debit or an internal credit. */
+	order_id: number | null,
+	/**  The balance after it. */
+	balance_after: number,
+};
+
+/**  What made a movement. */
+export type MovementKind = 
+/**  The balance an account was opened (or migrated) with. */
+"opening" | 
+/**  A payment order sent to another bank. */
+"order" | 
+/**  A payment between two accounts of this bank (both sides). */
+"internal" | 
+/**  A payment from another bank. */
+"incoming";
 
 /**  A payment order as typed in the form: the amount as text, identifiers as typed. */
 export type OrderDraft = {
@@ -549,6 +638,16 @@ export type SignatureView = {
 	signed_at: number,
 };
 
+/**  What became of one order of a batch. */
+export type SignedView = {
+	/**  The order. */
+	id: number,
+	/**  Where it is now, if signed. */
+	status: OrderStatus | null,
+	/**  Why not, if refused. */
+	error: string | null,
+};
+
 /**
  *  What the user sees before signing an order: computed here from the order's content, not
  *  taken from the bank.
@@ -599,6 +698,32 @@ export type StartInfo = {
 	remembered: Remembered,
 	/**  Idle lock, seconds. */
 	idle_lock_seconds: number,
+};
+
+/**  A statement of an account for a period of days, and one page of its movements. */
+export type StatementPage = {
+	/**  The account. */
+	iban: string,
+	/**  Its holder. */
+	holder: string,
+	/**  Its currency. */
+	currency: string,
+	/**  The first day of the period. */
+	from: string,
+	/**  The last day of the period (included). */
+	to: string,
+	/**  The balance at the start of `from`. */
+	opening: number,
+	/**  Money out during the period. */
+	debits: number,
+	/**  Money in during the period. */
+	credits: number,
+	/**  The balance at the end of `to`: opening + credits − debits. */
+	closing: number,
+	/**  This page's movements, oldest first. */
+	movements: Movement[],
+	/**  Where the next page starts; none on the last page. */
+	next: string | null,
 };
 
 /**

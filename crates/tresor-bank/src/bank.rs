@@ -169,6 +169,18 @@ impl DerefMut for Work {
     }
 }
 
+/// The audit record of an upgrade step the bank took on its own in the run that migrated.
+pub(crate) fn upgrade_event(detail: String) -> Event {
+    Event {
+        actor: "bank".into(),
+        login: String::new(),
+        ip: "local".into(),
+        event: "upgrade",
+        outcome: "ok".into(),
+        detail,
+    }
+}
+
 impl Bank {
     /// The bank on `store`, issuing with `ca`. Ties the database to the CA on first use, so
     /// that an instance started with another data folder refuses to serve it.
@@ -235,14 +247,9 @@ impl Bank {
             work.set_user_secrets(u.id, &secrets).await?;
             bound += 1;
         }
-        work.record(Event {
-            actor: "bank".into(),
-            login: String::new(),
-            ip: "local".into(),
-            event: "upgrade",
-            outcome: "ok".into(),
-            detail: format!("secrets of {bound} users bound to the data folder's key"),
-        });
+        work.record(upgrade_event(format!(
+            "secrets of {bound} users bound to the data folder's key"
+        )));
         self.commit(work).await
     }
 
@@ -255,17 +262,10 @@ impl Bank {
             let tag = self.binding.activation_tag(serial, *state);
             work.bind_activation(serial, &tag).await?;
         }
-        work.record(Event {
-            actor: "bank".into(),
-            login: String::new(),
-            ip: "local".into(),
-            event: "upgrade",
-            outcome: "ok".into(),
-            detail: format!(
-                "activation state of {} certificates bound to the data folder's key",
-                rows.len()
-            ),
-        });
+        work.record(upgrade_event(format!(
+            "activation state of {} certificates bound to the data folder's key",
+            rows.len()
+        )));
         self.commit(work).await
     }
 

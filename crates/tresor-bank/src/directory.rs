@@ -10,7 +10,7 @@ use tresor_core::payment::PaymentOrder;
 use crate::bank::{Answer, Bank, Ctx, Refusal, not_allowed};
 use crate::orders::{forbidden, require};
 use crate::rules;
-use crate::storage::{SessionLogin, UserRow};
+use crate::storage::{SessionLogin, Tx, UserRow};
 
 fn invalid(e: impl std::fmt::Display) -> Refusal {
     Refusal(ApiError::new(ErrorCode::Invalid, e.to_string()))
@@ -23,13 +23,39 @@ fn not_found(what: &str) -> Refusal {
     ))
 }
 
-/// Whether the session may prepare orders at all: it narrows every grant alike.
-fn may_prepare(session: &SessionLogin, user: &UserRow) -> bool {
+/// Whether the session may list templates and counterparties: refused before login; false
+/// on a session that may prepare no order (it narrows every grant alike), whose lists are
+/// empty.
+fn may_list(session: &SessionLogin, user: &UserRow) -> Result<bool, Refusal> {
+    if !rules::may_use_accounts(session.stage) {
+        return Err(not_allowed("log in first"));
+    }
     let preparer = Rights {
         prepare: true,
         ..Rights::default()
     };
-    rules::session_rights(preparer, session.stage, user.menus, user.recovery_pending).prepare
+    Ok(rules::session_rights(preparer, session.stage, user.menus, user.recovery_pending).prepare)
+}
+
+/// Refuses, as if the entry did not exist, unless the session may prepare orders on its
+/// account.
+async fn require_keeper(
+    work: &mut Tx,
+    session: &SessionLogin,
+    user: &UserRow,
+    account: &str,
+    what: &str,
+) -> Result<(), Refusal> {
+    require(
+        work,
+        session,
+        user,
+        account,
+        |r| r.prepare,
+        "keep templates",
+    )
+    .await
+    .map_err(|_| not_found(what))
 }
 
 impl Bank {
@@ -105,10 +131,7 @@ impl Bank {
         user: &UserRow,
         account: Option<&str>,
     ) -> Answer {
-        if !rules::may_use_accounts(session.stage) {
-            return Err(not_allowed("log in first"));
-        }
-        if !may_prepare(session, user) {
+        if !may_list(session, user)? {
             return Ok(Reply::Templates { templates: vec![] });
         }
         let templates = self
@@ -132,16 +155,7 @@ impl Bank {
             .template(id)
             .await?
             .ok_or_else(|| not_found("template"))?;
-        require(
-            &mut *work,
-            session,
-            user,
-            &t.content.payer_iban,
-            |r| r.prepare,
-            "keep templates",
-        )
-        .await
-        .map_err(|_| not_found("template"))?;
+        require_keeper(&mut work, session, user, &t.content.payer_iban, "template").await?;
         work.delete_template(id).await?;
         let detail = format!("template {id} {:?}", t.content.name);
         work.record(ctx.event(&user.login, "template_delete", "ok", &detail));
@@ -203,10 +217,7 @@ impl Bank {
         user: &UserRow,
         account: Option<&str>,
     ) -> Answer {
-        if !rules::may_use_accounts(session.stage) {
-            return Err(not_allowed("log in first"));
-        }
-        if !may_prepare(session, user) {
+        if !may_list(session, user)? {
             return Ok(Reply::Counterparties {
                 counterparties: vec![],
             });
@@ -232,16 +243,7 @@ impl Bank {
             .counterparty(id)
             .await?
             .ok_or_else(|| not_found("counterparty"))?;
-        require(
-            &mut *work,
-            session,
-            user,
-            &c.content.account,
-            |r| r.prepare,
-            "keep counterparties",
-        )
-        .await
-        .map_err(|_| not_found("counterparty"))?;
+        require_keeper(&mut work, session, user, &c.content.account, "counterparty").await?;
         work.delete_counterparty(id).await?;
         let detail = format!("counterparty {id} {}", c.content.iban);
         work.record(ctx.event(&user.login, "counterparty_delete", "ok", &detail));

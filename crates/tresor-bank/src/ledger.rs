@@ -155,17 +155,10 @@ impl Bank {
             let tag = self.binding.movement_tag(None, &m.content);
             work.tag_movement(m.id, &tag).await?;
         }
-        work.record(crate::audit::Event {
-            actor: "bank".into(),
-            login: String::new(),
-            ip: "local".into(),
-            event: "upgrade",
-            outcome: "ok".into(),
-            detail: format!(
-                "opening movements of {} accounts booked in the ledger",
-                rows.len()
-            ),
-        });
+        work.record(crate::bank::upgrade_event(format!(
+            "opening movements of {} accounts booked in the ledger",
+            rows.len()
+        )));
         self.commit(work).await
     }
 

@@ -1019,12 +1019,7 @@ async fn order(client: &Client, json: bool, command: &OrderCommand) -> Result<()
             let result = session.delete_order(*id, *version).await;
             finish(session).await;
             result?;
-            if json {
-                println!("{}", json!({ "deleted": id }));
-            } else {
-                println!("Order #{id} deleted.");
-            }
-            Ok(())
+            print_deleted(json, "Order #", *id)
         }
         OrderCommand::Copy { who, id } => {
             let mut session = open(client, who).await?;
@@ -1178,14 +1173,19 @@ async fn template(client: &Client, json: bool, command: &TemplateCommand) -> Res
             let result = session.delete_template(*id).await;
             finish(session).await;
             result?;
-            if json {
-                println!("{}", json!({ "deleted": id }));
-            } else {
-                println!("Template {id} deleted.");
-            }
-            Ok(())
+            print_deleted(json, "Template ", *id)
         }
     }
+}
+
+/// Says that `what` `id` was deleted.
+fn print_deleted(json: bool, what: &str, id: u64) -> Result<()> {
+    if json {
+        println!("{}", json!({ "deleted": id }));
+    } else {
+        println!("{what}{id} deleted.");
+    }
+    Ok(())
 }
 
 fn print_templates(json: bool, templates: &[Template]) -> Result<()> {
@@ -1292,12 +1292,7 @@ async fn counterparty(client: &Client, json: bool, command: &CounterpartyCommand
             let result = session.delete_counterparty(*id).await;
             finish(session).await;
             result?;
-            if json {
-                println!("{}", json!({ "deleted": id }));
-            } else {
-                println!("Counterparty {id} deleted.");
-            }
-            Ok(())
+            print_deleted(json, "Counterparty ", *id)
         }
     }
 }
@@ -1825,7 +1820,7 @@ async fn statement(
 ) -> Result<statements::Exported> {
     let bank = client.bank_name();
     let Some(path) = output else {
-        let stdout = std::io::stdout().lock();
+        let stdout = std::io::BufWriter::new(std::io::stdout());
         return Ok(
             statements::export_statement(session, &bank, account, period, format, stdout).await?,
         );
@@ -1833,15 +1828,11 @@ async fn statement(
     let partial = path.with_extension("partial");
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("creating {}", partial.display()))?;
-    let done = statements::export_statement(
-        session,
-        &bank,
-        account,
-        period,
-        format,
-        std::io::BufWriter::new(&file),
-    )
-    .await;
+    let writer = std::io::BufWriter::new(
+        file.try_clone()
+            .with_context(|| format!("creating {}", partial.display()))?,
+    );
+    let done = statements::export_statement(session, &bank, account, period, format, writer).await;
     let done = done.and_then(|d| {
         file.sync_all()
             .map_err(|e| statements::ExchangeError::Export(e.into()))?;

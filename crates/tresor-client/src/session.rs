@@ -77,7 +77,7 @@ pub struct SigningSummary {
 
 /// What a batch signature would sign: each order, the count, the total per currency, and
 /// one digest over them all ([`payment::batch_digest`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct BatchSummary {
     /// Each order, in the order asked.

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use tresor_core::api::ledger::{ImportOutcome, MAX_IMPORT_BATCH, MAX_PAGE};
+use tresor_core::api::ledger::{ImportOutcome, MAX_IMPORT_BATCH, MAX_PAGE, Movement};
 use tresor_core::date::Day;
 
 use crate::error::ClientError;
@@ -52,38 +52,63 @@ pub struct Exported {
 }
 
 /// Writes the statement of `account` for `from` to `to` in `format` to `out`, fetching it
-/// from the bank a page at a time: memory stays flat whatever the period's length.
+/// from the bank a page at a time: memory stays flat whatever the period's length. The file
+/// is written on a thread of its own, fed page by page (two pages in flight at most), so
+/// that writing, a blocking and for the PDF a heavy job, never holds up the async runtime.
 pub async fn export_statement(
     session: &mut BankSession,
     bank: &str,
     account: &str,
     (from, to): (Day, Day),
     format: Format,
-    out: impl Write,
+    out: impl Write + Send + 'static,
 ) -> Result<Exported, ExchangeError> {
     let first = session
         .statement_page(account, (from, to), None, MAX_PAGE)
         .await?;
     let created = i64::try_from(crate::unix_seconds(std::time::SystemTime::now())).unwrap_or(0);
     let info = StatementInfo::of(bank, &first, created);
-    let mut sink = statement_writer(format, &info, out)?;
-    let mut movements = 0;
-    let mut page = first;
-    loop {
-        for m in &page.movements {
-            sink.push(m)?;
-        }
-        movements += page.movements.len() as u64;
-        match page.next.take() {
-            None => break,
-            Some(cursor) => {
-                page = session
-                    .statement_page(account, (from, to), Some(cursor), MAX_PAGE)
-                    .await?;
+    let (pages, mut arriving) = tokio::sync::mpsc::channel::<Vec<Movement>>(2);
+    let header = info.clone();
+    let writer = std::thread::spawn(move || -> Result<(), ExportError> {
+        let mut sink = statement_writer(format, &header, out)?;
+        while let Some(page) = arriving.blocking_recv() {
+            for m in &page {
+                sink.push(m)?;
             }
         }
-    }
-    sink.finish()?;
+        sink.finish()
+    });
+    let mut movements = 0;
+    let mut page = first;
+    let fetched = loop {
+        movements += page.movements.len() as u64;
+        let next = page.next.take();
+        // A writer that stopped has its own error, reported below.
+        if pages
+            .send(std::mem::take(&mut page.movements))
+            .await
+            .is_err()
+        {
+            break Ok(());
+        }
+        let Some(cursor) = next else {
+            break Ok(());
+        };
+        match session
+            .statement_page(account, (from, to), Some(cursor), MAX_PAGE)
+            .await
+        {
+            Ok(p) => page = p,
+            Err(e) => break Err(e),
+        }
+    };
+    drop(pages);
+    let written = writer
+        .join()
+        .map_err(|_| ExportError::Io(std::io::Error::other("the statement writer failed")))?;
+    fetched?;
+    written?;
     Ok(Exported { info, movements })
 }
 

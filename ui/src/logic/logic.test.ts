@@ -8,6 +8,7 @@ import { orderActions } from "./orders";
 import { formatBytes, isToken, preselect, sameDrives } from "./drives";
 import { adminPages, canDo, dayEnd, dayStart, type AdminDoing, type AdminPage } from "./admin";
 import type { Role } from "../bindings";
+import { isoDay, presetPeriod, visibleRows } from "./statements";
 
 describe("renewal reminder", () => {
   it("grows louder at each threshold and cannot be hidden in the last week", () => {
@@ -189,5 +190,26 @@ describe("administration by role", () => {
     expect(dayStart("1.12.2026")).toBeNull();
     expect(dayStart("")).toBeNull();
     expect(dayEnd("x")).toBeNull();
+  });
+});
+
+describe("statement periods and long tables", () => {
+  it("gives each preset its days", () => {
+    const now = new Date(2026, 2, 1, 10, 0); // 1 March 2026
+    expect(presetPeriod("today", now)).toEqual({ from: "2026-03-01", to: "2026-03-01" });
+    expect(presetPeriod("yesterday", now)).toEqual({ from: "2026-02-28", to: "2026-02-28" });
+    expect(presetPeriod("thisMonth", now)).toEqual({ from: "2026-03-01", to: "2026-03-01" });
+    expect(presetPeriod("lastMonth", now)).toEqual({ from: "2026-02-01", to: "2026-02-28" });
+    expect(presetPeriod("lastMonth", new Date(2026, 0, 15))).toEqual({ from: "2025-12-01", to: "2025-12-31" });
+    expect(isoDay(new Date(2024, 1, 29))).toBe("2024-02-29");
+  });
+
+  it("renders only the rows on screen, with some to spare", () => {
+    expect(visibleRows(0, 480, 36, 0)).toEqual({ first: 0, last: 0 });
+    expect(visibleRows(0, 480, 36, 10_000, 10)).toEqual({ first: 0, last: 24 });
+    expect(visibleRows(36_000, 480, 36, 10_000, 10)).toEqual({ first: 990, last: 1024 });
+    expect(visibleRows(359_520, 480, 36, 10_000, 10)).toEqual({ first: 9976, last: 10_000 });
+    const { first, last } = visibleRows(123_456, 480, 36, 10_000);
+    expect(last - first).toBeLessThan(50);
   });
 });

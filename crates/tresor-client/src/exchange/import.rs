@@ -132,17 +132,11 @@ struct Raw {
     problems: Vec<LineProblem>,
 }
 
-/// The fields an order needs.
-const NEEDED: [&str; 8] = [
-    "number",
-    "date",
-    "payer_iban",
-    "payee_name",
-    "payee_tax_code",
-    "payee_iban",
-    "amount",
-    "purpose",
-];
+/// The fields an order needs: every column of the CSV layout but the currency, which the
+/// payer account gives.
+fn needed() -> impl Iterator<Item = &'static str> {
+    CSV_COLUMNS.into_iter().filter(|c| *c != "currency")
+}
 
 impl Raw {
     fn set(&mut self, field: &'static str, name: &'static str, line: usize, value: &str) {
@@ -173,7 +167,7 @@ impl Raw {
     /// The order, or every problem found with it.
     fn check(&self, accounts: &HashMap<&str, &str>) -> Result<ImportedOrder, Vec<LineProblem>> {
         let mut problems = self.problems.clone();
-        for field in NEEDED {
+        for field in needed() {
             if self.get(field).trim().is_empty() {
                 problems.push(self.problem(field, "missing"));
             }
@@ -253,7 +247,7 @@ impl Raw {
     }
 }
 
-/// The field a payment error is about, as [`NEEDED`] names it.
+/// The field a payment error is about, as the CSV layout names it.
 fn field_of(e: &PaymentError) -> &'static str {
     use PaymentError::*;
     let named = |what: &str| match what {

@@ -1,0 +1,168 @@
+//! Statements and the signature queue in the window: thin adapters over `tresor-client`'s
+//! statement pages, export loop and batch signing.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
+use tresor_client::exchange::Format;
+use tresor_client::session::BatchSummary;
+use tresor_client::statements::{self, ExchangeError};
+use tresor_core::api::ledger::{MAX_PAGE, StatementPage};
+use tresor_core::api::{OrderStatus, OrderView};
+use tresor_core::date::Day;
+
+use crate::error::{AppError, ErrorCode};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, AppError>;
+
+fn day(s: &str) -> Result<Day> {
+    Day::parse(s.trim()).map_err(|e| AppError::new(ErrorCode::InvalidInput, e.to_string()))
+}
+
+/// A page of the statement of `account` for the days `from` to `to` (`YYYY-MM-DD`), from
+/// `cursor` (a previous page's `next`).
+#[tauri::command]
+#[specta::specta]
+pub async fn statement_page(
+    state: State<'_, AppState>,
+    account: String,
+    from: String,
+    to: String,
+    cursor: Option<String>,
+) -> Result<StatementPage> {
+    let period = (day(&from)?, day(&to)?);
+    let mut inner = state.lock().await;
+    let result = inner
+        .session()?
+        .statement_page(&account, period, cursor, MAX_PAGE)
+        .await;
+    inner.outcome(result)
+}
+
+/// What an export wrote.
+#[derive(Debug, Serialize, specta::Type)]
+pub struct ExportView {
+    /// The file.
+    pub path: String,
+    /// Movements in it.
+    pub movements: u32,
+}
+
+/// Exports the statement in `format` (`csv`, `pdf`, `1c`, `camt053`) to a file the user
+/// picks in the native save dialog (`TRESOR_EXPORT_DIR` names a folder instead, for tests);
+/// none if the user cancelled. The file is written whole or not at all.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_statement(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    account: String,
+    from: String,
+    to: String,
+    format: String,
+) -> Result<Option<ExportView>> {
+    let format = Format::parse(&format)
+        .filter(|f| *f != Format::Table)
+        .ok_or_else(|| AppError::new(ErrorCode::InvalidInput, "no such export format"))?;
+    let period = (day(&from)?, day(&to)?);
+    let name = format!("statement-{account}-{from}-{to}.{}", format.extension());
+    let path = match std::env::var_os("TRESOR_EXPORT_DIR") {
+        Some(dir) => PathBuf::from(dir).join(&name),
+        None => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            app.dialog()
+                .file()
+                .set_file_name(&name)
+                .save_file(move |path| {
+                    let _ = tx.send(path);
+                });
+            let chosen = rx
+                .await
+                .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))?;
+            match chosen.and_then(|p| p.into_path().ok()) {
+                Some(path) => path,
+                None => return Ok(None),
+            }
+        }
+    };
+    let io =
+        |e: std::io::Error| AppError::new(ErrorCode::Other, format!("{}: {e}", path.display()));
+    let partial = path.with_extension("partial");
+    let file = std::fs::File::create(&partial).map_err(io)?;
+    let mut inner = state.lock().await;
+    let bank = inner.client()?.bank_name();
+    let writer = std::io::BufWriter::new(file.try_clone().map_err(io)?);
+    let result =
+        statements::export_statement(inner.session()?, &bank, &account, period, format, writer)
+            .await;
+    let exported = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return match e {
+                ExchangeError::Client(e) => inner.outcome(Err(e)),
+                e => Err(AppError::new(ErrorCode::Other, e.to_string())),
+            };
+        }
+    };
+    drop(inner);
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&partial, &path).map_err(io)?;
+    Ok(Some(ExportView {
+        path: path.display().to_string(),
+        movements: u32::try_from(exported.movements).unwrap_or(u32::MAX),
+    }))
+}
+
+/// The orders waiting for this user's signature.
+#[tauri::command]
+#[specta::specta]
+pub async fn signature_queue(state: State<'_, AppState>) -> Result<Vec<OrderView>> {
+    let mut inner = state.lock().await;
+    let result = inner.session()?.signature_queue().await;
+    inner.outcome(result)
+}
+
+/// What signing orders `ids` together would sign: each order, the totals, the batch digest.
+#[tauri::command]
+#[specta::specta]
+pub async fn batch_summary(state: State<'_, AppState>, ids: Vec<u64>) -> Result<BatchSummary> {
+    let mut inner = state.lock().await;
+    let result = inner.session()?.batch_summary(&ids).await;
+    inner.outcome(result)
+}
+
+/// What became of one order of a batch.
+#[derive(Debug, Serialize, specta::Type)]
+pub struct SignedView {
+    /// The order.
+    pub id: u64,
+    /// Where it is now, if signed.
+    pub status: Option<OrderStatus>,
+    /// Why not, if refused.
+    pub error: Option<String>,
+}
+
+/// Signs the orders `shown` summarised, each with its own signature; refused as a whole if
+/// any changed since it was shown.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_batch(
+    state: State<'_, AppState>,
+    shown: BatchSummary,
+) -> Result<Vec<SignedView>> {
+    let mut inner = state.lock().await;
+    let result = inner.session()?.sign_batch(&shown).await;
+    let results = inner.outcome(result)?;
+    Ok(results
+        .into_iter()
+        .map(|r| SignedView {
+            id: r.id,
+            status: r.status,
+            error: r.error.map(|e| e.message),
+        })
+        .collect())
+}
