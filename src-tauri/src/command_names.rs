@@ -33,6 +33,8 @@ pub const ALL: &[&str] = &[
     "signature_queue",
     "batch_summary",
     "sign_batch",
+    "pick_orders_file",
+    "import_orders",
     "admin_find_users",
     "admin_show_user",
     "admin_unlock",

@@ -56,6 +56,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             statements::signature_queue,
             statements::batch_summary,
             statements::sign_batch,
+            statements::pick_orders_file,
+            statements::import_orders,
             admin::admin_find_users,
             admin::admin_show_user,
             admin::admin_unlock,

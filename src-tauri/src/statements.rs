@@ -7,9 +7,10 @@ use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 use tresor_client::exchange::Format;
+use tresor_client::exchange::import::LineProblem;
 use tresor_client::session::BatchSummary;
 use tresor_client::statements::{self, ExchangeError};
-use tresor_core::api::ledger::{MAX_PAGE, StatementPage};
+use tresor_core::api::ledger::{ImportOutcome, MAX_PAGE, StatementPage};
 use tresor_core::api::{OrderStatus, OrderView};
 use tresor_core::date::Day;
 
@@ -165,4 +166,76 @@ pub async fn sign_batch(
             error: r.error.map(|e| e.message),
         })
         .collect())
+}
+
+/// The native file chooser, for a file of payment orders to import.
+#[tauri::command]
+#[specta::specta]
+pub async fn pick_orders_file(app: AppHandle) -> Result<Option<String>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .add_filter("1C / BAS, CSV", &["txt", "csv"])
+        .pick_file(move |file| {
+            let _ = tx.send(file);
+        });
+    let file = rx
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))?;
+    Ok(file
+        .and_then(|f| f.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// What an import did, line by line.
+#[derive(Debug, Serialize, specta::Type)]
+pub struct ImportView {
+    /// Drafts prepared.
+    pub prepared: u32,
+    /// Lines left out as likely duplicates of existing orders.
+    pub duplicates: u32,
+    /// Lines refused (with `skip_invalid`; without it, nothing was imported).
+    pub problems: Vec<LineProblem>,
+    /// Whether anything was imported.
+    pub imported: bool,
+}
+
+/// Imports the payment orders in the file at `path` (1C/BAS in windows-1251 or UTF-8, or
+/// CSV; detected) as drafts. With a bad line nothing is imported, unless `skip_invalid`;
+/// either way the report names each bad line.
+#[tauri::command]
+#[specta::specta]
+pub async fn import_orders(
+    state: State<'_, AppState>,
+    path: String,
+    skip_invalid: bool,
+) -> Result<ImportView> {
+    let path = PathBuf::from(path.trim());
+    let bytes = std::fs::read(&path)
+        .map_err(|e| AppError::new(ErrorCode::InvalidInput, format!("{}: {e}", path.display())))?;
+    let mut inner = state.lock().await;
+    let result = statements::import_orders(inner.session()?, &bytes, None, skip_invalid).await;
+    match result {
+        Ok(report) => {
+            let duplicates = report
+                .outcomes
+                .iter()
+                .filter(|(_, o)| matches!(o, ImportOutcome::Duplicate { .. }))
+                .count();
+            Ok(ImportView {
+                prepared: u32::try_from(report.outcomes.len() - duplicates).unwrap_or(u32::MAX),
+                duplicates: u32::try_from(duplicates).unwrap_or(u32::MAX),
+                problems: report.problems,
+                imported: true,
+            })
+        }
+        Err(ExchangeError::BadLines(problems)) => Ok(ImportView {
+            prepared: 0,
+            duplicates: 0,
+            problems,
+            imported: false,
+        }),
+        Err(ExchangeError::Client(e)) => inner.outcome(Err(e)),
+        Err(e) => Err(AppError::new(ErrorCode::InvalidInput, e.to_string())),
+    }
 }

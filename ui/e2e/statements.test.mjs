@@ -1,8 +1,9 @@
-// Statements and the signature queue in the real app window: orders imported with the CLI
-// wait in the queue and are signed in one go after one summary; the Statements screen shows
-// the period's balances and every movement, renders only what is on screen of 10,000 rows,
-// and exports files that independent readers take (the 1C file by the `client_bank_1c`
-// Python library, the PDF by pdftotext).
+// Statements and the signature queue in the real app window: orders imported from a file in
+// the app (a file with a bad line imports nothing and names the line) wait in the queue and
+// are signed in one go after one summary; the Statements screen shows the period's balances
+// and every movement, renders only what is on screen of 10,000 rows, and exports files that
+// independent readers take (1C by the `client_bank_1c` Python library, camt.053 by xmllint
+// against the official XSD, the PDF by pdftotext, the CSV by Node's own reading).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -48,15 +49,6 @@ before(async () => {
   const initial = bank.admin("user", "add", LOGIN, "--name", "Marko Buh").trim().split("\n").at(-1).trim();
   bank.admin("rights", "grant", LOGIN, ACCOUNT, "all");
   cli(["first-login"], { TRESOR_PASSWORD: initial, TRESOR_NEW_PASSWORD: PASSWORD });
-  // Two orders from the accounting program, waiting for a signature.
-  const file = join(dir, "orders.csv");
-  writeFileSync(
-    file,
-    "number,date,payer_iban,payee_name,payee_tax_code,payee_iban,amount,purpose\n" +
-      `31,2026-11-30,${ACCOUNT},ТОВ Постачальник,32855961,${PAYEE},1200.50,Оплата за рахунком 5\n` +
-      `32,2026-11-30,${ACCOUNT},ФОП Іваненко,32855961,${PAYEE},300.00,Оплата послуг\n`,
-  );
-  cli(["order", "import", file]);
   await startDriver(bank, { TRESOR_CLIENT_CONFIG: join(dir, "client.toml"), TRESOR_EXPORT_DIR: exports });
 });
 
@@ -75,10 +67,31 @@ async function login(app) {
   await shown(app, '[data-test="accounts"]');
 }
 
-test("the queue is signed in one go, then the statement shows and exports the movements", async () => {
+const HEADER = "number,date,payer_iban,payee_name,payee_tax_code,payee_iban,amount,purpose\n";
+const GOOD =
+  `31,2026-11-30,${ACCOUNT},ТОВ Постачальник,32855961,${PAYEE},1200.50,Оплата за рахунком 5\n` +
+  `32,2026-11-30,${ACCOUNT},ФОП Іваненко,32855961,${PAYEE},300.00,Оплата послуг\n`;
+
+test("import, the queue signed in one go, then the statement shows and exports the movements", async () => {
   const app = await openApp();
   try {
     await login(app);
+    // Orders from the accounting program: a file with a bad line imports nothing.
+    const bad = join(dir, "bad.csv");
+    writeFileSync(bad, HEADER + GOOD + `33,2026-11-30,${ACCOUNT},Bad,32855961,${PAYEE},-5,Negative\n`);
+    const good = join(dir, "orders.csv");
+    writeFileSync(good, HEADER + GOOD);
+    await click(app, "#nav-orders");
+    await type(app, "#imp-path", bad);
+    await click(app, "#imp-run");
+    const problems = await shown(app, '[data-test="import-problems"]');
+    assert.match(await problems.getText(), /Line 4, amount/);
+    assert.match(await (await app.$('[data-test="import-report"]')).getText(), /Nothing was imported/);
+    await type(app, "#imp-path", good);
+    await click(app, "#imp-run");
+    await app.waitUntil(async () => (await (await app.$('[data-test="import-report"]')).getText()).includes("2 drafts prepared"), T);
+    await shot(app, "import");
+
     await click(app, "#nav-queue");
     await shown(app, '[data-test="queue-list"]');
     assert.equal((await app.$$("[data-queued]")).length, 2);
@@ -123,9 +136,18 @@ test("the queue is signed in one go, then the statement shows and exports the mo
       { encoding: "utf8" },
     );
     assert.equal(read.trim(), "3749.50 4");
-    await click(app, '[data-export="pdf"]');
-    await app.waitUntil(async () => (await (await app.$(".notice")).getText()).includes(".pdf"), T);
-    const pdf = onec.replace(/\.txt$/, ".pdf");
+    const exported = async (format, ext) => {
+      await click(app, `[data-export="${format}"]`);
+      const file = onec.replace(/\.txt$/, `.${ext}`);
+      await app.waitUntil(async () => (await (await app.$(".notice")).getText()).includes(file), T);
+      return file;
+    };
+    const camt = await exported("camt053", "xml");
+    execFileSync("xmllint", ["--noout", "--schema", join(import.meta.dirname, "../../tests/vectors/iso20022/camt.053.001.08.xsd"), camt]);
+    const csv = readFileSync(await exported("csv", "csv"), "utf8").trim().split("\r\n");
+    assert.equal(csv.length, 5, "a header and four movements");
+    assert.ok(csv[0].startsWith("booked,value_date,document,debit,credit"), csv[0]);
+    const pdf = await exported("pdf", "pdf");
     const text = execFileSync("pdftotext", ["-layout", pdf, "-"], { encoding: "utf8" });
     assert.ok(text.includes("3749.50") && text.includes("ТОВ Постачальник"), text);
     assert.ok(readFileSync(pdf).subarray(0, 5).toString() === "%PDF-");

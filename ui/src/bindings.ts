@@ -109,6 +109,14 @@ export const commands = {
 	 *  any changed since it was shown.
 	 */
 	signBatch: (shown: BatchSummary) => typedError<SignedView[], AppError>(__TAURI_INVOKE("sign_batch", { shown })),
+	/**  The native file chooser, for a file of payment orders to import. */
+	pickOrdersFile: () => typedError<string | null, AppError>(__TAURI_INVOKE("pick_orders_file")),
+	/**
+	 *  Imports the payment orders in the file at `path` (1C/BAS in windows-1251 or UTF-8, or
+	 *  CSV; detected) as drafts. With a bad line nothing is imported, unless `skip_invalid`;
+	 *  either way the report names each bad line.
+	 */
+	importOrders: (path: string, skipInvalid: boolean) => typedError<ImportView, AppError>(__TAURI_INVOKE("import_orders", { path, skipInvalid })),
 	/**  Users whose login or name contains `query`. */
 	adminFindUsers: (query: string | null) => typedError<UserSummary[], AppError>(__TAURI_INVOKE("admin_find_users", { query })),
 	/**  One user's status, certificates and rights. */
@@ -371,6 +379,18 @@ export type ExportView = {
 	movements: number,
 };
 
+/**  What an import did, line by line. */
+export type ImportView = {
+	/**  Drafts prepared. */
+	prepared: number,
+	/**  Lines left out as likely duplicates of existing orders. */
+	duplicates: number,
+	/**  Lines refused (with `skip_invalid`; without it, nothing was imported). */
+	problems: LineProblem[],
+	/**  Whether anything was imported. */
+	imported: boolean,
+};
+
 /**  A key's certificate, as the flows report it. */
 export type KeyCertificate = {
 	/**  Where the key is: the key file's path, or the key's PKCS#11 URI (RFC 7512) on a token. */
@@ -389,6 +409,16 @@ export type LetterView = {
 	path: string,
 	/**  The key's fingerprint as printed on it (the bank types it back). */
 	fingerprint: string,
+};
+
+/**  What is wrong with one line of a file. */
+export type LineProblem = {
+	/**  The line (1-based) of the field, or of the order's first line. */
+	line: number,
+	/**  The field, as the file names it. */
+	field: string,
+	/**  Why. */
+	reason: string,
 };
 
 /**  After logout. */

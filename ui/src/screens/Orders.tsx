@@ -1,7 +1,7 @@
 // Payment orders: the list with statuses, a form to prepare one, signing after a summary of
 // exactly what is signed (computed by the app from the order's content), and sending.
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import type { AppError, OrderView, Overview, SessionView, SigningSummary } from "../bindings";
+import type { AppError, ImportView, OrderView, Overview, SessionView, SigningSummary } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import { ErrorBox, Field, Notice, ScreenTitle } from "../components";
 import { useI18n } from "../context";
@@ -92,6 +92,7 @@ export function OrdersScreen({ overview, session, onChanged }: { overview: Overv
           </div>
         </form>
       )}
+      {preparable.length > 0 && <ImportPanel onImported={() => void refresh()} />}
       <h2>
         {t("orders.title")}{" "}
         <button type="button" className="quiet" onClick={() => void refresh()}>
@@ -173,6 +174,77 @@ export function OrdersScreen({ overview, session, onChanged }: { overview: Overv
         />
       )}
     </section>
+  );
+}
+
+/** Payment orders from accounting software: a 1C/BAS or CSV file, checked line by line; with
+ * a bad line nothing is imported unless the user chose to skip bad lines. */
+function ImportPanel({ onImported }: { onImported: () => void }) {
+  const { t } = useI18n();
+  const [path, setPath] = useState("");
+  const [skip, setSkip] = useState(false);
+  const [report, setReport] = useState<ImportView | null>(null);
+  const [error, setError] = useState<AppError | string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const choose = async () => {
+    try {
+      const chosen = await run(commands.pickOrdersFile());
+      if (chosen) setPath(chosen);
+    } catch (err) {
+      setError(asAppError(err));
+    }
+  };
+  const go = async () => {
+    setError(null);
+    setReport(null);
+    setBusy(true);
+    try {
+      const done = await run(commands.importOrders(path, skip));
+      setReport(done);
+      if (done.imported) onImported();
+    } catch (err) {
+      setError(asAppError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div data-test="import">
+      <h2>{t("import.title")}</h2>
+      <ErrorBox error={error} />
+      <div className="grid" aria-busy={busy}>
+        <Field id="imp-path" label={t("import.file")} value={path} onChange={setPath} hint={t("import.hint")} />
+        <label className="check">
+          <input type="checkbox" id="imp-skip" checked={skip} onChange={(e) => setSkip(e.target.checked)} /> {t("import.skip")}
+        </label>
+        <div className="buttons">
+          <button type="button" id="imp-choose" onClick={() => void choose()}>
+            {t("import.choose")}
+          </button>
+          <button type="button" className="primary" id="imp-run" disabled={busy || path.trim() === ""} onClick={() => void go()}>
+            {t("import.run")}
+          </button>
+        </div>
+      </div>
+      {report && (
+        <div data-test="import-report">
+          {report.imported ? (
+            <Notice>{t("import.done", { prepared: report.prepared, duplicates: report.duplicates })}</Notice>
+          ) : (
+            <ErrorBox error={t("import.nothing", { count: report.problems.length })} />
+          )}
+          {report.problems.length > 0 && (
+            <ul data-test="import-problems">
+              {report.problems.map((p) => (
+                <li key={`${p.line}-${p.field}`}>{t("import.problem", { line: p.line, field: p.field, reason: p.reason })}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+    </div>
   );
 }
 
