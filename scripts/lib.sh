@@ -72,6 +72,11 @@ need_postgres() {
   as_postgres psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname = 'tresor'" | grep -q 1 ||
     as_postgres psql -qc "CREATE ROLE tresor LOGIN CREATEDB PASSWORD 'tresor'"
   export TRESOR_TEST_POSTGRES="postgres://tresor:tresor@127.0.0.1:5432"
+  # Every storage test makes a database of its own and leaves it for inspection; the previous
+  # runs' are dropped here, so that runs do not fill the disk (some 8 MiB each, 130 a run).
+  as_postgres psql -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'tresor\_test\_%' \
+      OR datname LIKE 'tresor\_bench\_%'" |
+    while read -r db; do as_postgres psql -qc "DROP DATABASE \"$db\" WITH (FORCE)"; done
   echo "ok: PostgreSQL $version at $TRESOR_TEST_POSTGRES"
 }
 
