@@ -10,9 +10,11 @@ use tresor_client::exchange::Format;
 use tresor_client::exchange::import::LineProblem;
 use tresor_client::session::BatchSummary;
 use tresor_client::statements::{self, ExchangeError};
+use tresor_core::api::directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use tresor_core::api::ledger::{ImportOutcome, MAX_PAGE, StatementPage};
 use tresor_core::api::{OrderStatus, OrderView};
 use tresor_core::date::Day;
+use tresor_core::payment::{Iban, parse_amount};
 
 use crate::error::{AppError, ErrorCode};
 use crate::state::AppState;
@@ -238,4 +240,74 @@ pub async fn import_orders(
         Err(ExchangeError::Client(e)) => inner.outcome(Err(e)),
         Err(e) => Err(AppError::new(ErrorCode::InvalidInput, e.to_string())),
     }
+}
+
+/// The templates of the accounts the user may prepare orders on.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_templates(state: State<'_, AppState>) -> Result<Vec<Template>> {
+    let mut inner = state.lock().await;
+    let result = inner.session()?.templates(None).await;
+    inner.outcome(result)
+}
+
+/// Saves a template (one of the same name on the account is replaced). The amount, as typed
+/// in the form, may be left empty.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_template(
+    state: State<'_, AppState>,
+    name: String,
+    draft: crate::commands::OrderDraft,
+) -> Result<Template> {
+    let amount = match draft.amount.trim() {
+        "" => None,
+        a => Some(parse_amount(a).map_err(tresor_client::ClientError::from)?),
+    };
+    let content = TemplateContent {
+        name: name.trim().to_owned(),
+        payer_iban: draft.payer_iban,
+        payee_name: draft.payee_name.trim().to_owned(),
+        payee_tax_code: draft.payee_tax_code.trim().to_owned(),
+        payee_iban: Iban::parse(&draft.payee_iban)
+            .map_err(tresor_client::ClientError::from)?
+            .to_string(),
+        amount,
+        currency: draft.currency.trim().to_owned(),
+        purpose: draft.purpose.trim().to_owned(),
+    };
+    let mut inner = state.lock().await;
+    let result = inner.session()?.save_template(content).await;
+    inner.outcome(result)
+}
+
+/// The counterparty directories of the accounts the user may prepare orders on.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_counterparties(state: State<'_, AppState>) -> Result<Vec<Counterparty>> {
+    let mut inner = state.lock().await;
+    let result = inner.session()?.counterparties(None).await;
+    inner.outcome(result)
+}
+
+/// Saves the form's payee in its payer account's directory (the entry with its IBAN is
+/// replaced).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_counterparty(
+    state: State<'_, AppState>,
+    draft: crate::commands::OrderDraft,
+) -> Result<Counterparty> {
+    let content = CounterpartyContent {
+        account: draft.payer_iban,
+        name: draft.payee_name.trim().to_owned(),
+        tax_code: draft.payee_tax_code.trim().to_owned(),
+        iban: Iban::parse(&draft.payee_iban)
+            .map_err(tresor_client::ClientError::from)?
+            .to_string(),
+        purpose: draft.purpose.trim().to_owned(),
+    };
+    let mut inner = state.lock().await;
+    let result = inner.session()?.save_counterparty(content).await;
+    inner.outcome(result)
 }

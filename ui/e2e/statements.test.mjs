@@ -92,6 +92,27 @@ test("import, the queue signed in one go, then the statement shows and exports t
     await app.waitUntil(async () => (await (await app.$('[data-test="import-report"]')).getText()).includes("2 drafts prepared"), T);
     await shot(app, "import");
 
+    // The form keeps a payee in the account's directory and a template, and fills itself
+    // from them.
+    await type(app, "#o-payee-name", "ТОВ Оренда");
+    await type(app, "#o-payee-tax", "32855961");
+    await type(app, "#o-payee-iban", PAYEE);
+    await type(app, "#o-amount", "99.00");
+    await type(app, "#o-purpose", "Оренда за грудень");
+    await click(app, "#o-save-payee");
+    await app.waitUntil(async () => (await (await app.$(".notice")).getText()).includes("ТОВ Оренда"), T);
+    await type(app, "#o-template-name", "Оренда щомісяця");
+    await click(app, "#o-save-template");
+    await app.waitUntil(async () => (await (await app.$(".notice")).getText()).includes("Оренда щомісяця"), T);
+    for (const id of ["#o-payee-name", "#o-payee-tax", "#o-payee-iban", "#o-amount", "#o-purpose"]) await type(app, id, " ");
+    await (await shown(app, "#o-counterparty")).selectByVisibleText(`ТОВ Оренда · ${PAYEE.replace(/(.{4})/g, "$1 ").trim()}`);
+    await app.waitUntil(async () => (await (await app.$("#o-payee-name")).getValue()) === "ТОВ Оренда", T);
+    assert.equal(await (await app.$("#o-purpose")).getValue(), "Оренда за грудень");
+    await (await shown(app, "#o-template")).selectByVisibleText("Оренда щомісяця");
+    await app.waitUntil(async () => (await (await app.$("#o-amount")).getValue()) === "99.00", T);
+    assert.equal(await (await app.$("#o-payee-iban")).getValue(), PAYEE);
+    assert.equal(JSON.parse(cli(["template", "list"]))[0].content.name, "Оренда щомісяця");
+
     await click(app, "#nav-queue");
     await shown(app, '[data-test="queue-list"]');
     assert.equal((await app.$$("[data-queued]")).length, 2);

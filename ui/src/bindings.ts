@@ -117,6 +117,20 @@ export const commands = {
 	 *  either way the report names each bad line.
 	 */
 	importOrders: (path: string, skipInvalid: boolean) => typedError<ImportView, AppError>(__TAURI_INVOKE("import_orders", { path, skipInvalid })),
+	/**  The templates of the accounts the user may prepare orders on. */
+	listTemplates: () => typedError<Template[], AppError>(__TAURI_INVOKE("list_templates")),
+	/**
+	 *  Saves a template (one of the same name on the account is replaced). The amount, as typed
+	 *  in the form, may be left empty.
+	 */
+	saveTemplate: (name: string, draft: OrderDraft) => typedError<Template, AppError>(__TAURI_INVOKE("save_template", { name, draft })),
+	/**  The counterparty directories of the accounts the user may prepare orders on. */
+	listCounterparties: () => typedError<Counterparty[], AppError>(__TAURI_INVOKE("list_counterparties")),
+	/**
+	 *  Saves the form's payee in its payer account's directory (the entry with its IBAN is
+	 *  replaced).
+	 */
+	saveCounterparty: (draft: OrderDraft) => typedError<Counterparty, AppError>(__TAURI_INVOKE("save_counterparty", { draft })),
 	/**  Users whose login or name contains `query`. */
 	adminFindUsers: (query: string | null) => typedError<UserSummary[], AppError>(__TAURI_INVOKE("admin_find_users", { query })),
 	/**  One user's status, certificates and rights. */
@@ -294,6 +308,28 @@ export type CertificateView = {
 	revoked: [number, string] | null,
 	/**  `immediate`, `pending` (waits for its key letter) or `activated`. */
 	activation: string,
+};
+
+/**  A counterparty in an account's directory. */
+export type Counterparty = {
+	/**  Its id. */
+	id: number,
+	/**  What it holds. */
+	content: CounterpartyContent,
+};
+
+/**  What a directory entry holds. */
+export type CounterpartyContent = {
+	/**  The payer account whose directory it is in. */
+	account: string,
+	/**  Name as registered. */
+	name: string,
+	/**  EDRPOU or RNOKPP. */
+	tax_code: string,
+	/**  IBAN, unique in the directory. */
+	iban: string,
+	/**  The purpose an order to it starts with (may be empty). */
+	purpose: string,
 };
 
 /**  Whether a movement took money out of the account or brought it in. */
@@ -775,6 +811,36 @@ export type Step =
 "generating_key" | 
 /**  Asking the bank CA for the new key's certificate and storing it. */
 "requesting_certificate";
+
+/**  A payment template as stored: an order's content under a name, the amount optional. */
+export type Template = {
+	/**  Its id. */
+	id: number,
+	/**  Who saved it last. */
+	saved_by: string,
+	/**  What it holds. */
+	content: TemplateContent,
+};
+
+/**  What a template holds. */
+export type TemplateContent = {
+	/**  Its name, unique on the account. */
+	name: string,
+	/**  The account debited. */
+	payer_iban: string,
+	/**  The payee's name. */
+	payee_name: string,
+	/**  The payee's EDRPOU or RNOKPP. */
+	payee_tax_code: string,
+	/**  The payee's IBAN. */
+	payee_iban: string,
+	/**  Minor units; none if it is typed each time. */
+	amount: number | null,
+	/**  Currency code. */
+	currency: string,
+	/**  Purpose of payment. */
+	purpose: string,
+};
 
 /**  A token as the user picks it. */
 export type TokenInfo = {

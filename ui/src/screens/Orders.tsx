@@ -1,7 +1,7 @@
 // Payment orders: the list with statuses, a form to prepare one, signing after a summary of
 // exactly what is signed (computed by the app from the order's content), and sending.
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import type { AppError, ImportView, OrderView, Overview, SessionView, SigningSummary } from "../bindings";
+import type { AppError, Counterparty, ImportView, OrderView, Overview, SessionView, SigningSummary, Template } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import { ErrorBox, Field, Notice, ScreenTitle } from "../components";
 import { useI18n } from "../context";
@@ -19,6 +19,41 @@ export function OrdersScreen({ overview, session, onChanged }: { overview: Overv
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [summary, setSummary] = useState<SigningSummary | null>(null);
+  const [templates, setTemplates] = useState<Template[]>([]);
+  const [counterparties, setCounterparties] = useState<Counterparty[]>([]);
+  const [templateName, setTemplateName] = useState("");
+
+  const loadDirectory = useCallback(async () => {
+    if (preparable.length === 0) return;
+    try {
+      setTemplates(await run(commands.listTemplates()));
+      setCounterparties(await run(commands.listCounterparties()));
+    } catch {
+      // The lists only help fill the form; an order can be typed without them.
+    }
+  }, [preparable.length]);
+  useEffect(() => {
+    void loadDirectory();
+  }, [loadDirectory]);
+
+  const fromTemplate = (id: string) => {
+    const tpl = templates.find((x) => String(x.id) === id)?.content;
+    if (!tpl) return;
+    setForm({
+      payer_iban: tpl.payer_iban,
+      payee_name: tpl.payee_name,
+      payee_tax_code: tpl.payee_tax_code,
+      payee_iban: tpl.payee_iban,
+      amount: tpl.amount === null ? "" : (tpl.amount / 100).toFixed(2),
+      currency: tpl.currency,
+      purpose: tpl.purpose,
+    });
+  };
+  const toCounterparty = (id: string) => {
+    const c = counterparties.find((x) => String(x.id) === id)?.content;
+    if (!c) return;
+    setForm({ ...form, payee_name: c.name, payee_tax_code: c.tax_code, payee_iban: c.iban, purpose: c.purpose || form.purpose });
+  };
 
   const refresh = useCallback(async () => {
     try {
@@ -79,6 +114,36 @@ export function OrdersScreen({ overview, session, onChanged }: { overview: Overv
               ))}
             </select>
           </div>
+          {templates.some((x) => x.content.payer_iban === form.payer_iban) && (
+            <div className="field">
+              <label htmlFor="o-template">{t("orders.fromTemplate")}</label>
+              <select id="o-template" value="" onChange={(e) => fromTemplate(e.target.value)}>
+                <option value="">—</option>
+                {templates
+                  .filter((x) => x.content.payer_iban === form.payer_iban)
+                  .map((x) => (
+                    <option key={x.id} value={x.id}>
+                      {x.content.name}
+                    </option>
+                  ))}
+              </select>
+            </div>
+          )}
+          {counterparties.some((x) => x.content.account === form.payer_iban) && (
+            <div className="field">
+              <label htmlFor="o-counterparty">{t("orders.toCounterparty")}</label>
+              <select id="o-counterparty" value="" onChange={(e) => toCounterparty(e.target.value)}>
+                <option value="">—</option>
+                {counterparties
+                  .filter((x) => x.content.account === form.payer_iban)
+                  .map((x) => (
+                    <option key={x.id} value={x.id}>
+                      {x.content.name} · {groupIban(x.content.iban)}
+                    </option>
+                  ))}
+              </select>
+            </div>
+          )}
           <Field id="o-payee-name" label={t("orders.payeeName")} value={form.payee_name} onChange={set("payee_name")} />
           <Field id="o-payee-tax" label={t("orders.payeeTaxCode")} value={form.payee_tax_code} onChange={set("payee_tax_code")} inputMode="numeric" />
           <Field id="o-payee-iban" label={t("orders.payeeIban")} value={form.payee_iban} onChange={set("payee_iban")} />
@@ -88,6 +153,38 @@ export function OrdersScreen({ overview, session, onChanged }: { overview: Overv
           <div className="buttons">
             <button type="submit" className="primary" id="o-prepare" disabled={busy}>
               {t("orders.prepare")}
+            </button>
+            <button
+              type="button"
+              id="o-save-payee"
+              disabled={busy}
+              onClick={() =>
+                act(async () => {
+                  const saved = await run(commands.saveCounterparty(form));
+                  await loadDirectory();
+                  return t("orders.payeeSaved", { name: saved.content.name });
+                })
+              }
+            >
+              {t("orders.savePayee")}
+            </button>
+          </div>
+          <Field id="o-template-name" label={t("orders.templateName")} value={templateName} onChange={setTemplateName} />
+          <div className="buttons">
+            <button
+              type="button"
+              id="o-save-template"
+              disabled={busy || templateName.trim() === ""}
+              onClick={() =>
+                act(async () => {
+                  const saved = await run(commands.saveTemplate(templateName, form));
+                  setTemplateName("");
+                  await loadDirectory();
+                  return t("orders.templateSaved", { name: saved.content.name });
+                })
+              }
+            >
+              {t("orders.saveTemplate")}
             </button>
           </div>
         </form>
