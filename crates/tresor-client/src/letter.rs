@@ -4,18 +4,16 @@
 //! public key, in groups of four hex digits), which certificate, and leaves room for the
 //! signature and the company seal.
 //!
-//! The text is set in DejaVu Sans, embedded (its licence is in `assets/`), so that names in
-//! Cyrillic print as written.
+//! The text is set in DejaVu Sans, embedded by [`crate::pdf`] (its licence is in `assets/`),
+//! so that names in Cyrillic print as written.
 
 use std::time::SystemTime;
 
-use printpdf::{Line, Mm, PdfDocument, PdfLayerReference, Point};
 use tresor_core::pki;
 use tresor_core::x509_cert::Certificate;
 
 use crate::error::ClientError;
-
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+use crate::pdf::Document;
 
 /// What a key letter says besides the certificate.
 #[derive(Debug, Clone, Default)]
@@ -83,35 +81,30 @@ pub fn key_letter_pdf(
 ) -> Result<Vec<u8>, ClientError> {
     let fields = letter_fields(cert, details, date)?;
     let failed = |e: &dyn std::fmt::Display| ClientError::Protocol(format!("key letter: {e}"));
-    let (doc, page, layer) = PdfDocument::new("Tresor key letter", Mm(210.0), Mm(297.0), "letter");
-    let font = doc
-        .add_external_font(std::io::Cursor::new(FONT))
-        .map_err(|e| failed(&e))?;
-    let l = doc.get_page(page).get_layer(layer);
-    l.use_text("Key letter", 20.0, Mm(20.0), Mm(272.0), &font);
-    l.use_text(
+    let mut l = Document::start("Tresor key letter", Vec::new()).map_err(|e| failed(&e))?;
+    l.new_page().map_err(|e| failed(&e))?;
+    l.text("Key letter", 20.0, 20.0, 272.0);
+    l.text(
         "Лист-підтвердження ключа електронного підпису",
         13.0,
-        Mm(20.0),
-        Mm(264.0),
-        &font,
+        20.0,
+        264.0,
     );
-    l.use_text(
+    l.text(
         "Sign this letter, seal it, and bring it to the bank: it activates your new key.",
         9.5,
-        Mm(20.0),
-        Mm(255.0),
-        &font,
+        20.0,
+        255.0,
     );
     let mut y = 240.0;
     for (label, value) in &fields {
-        l.use_text(*label, 8.5, Mm(20.0), Mm(y), &font);
+        l.text(label, 8.5, 20.0, y);
         let size = if label.starts_with("Key fingerprint") {
             10.5
         } else {
             12.0
         };
-        l.use_text(value.as_str(), size, Mm(20.0), Mm(y - 6.0), &font);
+        l.text(value, size, 20.0, y - 6.0);
         y -= 16.0;
     }
     y -= 8.0;
@@ -120,22 +113,12 @@ pub fn key_letter_pdf(
         "Company seal / Печатка підприємства",
         "Received by the bank (security officer, date) / Прийняв банк",
     ] {
-        rule(&l, y);
-        l.use_text(label, 8.5, Mm(20.0), Mm(y - 5.0), &font);
+        // A line to sign on.
+        l.rule(20.0, 120.0, y);
+        l.text(label, 8.5, 20.0, y - 5.0);
         y -= 24.0;
     }
-    doc.save_to_bytes().map_err(|e| failed(&e))
-}
-
-/// A line to sign on, across the page at height `y` (mm).
-fn rule(l: &PdfLayerReference, y: f32) {
-    l.add_line(Line {
-        points: vec![
-            (Point::new(Mm(20.0), Mm(y)), false),
-            (Point::new(Mm(120.0), Mm(y)), false),
-        ],
-        is_closed: false,
-    });
+    l.finish().map_err(|e| failed(&e))
 }
 
 #[cfg(test)]

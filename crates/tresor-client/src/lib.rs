@@ -32,6 +32,7 @@ pub mod key_home;
 pub mod keystore;
 pub mod letter;
 pub mod media;
+mod pdf;
 pub mod prompt;
 pub mod reminder;
 pub mod session;

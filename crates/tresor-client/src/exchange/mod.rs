@@ -4,8 +4,7 @@
 //!
 //! IO-free but for the `Write` it is given: a statement is written as its movements arrive,
 //! page by page from the bank ([`StatementSink::push`]), so a statement of any length is never
-//! held whole in memory — except the PDF, whose pages the PDF library keeps until it saves
-//! (docs/PERFORMANCE.md gives what that costs).
+//! held whole in memory — the PDF included, whose pages go out as each one fills.
 
 mod camt;
 mod csv_format;
@@ -116,7 +115,7 @@ pub enum ExportError {
     /// Writing failed.
     #[error("writing the statement: {0}")]
     Io(#[from] std::io::Error),
-    /// The PDF library failed.
+    /// The PDF could not be made (its embedded font did not load).
     #[error("making the PDF: {0}")]
     Pdf(String),
     /// The XML writer failed.

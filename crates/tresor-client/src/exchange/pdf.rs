@@ -1,32 +1,25 @@
 //! A printable statement: A4 pages with the bank, account, holder, period, balances and
 //! turnovers, then the movements as a table (date, number, counterparty and IBAN, purpose,
-//! debit, credit), the closing balance, and "page N of M" on every page. Text is set in DejaVu
-//! Sans, embedded, so Cyrillic prints as written.
+//! debit, credit), the closing balance, and "page N of M" on every page. Each page is written
+//! out as soon as it is full ([`crate::pdf`]), so memory stays flat however long the statement.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
-use printpdf::{
-    IndirectFontRef, Line, Mm, PdfDocument, PdfDocumentReference, PdfLayerReference, Point,
-};
 use tresor_core::api::ledger::{Direction, Movement};
 
 use super::{ExportError, StatementInfo, StatementSink, amount, date_time};
+use crate::pdf::{Document, PdfError};
 
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
-
-const PAGE_W: f32 = 210.0;
 const PAGE_H: f32 = 297.0;
 const LEFT: f32 = 12.0;
 const RIGHT: f32 = 198.0;
 const BOTTOM: f32 = 18.0;
 const SIZE: f32 = 7.0;
 const LINE: f32 = 3.3;
-/// Width of a digit or a space in DejaVu Sans at [`SIZE`], mm (0.636 em).
-const DIGIT: f32 = SIZE * 0.3528 * 0.636;
 /// Columns: left edges, and the right edges of the two amounts.
 const COL_DATE: f32 = LEFT;
-const COL_NO: f32 = 27.0;
-const COL_PARTY: f32 = 42.0;
+const COL_NO: f32 = 29.0;
+const COL_PARTY: f32 = 44.0;
 const COL_PURPOSE: f32 = 97.0;
 const DEBIT_RIGHT: f32 = 174.0;
 const CREDIT_RIGHT: f32 = RIGHT;
@@ -35,16 +28,18 @@ const PARTY_CHARS: usize = 34;
 const PURPOSE_CHARS: usize = 40;
 
 pub(super) struct Pdf<W: Write> {
-    out: W,
-    doc: PdfDocumentReference,
-    font: IndirectFontRef,
-    pages: Vec<PdfLayerReference>,
+    doc: Document<W>,
     y: f32,
     closing: String,
 }
 
-fn failed(e: impl std::fmt::Display) -> ExportError {
-    ExportError::Pdf(e.to_string())
+impl From<PdfError> for ExportError {
+    fn from(e: PdfError) -> Self {
+        match e {
+            PdfError::Io(e) => Self::Io(e),
+            e @ PdfError::Font(_) => Self::Pdf(e.to_string()),
+        }
+    }
 }
 
 /// `text` broken into lines of at most `width` characters, at spaces where it can.
@@ -83,74 +78,43 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 impl<W: Write> Pdf<W> {
-    fn layer(&self) -> Result<&PdfLayerReference, ExportError> {
-        self.pages.last().ok_or_else(|| failed("no page"))
-    }
-
-    fn text(&self, s: &str, size: f32, x: f32, y: f32) -> Result<(), ExportError> {
-        self.layer()?.use_text(s, size, Mm(x), Mm(y), &self.font);
-        Ok(())
-    }
-
-    /// A figure whose right edge is at `right`.
-    fn figure(&self, s: &str, right: f32, y: f32) -> Result<(), ExportError> {
-        let width = s.chars().count() as f32 * DIGIT;
-        self.text(s, SIZE, right - width, y)
-    }
-
-    fn rule(&self, y: f32) -> Result<(), ExportError> {
-        self.layer()?.add_line(Line {
-            points: vec![
-                (Point::new(Mm(LEFT), Mm(y)), false),
-                (Point::new(Mm(RIGHT), Mm(y)), false),
-            ],
-            is_closed: false,
-        });
-        Ok(())
-    }
-
-    fn table_header(&mut self) -> Result<(), ExportError> {
+    fn table_header(&mut self) {
         let y = self.y;
-        self.text("Date / Дата", SIZE, COL_DATE, y)?;
-        self.text("No. / №", SIZE, COL_NO, y)?;
-        self.text("Counterparty / Контрагент", SIZE, COL_PARTY, y)?;
-        self.text("Purpose / Призначення платежу", SIZE, COL_PURPOSE, y)?;
-        self.figure("Debit / Дебет", DEBIT_RIGHT, y)?;
-        self.figure("Credit / Кредит", CREDIT_RIGHT, y)?;
-        self.rule(y - 1.2)?;
+        let d = &mut self.doc;
+        d.text("Date / Дата", SIZE, COL_DATE, y);
+        d.text("No. / №", SIZE, COL_NO, y);
+        d.text("Counterparty / Контрагент", SIZE, COL_PARTY, y);
+        d.text("Purpose / Призначення платежу", SIZE, COL_PURPOSE, y);
+        d.text_right("Debit / Дебет", SIZE, DEBIT_RIGHT, y);
+        d.text_right("Credit / Кредит", SIZE, CREDIT_RIGHT, y);
+        d.rule(LEFT, RIGHT, y - 1.2);
         self.y -= LINE + 1.8;
-        Ok(())
     }
 
     fn new_page(&mut self) -> Result<(), ExportError> {
-        let (page, layer) = self.doc.add_page(Mm(PAGE_W), Mm(PAGE_H), "statement");
-        self.pages.push(self.doc.get_page(page).get_layer(layer));
+        self.doc.new_page()?;
+        let n = self.doc.page_count();
+        self.doc
+            .text_then_total(&format!("Page {n} of "), LEFT, 9.0);
+        self.doc
+            .text_then_total(&format!("Сторінка {n} з "), LEFT + 40.0, 9.0);
         self.y = PAGE_H - 15.0;
-        self.table_header()
+        Ok(())
     }
 
     pub(super) fn start(info: &StatementInfo, out: W) -> Result<Self, ExportError> {
-        let (doc, page, layer) = PdfDocument::new(
-            format!("Statement {} {} — {}", info.iban, info.from, info.to),
-            Mm(PAGE_W),
-            Mm(PAGE_H),
-            "statement",
-        );
-        let font = doc
-            .add_external_font(std::io::Cursor::new(FONT))
-            .map_err(failed)?;
-        let first = doc.get_page(page).get_layer(layer);
+        let title = format!("Statement {} {} — {}", info.iban, info.from, info.to);
         let mut s = Self {
-            out,
-            doc,
-            font,
-            pages: vec![first],
-            y: PAGE_H - 18.0,
+            doc: Document::start(&title, out)?,
+            y: 0.0,
             closing: amount(info.closing),
         };
-        s.text(&info.bank, 11.0, LEFT, s.y)?;
+        s.new_page()?;
+        s.y = PAGE_H - 18.0;
+        s.doc.text(&info.bank, 11.0, LEFT, s.y);
         s.y -= 8.0;
-        s.text("Statement of account / Виписка з рахунку", 14.0, LEFT, s.y)?;
+        s.doc
+            .text("Statement of account / Виписка з рахунку", 14.0, LEFT, s.y);
         s.y -= 9.0;
         let (made_day, made_time) = date_time(info.created);
         for (label, value) in [
@@ -168,8 +132,8 @@ impl<W: Write> Pdf<W> {
                 format!("{} {made_time} UTC", made_day.dotted()),
             ),
         ] {
-            s.text(label, 8.0, LEFT, s.y)?;
-            s.text(&value, 9.0, LEFT + 42.0, s.y)?;
+            s.doc.text(label, 8.0, LEFT, s.y);
+            s.doc.text(&value, 9.0, LEFT + 42.0, s.y);
             s.y -= 5.0;
         }
         s.y -= 2.0;
@@ -179,13 +143,13 @@ impl<W: Write> Pdf<W> {
             ("Credit turnover / Обороти за кредитом", info.credits),
             ("Closing balance / Вихідний залишок", info.closing),
         ] {
-            s.text(label, 8.0, LEFT, s.y)?;
+            s.doc.text(label, 8.0, LEFT, s.y);
             let figure = format!("{} {}", amount(value), info.currency);
-            s.text(&figure, 9.0, LEFT + 70.0, s.y)?;
+            s.doc.text(&figure, 9.0, LEFT + 70.0, s.y);
             s.y -= 5.0;
         }
         s.y -= 4.0;
-        s.table_header()?;
+        s.table_header();
         Ok(s)
     }
 }
@@ -202,22 +166,24 @@ impl<W: Write> StatementSink for Pdf<W> {
         let height = lines as f32 * LINE + 1.0;
         if self.y - height < BOTTOM {
             self.new_page()?;
+            self.table_header();
         }
         let y = self.y;
-        self.text(&m.value_date.dotted(), SIZE, COL_DATE, y)?;
+        let d = &mut self.doc;
+        d.text(&m.value_date.dotted(), SIZE, COL_DATE, y);
         let number: String = m.doc_number.chars().take(9).collect();
-        self.text(&number, SIZE, COL_NO, y)?;
+        d.text(&number, SIZE, COL_NO, y);
         for (i, l) in party.iter().enumerate() {
-            self.text(l, SIZE, COL_PARTY, y - i as f32 * LINE)?;
+            d.text(l, SIZE, COL_PARTY, y - i as f32 * LINE);
         }
         for (i, l) in purpose.iter().enumerate() {
-            self.text(l, SIZE, COL_PURPOSE, y - i as f32 * LINE)?;
+            d.text(l, SIZE, COL_PURPOSE, y - i as f32 * LINE);
         }
-        let figure = amount(m.amount);
-        match m.direction {
-            Direction::Debit => self.figure(&figure, DEBIT_RIGHT, y)?,
-            Direction::Credit => self.figure(&figure, CREDIT_RIGHT, y)?,
-        }
+        let right = match m.direction {
+            Direction::Debit => DEBIT_RIGHT,
+            Direction::Credit => CREDIT_RIGHT,
+        };
+        d.text_right(&amount(m.amount), SIZE, right, y);
         self.y -= height;
         Ok(())
     }
@@ -226,20 +192,13 @@ impl<W: Write> StatementSink for Pdf<W> {
         if self.y - 10.0 < BOTTOM {
             self.new_page()?;
         }
-        self.rule(self.y + 1.5)?;
-        self.y -= 3.0;
-        self.text("Closing balance / Вихідний залишок", 8.0, LEFT, self.y)?;
-        let closing = self.closing.clone();
-        self.figure(&closing, CREDIT_RIGHT, self.y)?;
-        let total = self.pages.len();
-        for (n, layer) in self.pages.iter().enumerate() {
-            let label = format!("Page {} of {total} / Сторінка {} з {total}", n + 1, n + 1);
-            layer.use_text(label, 7.0, Mm(LEFT), Mm(9.0), &self.font);
-        }
-        let Self { doc, out, .. } = *self;
-        let mut out = BufWriter::new(out);
-        doc.save(&mut out).map_err(failed)?;
-        out.flush()?;
+        let y = self.y;
+        self.doc.rule(LEFT, RIGHT, y + 1.5);
+        self.doc
+            .text("Closing balance / Вихідний залишок", 8.0, LEFT, y - 3.0);
+        self.doc
+            .text_right(&self.closing, SIZE, CREDIT_RIGHT, y - 3.0);
+        self.doc.finish()?;
         Ok(())
     }
 }
