@@ -2,6 +2,7 @@
 /// `src/statements.rs`, then `src/admin.rs`.
 pub const ALL: &[&str] = &[
     "app_start",
+    "refresh_bank_info",
     "save_settings",
     "forget_remembered",
     "list_drives",

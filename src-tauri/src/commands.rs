@@ -16,7 +16,7 @@ use tresor_client::session::SigningSummary;
 use tresor_client::token::{self, TokenView};
 use tresor_client::{BankSession, KeyHome, KeyStore, Settings, settings};
 use tresor_core::api::admin::AdminView;
-use tresor_core::api::{CertificateStatus, OrderView, Overview, Stage};
+use tresor_core::api::{BankInfo, CertificateStatus, OrderView, Overview, Stage};
 use tresor_core::login::Login;
 use tresor_core::payment::{PaymentOrder, parse_amount};
 use tresor_core::secret::Password;
@@ -44,6 +44,9 @@ pub struct StartInfo {
     pub remembered: Remembered,
     /// Idle lock, seconds.
     pub idle_lock_seconds: u32,
+    /// The bank's name and helpdesk as it last told them (the settings file's cache), so
+    /// that the number is on the login screen even when the bank cannot be reached.
+    pub bank: Option<BankInfo>,
 }
 
 /// The connection settings.
@@ -217,6 +220,9 @@ pub async fn app_start(state: State<'_, AppState>) -> Result<StartInfo> {
         Ok(s) => (Some(SettingsView::from(&s)), None),
         Err(e) => (None, Some(e)),
     };
+    let bank = settings.as_ref().and_then(|s| {
+        settings::cached_bank_info(state::settings_file().as_deref(), &s.server).map(|c| c.info)
+    });
     let store = state.remember.clone();
     let remembered = blocking(move || store.load().unwrap_or_default()).await?;
     Ok(StartInfo {
@@ -225,7 +231,33 @@ pub async fn app_start(state: State<'_, AppState>) -> Result<StartInfo> {
         settings_error,
         remembered,
         idle_lock_seconds: IDLE_LOCK_SECONDS,
+        bank,
     })
+}
+
+/// Asks the bank for its name and helpdesk (an anonymous session: no key, no login) and
+/// caches them in the settings file for when it cannot be reached.
+#[tauri::command]
+#[specta::specta]
+pub async fn refresh_bank_info(state: State<'_, AppState>) -> Result<BankInfo> {
+    // Not holding the state's lock: a login may go on meanwhile.
+    let client = state.lock().await.client()?;
+    let settings = state::settings()?;
+    let info = client.bank_info().await?;
+    let cached = info.clone();
+    blocking(move || {
+        let now = tresor_client::unix_seconds(std::time::SystemTime::now());
+        if let Err(e) = settings::cache_bank_info(
+            state::settings_file().as_deref(),
+            &settings.server,
+            &cached,
+            now,
+        ) {
+            eprintln!("tresor: the bank's details were not cached: {e}");
+        }
+    })
+    .await?;
+    Ok(info)
 }
 
 /// Saves the bank's address and CA certificate, after checking that they load.

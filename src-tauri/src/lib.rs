@@ -25,6 +25,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
     Builder::<tauri::Wry>::new()
         .commands(collect_commands![
             commands::app_start,
+            commands::refresh_bank_info,
             commands::save_settings,
             commands::forget_remembered,
             commands::list_drives,

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod helpdesk;
 mod statements;
 mod support;
 mod token;

@@ -237,6 +237,14 @@ impl Bank {
     }
 }
 
+impl Bank {
+    /// Stops the server (SIGKILL): the bank is down from here on.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Bank {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -419,6 +427,12 @@ impl Run {
         self
     }
 
+    /// Sets an environment variable (not a secret).
+    pub fn env(mut self, var: &str, value: impl AsRef<std::ffi::OsStr>) -> Run {
+        self.cmd.env(var, value);
+        self
+    }
+
     /// Adds an argument.
     pub fn arg(mut self, arg: &str) -> Run {
         self.cmd.arg(arg);
@@ -443,6 +457,15 @@ impl Run {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    /// Runs; returns its exit code and stderr, whatever they are.
+    pub fn outcome(mut self) -> (Option<i32>, String) {
+        let out = self.cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Runs; it must exit with `code` and say `needle` (any case) on stderr, which it returns.

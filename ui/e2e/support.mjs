@@ -20,11 +20,12 @@ let driver;
 // last driver, still closing, never holds the next file's first port.
 let port = 4444 + (process.pid % 1000) * 4;
 
-/** A real bank on its own data folder under `dir/name`, with `[policy]` lines. */
-export async function startBank(dir, name, policy) {
+/** A real bank on its own data folder under `dir/name`, with `[policy]` lines and `extra`
+ * configuration (TOML sections). */
+export async function startBank(dir, name, policy, extra = "") {
   const home = join(dir, name);
   mkdirSync(home);
-  writeFileSync(join(home, "bank.toml"), `[policy]\n${policy}`);
+  writeFileSync(join(home, "bank.toml"), `[policy]\n${policy}\n${extra}`);
   const env = { ...process.env, TRESOR_CONFIG: join(home, "bank.toml"), TRESOR_DATA: join(home, "data"), TRESOR_LOG: "warn" };
   const proc = spawn(BANK, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "inherit"] });
   let server;

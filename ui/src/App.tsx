@@ -1,10 +1,10 @@
 // The app's screens and how the user moves between them. Session state lives in the Rust
 // side; this holds only what is shown.
 import { useCallback, useEffect, useMemo, useState } from "react";
-import type { Overview, SessionView, StartInfo } from "./bindings";
+import type { BankInfo, Overview, SessionView, StartInfo } from "./bindings";
 import { asAppError, commands, run } from "./api";
 import { ErrorBox, Notice, ReminderBanner, ScreenTitle } from "./components";
-import { I18nContext, useI18n } from "./context";
+import { BankContext, I18nContext, useI18n } from "./context";
 import { initialLang, translate, type Lang } from "./i18n";
 import { ACTIVITY_EVENTS, IdleTimer } from "./logic/idle";
 import { opensKeyScreen } from "./logic/reminder";
@@ -83,10 +83,16 @@ function Shell() {
   const [view, setView] = useState<View>({ name: "login" });
   const [session, setSession] = useState<SessionView | null>(null);
   const [overview, setOverview] = useState<Overview | null>(null);
+  const [bank, setBank] = useState<BankInfo | null>(null);
 
   const load = useCallback(async () => {
     try {
-      setStart(await run(commands.appStart()));
+      const s = await run(commands.appStart());
+      setStart(s);
+      // The cached helpdesk at once, then the bank's own answer if it gives one; a bank that
+      // cannot be reached leaves the cache (the login says why when it is tried).
+      setBank(s.bank);
+      if (s.settings) run(commands.refreshBankInfo()).then(setBank, () => {});
     } catch (err) {
       setStartError(asAppError(err).message);
     }
@@ -131,6 +137,9 @@ function Shell() {
   if (startError) return <ErrorBox error={startError} />;
   if (!start) return <progress className="boot" aria-label={t("common.working")} />;
 
+  return <BankContext.Provider value={bank}>{screen(start)}</BankContext.Provider>;
+
+  function screen(start: StartInfo) {
   switch (view.name) {
     case "login":
       return (
@@ -225,6 +234,7 @@ function Shell() {
           )}
         </MainLayout>
       );
+  }
   }
 }
 

@@ -9,6 +9,11 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 export const commands = {
 	/**  The first screen's data: settings, remembered login and drive. */
 	appStart: () => typedError<StartInfo, AppError>(__TAURI_INVOKE("app_start")),
+	/**
+	 *  Asks the bank for its name and helpdesk (an anonymous session: no key, no login) and
+	 *  caches them in the settings file for when it cannot be reached.
+	 */
+	refreshBankInfo: () => typedError<BankInfo, AppError>(__TAURI_INVOKE("refresh_bank_info")),
 	/**  Saves the bank's address and CA certificate, after checking that they load. */
 	saveSettings: (server: string, bankCa: string) => typedError<SettingsView, AppError>(__TAURI_INVOKE("save_settings", { server, bankCa })),
 	/**  Forgets the remembered login and drive. */
@@ -267,6 +272,23 @@ export type AuditRecord = {
 	outcome: string,
 	/**  More. */
 	detail: string,
+};
+
+/**
+ *  Who the bank is and how its users reach its helpdesk: what the login screen shows and
+ *  every message that sends the user to the bank names. Empty fields are not configured.
+ */
+export type BankInfo = {
+	/**  The bank's name. */
+	name: string,
+	/**  The helpdesk's phone number. */
+	phone?: string,
+	/**  The helpdesk's e-mail address. */
+	email?: string,
+	/**  When the helpdesk answers, as the bank writes it. */
+	hours?: string,
+	/**  The bank's website. */
+	website?: string,
 };
 
 /**
@@ -764,6 +786,11 @@ export type StartInfo = {
 	remembered: Remembered,
 	/**  Idle lock, seconds. */
 	idle_lock_seconds: number,
+	/**
+	 *  The bank's name and helpdesk as it last told them (the settings file's cache), so
+	 *  that the number is on the login screen even when the bank cannot be reached.
+	 */
+	bank: BankInfo | null,
 };
 
 /**  A statement of an account for a period of days, and one page of its movements. */

@@ -5,11 +5,12 @@ import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { Channel } from "@tauri-apps/api/core";
 import type { AppError, DriveView, LetterView, Reminder, Step, TokenView } from "./bindings";
 import { asAppError, commands, run } from "./api";
-import { useI18n } from "./context";
+import { useBank, useI18n } from "./context";
 import type { Key } from "./i18n";
 import type { FormProblem } from "./logic/forms";
 import { formatBytes, preselect, sameDrives } from "./logic/drives";
 import { dismissible, reminderLevel } from "./logic/reminder";
+import { sendsToBank } from "./logic/bank";
 
 export function Field(props: {
   id: string;
@@ -63,7 +64,49 @@ export function ErrorBox({ error, children }: { error: AppError | string | null;
       <strong>{t(`error.${error.code}` as Key)}</strong>
       {!generic && error.message && <span className="detail"> {error.message}</span>}
       {children}
+      {sendsToBank(error) && <HelpdeskHint />}
     </div>
+  );
+}
+
+/** "Call the helpdesk of {bank}: {phone}", wherever a message sends the user to the bank;
+ * nothing when the bank has not said how to reach it. */
+export function HelpdeskHint() {
+  const { t } = useI18n();
+  const bank = useBank();
+  if (!bank || (!bank.phone && !bank.email)) return null;
+  return (
+    <p className="helpdesk-hint" data-test="helpdesk-hint">
+      {bank.phone
+        ? t("bank.call", { bank: bank.name, phone: bank.phone })
+        : t("bank.write", { bank: bank.name, email: bank.email ?? "" })}
+      {bank.hours && ` (${bank.hours})`}
+    </p>
+  );
+}
+
+/** The bank and its helpdesk, at the lower left of the login screen. */
+export function BankFooter() {
+  const { t } = useI18n();
+  const bank = useBank();
+  if (!bank) return null;
+  const rows: [Key, string | undefined][] = [
+    ["bank.helpdesk", bank.phone],
+    ["bank.hours", bank.hours],
+    ["bank.email", bank.email],
+    ["bank.website", bank.website],
+  ];
+  return (
+    <footer className="bank-footer" data-test="bank-info" aria-label={t("bank.about")}>
+      <strong data-test="bank-name">{bank.name}</strong>
+      {rows
+        .filter(([, value]) => value)
+        .map(([label, value]) => (
+          <span key={label} data-test={label}>
+            {t(label)}: {value}
+          </span>
+        ))}
+    </footer>
   );
 }
 

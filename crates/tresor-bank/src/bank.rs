@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tresor_core::api::{
-    ApiError, CertificateStatus, ErrorCode, LoginInfo, Reply, Request, Response, Stage,
+    ApiError, BankInfo, CertificateStatus, ErrorCode, LoginInfo, Reply, Request, Response, Stage,
 };
 use tresor_core::channel::Mode;
 use tresor_core::pki::{self, BankCa};
@@ -54,7 +54,8 @@ pub struct Bank {
     pub(crate) binding: Binding,
     pub(crate) policy: Policy,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) name: String,
+    /// The bank's name and helpdesk, told to anyone who asks.
+    pub(crate) info: BankInfo,
 }
 
 /// What a request handler needs to know about where the request came from.
@@ -207,7 +208,10 @@ impl Bank {
             binding: Binding::new(secrets),
             policy,
             clock,
-            name: name.to_owned(),
+            info: BankInfo {
+                name: name.to_owned(),
+                ..BankInfo::default()
+            },
         };
         if bank.store.upgraded_from().is_some_and(|v| v < 3) {
             bank.bind_legacy_rows().await?;
@@ -343,6 +347,18 @@ impl Bank {
         &self.policy
     }
 
+    /// The bank with its name and helpdesk as configured (`[bank]` in bank.toml).
+    #[must_use]
+    pub fn with_info(mut self, info: BankInfo) -> Self {
+        self.info = info;
+        self
+    }
+
+    /// The bank's name and helpdesk.
+    pub fn info(&self) -> &BankInfo {
+        &self.info
+    }
+
     /// The bank CA.
     pub fn ca(&self) -> &BankCa {
         &self.ca
@@ -394,6 +410,9 @@ impl Bank {
         }
         if let Request::BlockKey { login, password } = request {
             return self.block_key(ctx, &login, &password).await;
+        }
+        if let Request::BankInfo {} = request {
+            return Ok(Reply::BankInfo(self.info.clone()));
         }
         let mut read = self.store.read().await?;
         let Some(session) = self.session_login(&mut read, &ctx.session).await? else {
@@ -450,7 +469,9 @@ impl Bank {
         }
         match request {
             // Answered above, before the session's login is looked up.
-            Request::Login { .. } | Request::BlockKey { .. } => Err(not_allowed("log in first")),
+            Request::Login { .. } | Request::BlockKey { .. } | Request::BankInfo {} => {
+                Err(not_allowed("log in first"))
+            }
             Request::Admin { action } => self.admin_request(ctx, &session, &user, action).await,
             Request::ChangePassword { current, new } => {
                 self.change_password(ctx, &session, &user, &current, &new)
@@ -1099,7 +1120,7 @@ impl Bank {
         work.record(ctx.event(&user.login, "totp_enroll", "started", ""));
         self.commit(work).await?;
         Ok(Reply::TotpEnrollment {
-            uri: totp::otpauth_uri(&secret, &self.name, &user.login),
+            uri: totp::otpauth_uri(&secret, &self.info.name, &user.login),
         })
     }
 

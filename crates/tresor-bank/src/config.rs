@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use tresor_core::api::BankInfo;
 
 /// What the server needs to start.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,13 +21,35 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Host names in the server's certificate, besides `localhost` and the listen address.
     pub hostnames: Vec<String>,
-    /// The bank's name, in certificates and TOTP enrollment.
+    /// The bank's name, in certificates and TOTP enrollment (`[bank] name` overrides it).
     pub bank_name: String,
+    /// Who the bank is to its users: name and helpdesk, shown before login.
+    pub bank: BankSection,
     /// The rules.
     pub policy: Policy,
     /// Where the bank CA's key lives: the data folder (default) or an HSM.
     pub ca: CaConfig,
 }
+
+/// `[bank]`: the bank's name and helpdesk, served to any client before login and shown on
+/// the login screen and in every message that sends the user to the bank.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BankSection {
+    /// The bank's name; `bank_name` if absent.
+    pub name: Option<String>,
+    /// The helpdesk's phone number, as users dial it.
+    pub phone: String,
+    /// The helpdesk's e-mail address.
+    pub email: String,
+    /// When the helpdesk answers, as the bank writes it ("Mon–Fri 9:00–18:00").
+    pub hours: String,
+    /// The bank's website.
+    pub website: String,
+}
+
+/// The longest a `[bank]` field may be: it is shown in a corner of the login screen.
+pub const MAX_BANK_FIELD: usize = 120;
 
 /// The bank CA's key in a PKCS#11 token or HSM instead of the data folder. The PIN comes
 /// from `TRESOR_CA_PIN` or from `pin_file`, readable by the bank's user alone; never from
@@ -50,6 +73,7 @@ impl Default for Config {
             database_url: None,
             hostnames: Vec::new(),
             bank_name: "Tresor Bank".to_string(),
+            bank: BankSection::default(),
             policy: Policy::default(),
             ca: CaConfig::default(),
         }
@@ -182,8 +206,47 @@ impl Config {
         Ok(config)
     }
 
+    /// The bank's name: `[bank] name`, else `bank_name`.
+    pub fn name(&self) -> &str {
+        self.bank.name.as_deref().unwrap_or(&self.bank_name)
+    }
+
+    /// What the bank tells clients about itself.
+    pub fn bank_info(&self) -> BankInfo {
+        let b = &self.bank;
+        BankInfo {
+            name: self.name().to_owned(),
+            phone: b.phone.clone(),
+            email: b.email.clone(),
+            hours: b.hours.clone(),
+            website: b.website.clone(),
+        }
+    }
+
     /// Checks the ranges a typo could break.
     pub fn check(&self) -> Result<(), ConfigError> {
+        let info = self.bank_info();
+        for field in [
+            &info.name,
+            &info.phone,
+            &info.email,
+            &info.hours,
+            &info.website,
+        ] {
+            if field.chars().count() > MAX_BANK_FIELD || field.chars().any(char::is_control) {
+                return Err(ConfigError::Invalid(
+                    "[bank] fields are one line of at most 120 characters each",
+                ));
+            }
+        }
+        if info.name.trim().is_empty() {
+            return Err(ConfigError::Invalid("the bank's name is empty"));
+        }
+        if !info.email.is_empty() && !tresor_core::text::plausible_email(&info.email) {
+            return Err(ConfigError::Invalid(
+                "[bank] email is not an e-mail address",
+            ));
+        }
         let p = &self.policy;
         if p.lockout_threshold == 0 || p.otp_lockout_threshold == 0 {
             return Err(ConfigError::Invalid(
@@ -233,6 +296,39 @@ mod tests {
         assert_eq!(c.listen.port(), 9443);
         assert_eq!(c.policy.lockout_threshold, 3);
         assert_eq!(c.policy.ip_max_points, 5);
+    }
+
+    #[test]
+    fn the_bank_section_names_the_helpdesk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bank.toml");
+        assert_eq!(Config::default().bank_info().name, "Tresor Bank");
+        std::fs::write(&path, "bank_name = \"Old Name\"\n").unwrap();
+        assert_eq!(Config::from_file(&path).unwrap().name(), "Old Name");
+        std::fs::write(
+            &path,
+            "bank_name = \"Old Name\"\n[bank]\nname = \"Банк Приклад\"\n\
+             phone = \"+380 44 000 00 00\"\nemail = \"help@bank.example\"\n\
+             hours = \"Пн–Пт 9:00–18:00\"\nwebsite = \"https://bank.example\"\n",
+        )
+        .unwrap();
+        let info = Config::from_file(&path).unwrap().bank_info();
+        assert_eq!(info.name, "Банк Приклад");
+        assert_eq!(info.phone, "+380 44 000 00 00");
+        assert_eq!(info.email, "help@bank.example");
+        assert_eq!(info.hours, "Пн–Пт 9:00–18:00");
+        assert_eq!(info.website, "https://bank.example");
+        for bad in [
+            "[bank]\nemail = \"not an address\"\n",
+            "[bank]\nphone = \"+380\\n44\"\n",
+            "[bank]\nname = \" \"\n",
+            "[bank]\nfax = \"1\"\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(Config::from_file(&path).is_err(), "{bad}");
+        }
+        std::fs::write(&path, format!("[bank]\nhours = \"{}\"\n", "x".repeat(121))).unwrap();
+        assert!(Config::from_file(&path).is_err());
     }
 
     #[test]

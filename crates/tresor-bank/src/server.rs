@@ -73,7 +73,7 @@ pub async fn open(
     let create = || {
         data::open_or_create(
             &config.data,
-            &config.bank_name,
+            config.name(),
             &config.hostnames,
             &ips,
             clock.now(),
@@ -106,9 +106,10 @@ pub async fn open(
         &files.secrets,
         config.policy.clone(),
         clock,
-        &config.bank_name,
+        config.name(),
     )
-    .await?;
+    .await?
+    .with_info(config.bank_info());
     Ok(Opened { bank, files })
 }
 

@@ -107,6 +107,9 @@ struct Who {
 enum Command {
     /// Save the bank's address and CA certificate in the settings file.
     Setup,
+    /// The bank's name and helpdesk (phone, e-mail, hours, website): asked of the bank, or
+    /// as it last told them when it cannot be reached.
+    BankInfo,
     /// Removable drives and disks, and PKCS#11 tokens.
     Media {
         #[command(subcommand)]
@@ -504,9 +507,48 @@ fn main() -> ExitCode {
                      `tresor key recover`"
                 );
             }
+            if sends_to_bank(&err)
+                && let Some(helpdesk) = cached_helpdesk(&cli)
+            {
+                eprintln!("tresor: {helpdesk}");
+            }
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// Whether the way out of `err` goes through the bank: a locked account or address, a key
+/// to recover.
+fn sends_to_bank(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<ClientError>())
+        .any(|e| e.offers_recovery() || e.kind() == ErrorKind::Locked)
+}
+
+/// "The helpdesk of BANK: PHONE (HOURS)", from what the bank last said (`tresor bank-info`
+/// and every app start cache it), if it said how to reach it.
+fn cached_helpdesk(cli: &Cli) -> Option<String> {
+    let settings = Settings::resolve(
+        cli.config.as_deref(),
+        cli.server.clone(),
+        cli.bank_ca.clone(),
+    )
+    .ok()?;
+    let info = settings::cached_bank_info(cli.config.as_deref(), &settings.server)?.info;
+    let reach = [info.phone.as_str(), info.email.as_str()]
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if reach.is_empty() {
+        return None;
+    }
+    let hours = if info.hours.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", info.hours)
+    };
+    Some(printable(&format!("the helpdesk of {}: {reach}{hours}", info.name)).into_owned())
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
@@ -591,6 +633,7 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
     let client = Client::new(&settings)?;
     let json = cli.json;
     match command {
+        Command::BankInfo => bank_info(cli, &settings, &client).await,
         Command::FirstLogin { login, medium } => first_login(&client, json, login, medium).await,
         Command::Key {
             command: KeyCommand::Recover { login, medium },
@@ -867,6 +910,53 @@ fn new_key_secret(home: &KeyHome) -> Result<Password> {
     } else {
         new_key_password()
     }
+}
+
+/// `tresor bank-info`: from the bank, cached in the settings file; from that cache when the
+/// bank cannot be reached.
+async fn bank_info(cli: &Cli, settings: &Settings, client: &Client) -> Result<()> {
+    let file = cli.config.as_deref();
+    let (info, fetched, live) = match client.bank_info().await {
+        Ok(info) => {
+            let now = tresor_client::unix_seconds(std::time::SystemTime::now());
+            if let Err(e) = settings::cache_bank_info(file, &settings.server, &info, now) {
+                eprintln!("warning: the bank's details were not cached: {e}");
+            }
+            (info, now, true)
+        }
+        Err(e) => {
+            let Some(cached) = settings::cached_bank_info(file, &settings.server) else {
+                return Err(anyhow::Error::from(e)
+                    .context("the bank's details were never saved on this computer"));
+            };
+            eprintln!(
+                "The bank cannot be reached ({e}); its details as it gave them on {}:",
+                tresor_client::format_time(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(cached.fetched)
+                )
+            );
+            (cached.info, cached.fetched, false)
+        }
+    };
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "bank": info, "fetched": fetched, "from_cache": !live })
+        );
+        return Ok(());
+    }
+    println!("{}", printable(&info.name));
+    for (label, value) in [
+        ("Helpdesk", &info.phone),
+        ("E-mail", &info.email),
+        ("Hours", &info.hours),
+        ("Website", &info.website),
+    ] {
+        if !value.is_empty() {
+            println!("{label:<9} {}", printable(value));
+        }
+    }
+    Ok(())
 }
 
 async fn first_login(client: &Client, json: bool, login: &str, medium: &Medium) -> Result<()> {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use tresor_core::api::Stage;
+use tresor_core::api::{BankInfo, Stage};
 use tresor_core::channel::client::ClientAuthentication;
 use tresor_core::login::Login;
 use tresor_core::pki::{self, CertError, NoRevocationList};
@@ -188,6 +188,19 @@ impl Client {
                 e => key.signer.failure().map_or(e, ClientError::Token),
             })?;
         Ok(BankSession::new(session, Some(key)))
+    }
+
+    /// The bank's name and helpdesk, asked on an anonymous session (no key, no login).
+    /// Fields longer than the bank may configure are cut, so a bank cannot flood a corner of
+    /// the login screen.
+    pub async fn bank_info(&self) -> Result<BankInfo, ClientError> {
+        let mut session = self.anonymous().await?;
+        let result = session.call(&tresor_core::api::Request::BankInfo {}).await;
+        session.logout(&crate::media::SystemMedia).await;
+        match result? {
+            tresor_core::api::Reply::BankInfo(info) => Ok(bounded(info)),
+            other => Err(ClientError::Protocol(format!("unexpected reply {other:?}"))),
+        }
     }
 
     /// Blocks the login's key at the bank (the user fears it stolen): on an anonymous
@@ -409,6 +422,26 @@ impl Client {
     }
 }
 
+/// The longest helpdesk field the client shows (the bank's own limit).
+const MAX_BANK_FIELD: usize = 120;
+
+/// `info` with each field cut to [`MAX_BANK_FIELD`] characters and controls dropped.
+fn bounded(info: BankInfo) -> BankInfo {
+    let cut = |s: String| -> String {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_BANK_FIELD)
+            .collect()
+    };
+    BankInfo {
+        name: cut(info.name),
+        phone: cut(info.phone),
+        email: cut(info.email),
+        hours: cut(info.hours),
+        website: cut(info.website),
+    }
+}
+
 /// Whether `drive` carries a key folder with a key for `login`.
 pub fn has_key(drive: &Path, login: &Login) -> bool {
     KeyStore::new(drive, login)
@@ -556,5 +589,22 @@ mod tests {
             .block_on(client.login_with_key(&store.into(), &"password".into(), &PW.into(), &|_| {}))
             .expect_err("nothing listens");
         assert_eq!(err.kind(), ErrorKind::Network, "{err}");
+    }
+
+    #[test]
+    fn a_banks_helpdesk_is_cut_to_a_corner_of_the_screen() {
+        let long = "9".repeat(500);
+        let info = bounded(BankInfo {
+            name: "Банк\u{1b}[2J Приклад".into(),
+            phone: long,
+            email: "help@bank.example".into(),
+            hours: "Mon\r\nFri".into(),
+            website: String::new(),
+        });
+        assert_eq!(info.name, "Банк[2J Приклад");
+        assert_eq!(info.phone.chars().count(), MAX_BANK_FIELD);
+        assert_eq!(info.email, "help@bank.example");
+        assert_eq!(info.hours, "MonFri");
+        assert_eq!(info.website, "");
     }
 }

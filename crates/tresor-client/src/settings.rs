@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tresor_core::api::BankInfo;
 use tresor_core::pki;
 use tresor_core::x509_cert::Certificate;
 
@@ -79,6 +80,19 @@ struct SettingsFile {
     bank_ca: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pkcs11_module: Option<PathBuf>,
+    /// The bank's name and helpdesk as it last told them, for when it cannot be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bank: Option<CachedBankInfo>,
+}
+
+/// The bank's name and helpdesk as last heard from `server`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachedBankInfo {
+    /// What the bank said.
+    pub info: BankInfo,
+    /// When, Unix seconds.
+    pub fetched: u64,
 }
 
 /// Where to reach the bank and whom to trust.
@@ -189,22 +203,79 @@ impl Settings {
         })?;
         drive_io::write_atomic(&StdIo, &dir, BANK_CA_FILE, ca_pem.as_bytes())
             .map_err(write_err(&dir.join(BANK_CA_FILE)))?;
+        // What another bank said about itself is not this bank's helpdesk.
+        let bank = read_file(&path)
+            .ok()
+            .filter(|old| old.server.as_deref() == Some(self.server.as_str()))
+            .and_then(|old| old.bank);
         let file = SettingsFile {
             server: Some(self.server.clone()),
             bank_ca: Some(PathBuf::from(BANK_CA_FILE)),
             pkcs11_module: self.pkcs11_module.clone(),
+            bank,
         };
-        let text = toml::to_string(&file).map_err(|e| SettingsError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| FILE_NAME.to_string());
-        drive_io::write_atomic(&StdIo, &dir, &name, text.as_bytes()).map_err(write_err(&path))?;
+        write_file(&path, &file)?;
         Ok(path)
     }
+}
+
+/// The bank's name and helpdesk cached in the settings file `file` (the default location if
+/// `None`) for `server`, if the bank ever told them.
+pub fn cached_bank_info(file: Option<&Path>, server: &str) -> Option<CachedBankInfo> {
+    let path = file.map(Path::to_path_buf).or_else(default_path)?;
+    let stored = read_file(&path).ok()?;
+    stored.server.filter(|s| s == server).and(stored.bank)
+}
+
+/// Caches what `server` said about itself in the settings file, if the file is that bank's.
+/// Returns whether it was cached (settings given by flags or the environment alone, for a
+/// bank the file does not name, are not).
+pub fn cache_bank_info(
+    file: Option<&Path>,
+    server: &str,
+    info: &BankInfo,
+    now: u64,
+) -> Result<bool, SettingsError> {
+    let path = match file {
+        Some(p) => p.to_path_buf(),
+        None => default_path().ok_or(SettingsError::NoConfigDir)?,
+    };
+    let mut stored = read_file(&path)?;
+    if stored.server.as_deref() != Some(server) {
+        return Ok(false);
+    }
+    let cached = CachedBankInfo {
+        info: info.clone(),
+        fetched: now,
+    };
+    if stored.bank.as_ref().is_some_and(|b| b.info == cached.info) {
+        return Ok(true);
+    }
+    stored.bank = Some(cached);
+    write_file(&path, &stored)?;
+    Ok(true)
+}
+
+fn write_file(path: &Path, file: &SettingsFile) -> Result<(), SettingsError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let text = toml::to_string(file).map_err(|e| SettingsError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| FILE_NAME.to_string());
+    drive_io::write_atomic(&StdIo, dir, &name, text.as_bytes()).map_err(|source| {
+        SettingsError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<SettingsFile, SettingsError> {
@@ -275,6 +346,44 @@ mod tests {
             (over.server.as_str(), over.bank_ca),
             ("https://other:1", ca)
         );
+    }
+
+    #[test]
+    fn the_banks_helpdesk_is_cached_for_that_bank_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = ca_file(dir.path());
+        let file = dir.path().join(FILE_NAME);
+        let server = "https://bank.example:8443";
+        let info = BankInfo {
+            name: "Банк Приклад".into(),
+            phone: "+380 44 000 00 00".into(),
+            ..BankInfo::default()
+        };
+        // No settings file: nothing to cache into.
+        assert!(!cache_bank_info(Some(&file), server, &info, 1).expect("cache"));
+        let settings = Settings {
+            server: server.into(),
+            bank_ca: ca.clone(),
+            pkcs11_module: None,
+        };
+        settings.save(Some(&file)).expect("save");
+        assert_eq!(cached_bank_info(Some(&file), server), None);
+        assert!(cache_bank_info(Some(&file), server, &info, 7).expect("cache"));
+        let cached = cached_bank_info(Some(&file), server).expect("cached");
+        assert_eq!((cached.info, cached.fetched), (info.clone(), 7));
+        // Another bank's address (a flag): not its helpdesk, and not cached over the file's.
+        assert_eq!(cached_bank_info(Some(&file), "https://other:1"), None);
+        assert!(!cache_bank_info(Some(&file), "https://other:1", &info, 9).expect("cache"));
+        // Saving the same bank's settings again keeps the cache; another bank's drops it.
+        settings.save(Some(&file)).expect("save");
+        assert!(cached_bank_info(Some(&file), server).is_some());
+        Settings::resolve(Some(&file), None, None).expect("the file still reads");
+        let other = Settings {
+            server: "https://other:1".into(),
+            ..settings
+        };
+        other.save(Some(&file)).expect("save");
+        assert_eq!(cached_bank_info(Some(&file), "https://other:1"), None);
     }
 
     #[test]

@@ -25,9 +25,57 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `address` looks like an e-mail address a mail server would take: one `@`, a
+/// non-empty local part, a domain with a dot and no empty label, no spaces or controls, at
+/// most 254 characters (RFC 5321's path limit). Deliverability is for a confirmation code to
+/// show, not for a parser to guess.
+pub fn plausible_email(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    address.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plausible_email_addresses() {
+        let cases = [
+            ("helpdesk@bank.ua", true),
+            ("olena.k+tresor@mail.example.com", true),
+            ("підтримка@банк.укр", true),
+            ("", false),
+            ("bank.ua", false),
+            ("@bank.ua", false),
+            ("helpdesk@", false),
+            ("helpdesk@localhost", false),
+            ("help desk@bank.ua", false),
+            ("a@b@bank.ua", false),
+            ("helpdesk@bank..ua", false),
+            ("helpdesk@-bank.ua", false),
+            ("helpdesk@bank.ua\n", false),
+            ("x@bank.ua>, y@evil.example", false),
+        ];
+        for (address, want) in cases {
+            assert_eq!(plausible_email(address), want, "{address:?}");
+        }
+        assert!(!plausible_email(&format!("{}@bank.ua", "a".repeat(65))));
+    }
 
     #[test]
     fn printable_escapes_what_could_drive_a_terminal() {

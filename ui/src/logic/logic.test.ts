@@ -7,8 +7,9 @@ import { confirmed, emptyOrder, missingOrderField, required } from "./forms";
 import { orderActions } from "./orders";
 import { formatBytes, isToken, preselect, sameDrives } from "./drives";
 import { adminPages, canDo, dayEnd, dayStart, type AdminDoing, type AdminPage } from "./admin";
-import type { Role } from "../bindings";
+import type { AppError, Role } from "../bindings";
 import { isoDay, presetPeriod, visibleRows } from "./statements";
+import { sendsToBank } from "./bank";
 
 describe("renewal reminder", () => {
   it("grows louder at each threshold and cannot be hidden in the last week", () => {
@@ -211,5 +212,25 @@ describe("statement periods and long tables", () => {
     expect(visibleRows(359_520, 480, 36, 10_000, 10)).toEqual({ first: 9976, last: 10_000 });
     const { first, last } = visibleRows(123_456, 480, 36, 10_000);
     expect(last - first).toBeLessThan(50);
+  });
+});
+
+describe("messages that send the user to the bank", () => {
+  it("name the helpdesk for a lock and an unusable key, not for a typo", () => {
+    const e = (code: AppError["code"], offers_recovery = false): AppError => ({ code, message: "", offers_recovery });
+    const cases: [AppError, boolean][] = [
+      [e("locked"), true],
+      [e("wrong_key_password", true), true],
+      [e("broken_key", true), true],
+      [e("certificate_expired", true), true],
+      [e("certificate_revoked", true), true],
+      [e("certificate_not_activated"), true],
+      [e("other", true), true],
+      [e("credentials"), false],
+      [e("network"), false],
+      [e("invalid_order"), false],
+      [e("session_expired"), false],
+    ];
+    for (const [error, want] of cases) expect([error.code, sendsToBank(error)]).toEqual([error.code, want]);
   });
 });

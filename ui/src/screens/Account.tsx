@@ -247,7 +247,7 @@ export function SettingsScreen(props: {
         {saved && <Notice>{t("settings.saved")}</Notice>}
         <div className="buttons">
           {props.onBack && (
-            <button type="button" onClick={props.onBack}>
+            <button type="button" id="settings-back" onClick={props.onBack}>
               {t("common.back")}
             </button>
           )}

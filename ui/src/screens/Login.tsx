@@ -2,7 +2,18 @@
 import { useState, type FormEvent } from "react";
 import type { AppError, SessionView, StartInfo } from "../bindings";
 import { asAppError, commands, run } from "../api";
-import { DrivePicker, ErrorBox, Field, Notice, ProgressPanel, ScreenTitle, useDrives, useProgress } from "../components";
+import {
+  BankFooter,
+  DrivePicker,
+  ErrorBox,
+  Field,
+  HelpdeskHint,
+  Notice,
+  ProgressPanel,
+  ScreenTitle,
+  useDrives,
+  useProgress,
+} from "../components";
 import { useI18n } from "../context";
 import { isToken } from "../logic/drives";
 import { required } from "../logic/forms";
@@ -136,6 +147,7 @@ export function LoginScreen(props: {
         </button>
       </nav>
       {blocking && <BlockKeyForm login={login} />}
+      <BankFooter />
     </main>
   );
 }
@@ -165,11 +177,18 @@ function BlockKeyForm(props: { login: string }) {
       setBusy(false);
     }
   };
-  if (done) return <Notice>{t("block.done")}</Notice>;
+  if (done)
+    return (
+      <Notice>
+        {t("block.done")}
+        <HelpdeskHint />
+      </Notice>
+    );
   return (
     <form className="card" data-test="block-key" onSubmit={submit} aria-busy={busy}>
       <h2>{t("block.title")}</h2>
       <p>{t("block.text")}</p>
+      <HelpdeskHint />
       <Field id="block-login" label={t("login.login")} value={login} onChange={setLogin} />
       <Field id="block-password" label={t("login.password")} type="password" value={password} onChange={setPassword} />
       <label className="check">

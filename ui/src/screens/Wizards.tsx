@@ -5,7 +5,18 @@ import { useState, type FormEvent } from "react";
 import type { AppError, KeyCertificate } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import { isToken } from "../logic/drives";
-import { DrivePicker, ErrorBox, Field, KeyLetterButton, ProgressPanel, ScreenTitle, useDrives, useProblemText, useProgress } from "../components";
+import {
+  DrivePicker,
+  ErrorBox,
+  Field,
+  HelpdeskHint,
+  KeyLetterButton,
+  ProgressPanel,
+  ScreenTitle,
+  useDrives,
+  useProblemText,
+  useProgress,
+} from "../components";
 import { formatDate, useI18n } from "../context";
 import { confirmed, required } from "../logic/forms";
 
@@ -199,6 +210,7 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
       <ScreenTitle>{t("recovery.title")}</ScreenTitle>
       <Steps now={step} total={2} />
       <p>{t("recovery.intro")}</p>
+      <HelpdeskHint />
       <form onSubmit={next} aria-busy={busy}>
         {step === 1 ? (
           <fieldset>

@@ -26,6 +26,7 @@ import { DrivePicker } from "../components";
 import { LoginScreen } from "./Login";
 import { FirstLoginWizard } from "./Wizards";
 import { landing } from "../App";
+import { BankContext } from "../context";
 
 const ok = <T,>(data: T) => Promise.resolve({ status: "ok" as const, data });
 const fail = (error: AppError) => Promise.resolve({ status: "error" as const, error });
@@ -36,6 +37,7 @@ const start: StartInfo = {
   settings_error: null,
   remembered: { login: "olena.koval", drive: "/media/usb" },
   idle_lock_seconds: 300,
+  bank: null,
 };
 const usb = {
   drive: { label: "STICK", mount_path: "/media/usb", file_system: "ext4", free_bytes: 1e9, total_bytes: 2e9, removable: true, read_only: false },
@@ -123,6 +125,35 @@ describe("login screen", () => {
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toBe("Login failed. Check your login, password and second factor.");
     expect(document.getElementById("offer-recovery")).toBeNull();
+  });
+
+  it("names the bank and its helpdesk, and the helpdesk again when the address is blocked", async () => {
+    commands.listDrives.mockReturnValue(ok([usb]));
+    commands.loginWithOtp.mockReturnValue(fail({ code: "locked", message: "too many failed logins", offers_recovery: false }));
+    const bank = { name: "Банк Приклад", phone: "+380 44 000 00 00", email: "help@bank.example", hours: "", website: "" };
+    render(
+      <BankContext.Provider value={bank}>
+        <LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />
+      </BankContext.Provider>,
+    );
+    const footer = screen.getByRole("contentinfo", { name: "Your bank" });
+    expect(footer.textContent).toContain("Банк Приклад");
+    expect(footer.textContent).toContain("Helpdesk: +380 44 000 00 00");
+    expect(footer.textContent).toContain("E-mail: help@bank.example");
+    // Fields the bank left empty are not shown.
+    expect(footer.textContent).not.toContain("Hours");
+    fireEvent.click(screen.getByRole("tab", { name: "With a one-time code" }));
+    fill("Password", "pw");
+    fill("Code from the authenticator app", "123456");
+    fireEvent.click(screen.getByRole("button", { name: "Log in" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("Call the helpdesk of Банк Приклад: +380 44 000 00 00");
+  });
+
+  it("shows no helpdesk the bank never gave", () => {
+    commands.listDrives.mockReturnValue(ok([]));
+    render(<LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    expect(screen.queryByRole("contentinfo")).toBeNull();
   });
 
   it("asks for every field before calling the app", async () => {

@@ -223,7 +223,7 @@ impl Operation {
             Request::Logout {} => Self::Logout,
             Request::Admin { .. } => Self::Admin,
             // Answered before the session's login is looked up, like a login.
-            Request::BlockKey { .. } => Self::Logout,
+            Request::BlockKey { .. } | Request::BankInfo {} => Self::Logout,
             // Login is answered before this rule is asked; counted as the most restricted.
             Request::Login { .. }
             | Request::ChangePassword { .. }
@@ -269,6 +269,7 @@ pub fn client_work(request: &Request) -> bool {
         | Request::RequestCertificate { .. }
         | Request::Logout {}
         | Request::BlockKey { .. }
+        | Request::BankInfo {}
         | Request::Admin { .. } => false,
     }
 }

@@ -196,6 +196,8 @@ pub enum Request {
     },
     /// Ends the login; the channel session stays until closed.
     Logout {},
+    /// Who the bank is and how to reach its helpdesk; on any session, before any login.
+    BankInfo {},
     /// Blocks the user's key at once, for one who fears it stolen: every certificate of the
     /// user is suspended and every session ends; only a recovery with an emergency password
     /// brings access back. On any session, with the login and password.
@@ -223,6 +225,8 @@ pub type Response = Result<Reply, ApiError>;
 pub enum Reply {
     /// Logged in.
     LoggedIn(LoginInfo),
+    /// The bank and its helpdesk.
+    BankInfo(BankInfo),
     /// The password was changed; `next` says what the session may do now.
     PasswordChanged {
         /// What is allowed next.
@@ -353,6 +357,27 @@ pub enum Stage {
     Otp,
     /// Nothing more on this session: log in again with the key.
     Reconnect,
+}
+
+/// Who the bank is and how its users reach its helpdesk: what the login screen shows and
+/// every message that sends the user to the bank names. Empty fields are not configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct BankInfo {
+    /// The bank's name.
+    pub name: String,
+    /// The helpdesk's phone number.
+    #[serde(default)]
+    pub phone: String,
+    /// The helpdesk's e-mail address.
+    #[serde(default)]
+    pub email: String,
+    /// When the helpdesk answers, as the bank writes it.
+    #[serde(default)]
+    pub hours: String,
+    /// The bank's website.
+    #[serde(default)]
+    pub website: String,
 }
 
 /// Answer to a login.
