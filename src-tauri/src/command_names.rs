@@ -3,6 +3,7 @@
 pub const ALL: &[&str] = &[
     "app_start",
     "refresh_bank_info",
+    "remembered",
     "save_settings",
     "forget_remembered",
     "list_drives",

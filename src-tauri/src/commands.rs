@@ -40,8 +40,6 @@ pub struct StartInfo {
     pub settings: Option<SettingsView>,
     /// Why the settings are not usable, if they are not.
     pub settings_error: Option<AppError>,
-    /// The last login and drive, from the OS credential store.
-    pub remembered: Remembered,
     /// Idle lock, seconds.
     pub idle_lock_seconds: u32,
     /// The bank's name and helpdesk as it last told them (the settings file's cache), so
@@ -212,10 +210,12 @@ async fn remember(state: &AppState, login: &str, drive: Option<&std::path::Path>
     .await;
 }
 
-/// The first screen's data: settings, remembered login and drive.
+/// The first screen's data: settings and the bank's cached helpdesk. Not the remembered
+/// login: the OS credential store may first ask to be unlocked, and the login screen does not
+/// wait for it ([`remembered`]).
 #[tauri::command]
 #[specta::specta]
-pub async fn app_start(state: State<'_, AppState>) -> Result<StartInfo> {
+pub async fn app_start() -> Result<StartInfo> {
     let (settings, settings_error) = match state::settings() {
         Ok(s) => (Some(SettingsView::from(&s)), None),
         Err(e) => (None, Some(e)),
@@ -223,16 +223,22 @@ pub async fn app_start(state: State<'_, AppState>) -> Result<StartInfo> {
     let bank = settings.as_ref().and_then(|s| {
         settings::cached_bank_info(state::settings_file().as_deref(), &s.server).map(|c| c.info)
     });
-    let store = state.remember.clone();
-    let remembered = blocking(move || store.load().unwrap_or_default()).await?;
     Ok(StartInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         settings,
         settings_error,
-        remembered,
         idle_lock_seconds: IDLE_LOCK_SECONDS,
         bank,
     })
+}
+
+/// The last login and drive, from the OS credential store: asked after the login screen is
+/// up, which fills them in when (and if) the store answers.
+#[tauri::command]
+#[specta::specta]
+pub async fn remembered(state: State<'_, AppState>) -> Result<Remembered> {
+    let store = state.remember.clone();
+    blocking(move || store.load().unwrap_or_default()).await
 }
 
 /// Asks the bank for its name and helpdesk (an anonymous session: no key, no login) and

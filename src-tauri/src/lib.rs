@@ -26,6 +26,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         .commands(collect_commands![
             commands::app_start,
             commands::refresh_bank_info,
+            commands::remembered,
             commands::save_settings,
             commands::forget_remembered,
             commands::list_drives,

@@ -211,3 +211,24 @@ test("a statement of 10,000 movements renders only the rows on screen", async ()
     await app.deleteSession();
   }
 });
+
+test("a session the bank ends is handled on the statements screen as on every screen", async () => {
+  const app = await openApp();
+  try {
+    await login(app);
+    await click(app, "#nav-statements");
+    await shown(app, "#st-show");
+    // The bank ends every session of the user (a change of menus does, as any change of
+    // rights): the next request from this screen meets the ended session.
+    bank.admin("user", "menus", LOGIN, "full");
+    await click(app, '[data-preset="today"]');
+    await click(app, "#st-show");
+    const ended = await shown(app, '[data-test="session-ended"]');
+    assert.match(await ended.getText(), /The bank has ended the session/);
+    // And the way back is the login screen.
+    await click(app, "#login-again");
+    await shown(app, '[data-test="login-screen"]');
+  } finally {
+    await app.deleteSession();
+  }
+});

@@ -1,8 +1,8 @@
 // The app's screens and how the user moves between them. Session state lives in the Rust
 // side; this holds only what is shown.
 import { useCallback, useEffect, useMemo, useState } from "react";
-import type { BankInfo, Overview, SessionView, StartInfo } from "./bindings";
-import { asAppError, commands, run } from "./api";
+import type { BankInfo, Overview, Remembered, SessionView, StartInfo } from "./bindings";
+import { asAppError, commands, onSessionEnded, run } from "./api";
 import { ErrorBox, Notice, ReminderBanner, ScreenTitle } from "./components";
 import { BankContext, I18nContext, useI18n } from "./context";
 import { initialLang, translate, type Lang } from "./i18n";
@@ -20,6 +20,10 @@ import { adminPages, type AdminPage } from "./logic/admin";
 
 export type Page = "accounts" | "orders" | "queue" | "statements" | "key" | "security" | "settings";
 
+/** Why a session ended: the app's idle lock, the user's logout, or the bank. */
+type Ended = "locked" | "logout" | "expired";
+const ENDED_TEST: Record<Ended, string> = { locked: "locked", logout: "logged-out", expired: "session-ended" };
+
 export type View =
   | { name: "login"; notice?: string }
   | { name: "first-login" }
@@ -28,7 +32,7 @@ export type View =
   | { name: "change-password" }
   | { name: "main"; page: Page }
   | { name: "admin"; page: AdminPage | null }
-  | { name: "ended"; why: "locked" | "logout"; removeDrive: string | null; minutes: number };
+  | { name: "ended"; why: Ended; removeDrive: string | null; minutes: number };
 
 /** Where a fresh session lands: the forced password change, the key screen when expiry is near, else the accounts. */
 export function landing(s: SessionView): View {
@@ -84,6 +88,7 @@ function Shell() {
   const [session, setSession] = useState<SessionView | null>(null);
   const [overview, setOverview] = useState<Overview | null>(null);
   const [bank, setBank] = useState<BankInfo | null>(null);
+  const [remembered, setRemembered] = useState<Remembered>({ login: null, drive: null });
 
   const load = useCallback(async () => {
     try {
@@ -93,6 +98,9 @@ function Shell() {
       // cannot be reached leaves the cache (the login says why when it is tried).
       setBank(s.bank);
       if (s.settings) run(commands.refreshBankInfo()).then(setBank, () => {});
+      // The OS credential store may first ask to be unlocked: the login screen is already up
+      // and fills the login and drive in when it answers.
+      run(commands.remembered()).then(setRemembered, () => {});
     } catch (err) {
       setStartError(asAppError(err).message);
     }
@@ -101,11 +109,13 @@ function Shell() {
     void load();
   }, [load]);
 
-  const end = useCallback(async (why: "locked" | "logout") => {
+  const end = useCallback(async (why: Ended) => {
     const minutes = Math.max(1, Math.round((session?.idle_lock_seconds ?? 300) / 60));
+    // Not through `run`: an ended session's logout must not report the end once more.
     let removeDrive: string | null = null;
     try {
-      removeDrive = (await run(commands.logout())).remove_drive;
+      const out = await commands.logout();
+      if (out.status === "ok") removeDrive = out.data.remove_drive;
     } catch {
       // Logging out cannot fail in a way the user can act on; the session is gone either way.
     }
@@ -117,15 +127,20 @@ function Shell() {
 
   const lock = useCallback(() => void end("locked"), [end]);
   useIdleLock(session !== null, session?.idle_lock_seconds ?? 300, lock);
+  // A session the bank has ended, noticed by whichever screen's command: one place for all.
+  const loggedInNow = session !== null;
+  useEffect(() => {
+    if (!loggedInNow) return;
+    return onSessionEnded(() => void end("expired"));
+  }, [loggedInNow, end]);
 
   const refreshOverview = useCallback(async () => {
     try {
       setOverview(await run(commands.overview()));
-    } catch (err) {
-      const e = asAppError(err);
-      if (e.code === "session_expired") void end("locked");
+    } catch {
+      // An ended session is handled by `onSessionEnded`; the screen shows its own errors.
     }
-  }, [end]);
+  }, []);
 
   const loggedIn = (s: SessionView) => {
     setSession(s);
@@ -145,6 +160,7 @@ function Shell() {
       return (
         <LoginScreen
           start={start}
+          remembered={remembered}
           notice={view.notice}
           onLoggedIn={loggedIn}
           onFirstLogin={() => setView({ name: "first-login" })}
@@ -155,7 +171,7 @@ function Shell() {
     case "first-login":
       return (
         <FirstLoginWizard
-          remembered={start.remembered.login}
+          remembered={remembered.login}
           onDone={() => void load().then(() => setView({ name: "login" }))}
           onCancel={() => setView({ name: "login" })}
         />
@@ -173,6 +189,8 @@ function Shell() {
       return (
         <SettingsScreen
           start={start}
+          remembered={remembered}
+          onForgotten={() => setRemembered({ login: null, drive: null })}
           session={null}
           onSaved={() => void load()}
           onBack={() => setView({ name: "login" })}
@@ -199,9 +217,9 @@ function Shell() {
       );
     case "ended":
       return (
-        <main className="card narrow" data-test={view.why === "locked" ? "locked" : "logged-out"}>
-          <ScreenTitle>{view.why === "locked" ? t("locked.title") : t("logout.title")}</ScreenTitle>
-          <p>{view.why === "locked" ? t("locked.text", { minutes: view.minutes }) : t("logout.text")}</p>
+        <main className="card narrow" data-test={ENDED_TEST[view.why]}>
+          <ScreenTitle>{t(`${view.why}.title`)}</ScreenTitle>
+          <p>{t(`${view.why}.text`, { minutes: view.minutes })}</p>
           {view.removeDrive && (
             <p className="warning" role="alert" data-test="pull-drive">
               {t("logout.pullDrive", { drive: view.removeDrive })}
@@ -230,7 +248,14 @@ function Shell() {
           {view.page === "key" && <KeyScreen session={session} />}
           {view.page === "security" && <TotpScreen enrolled={overview?.totp_enrolled ?? false} onEnrolled={refreshOverview} />}
           {view.page === "settings" && (
-            <SettingsScreen start={start} session={session} onSaved={() => void load()} onPasswordChanged={setSession} />
+            <SettingsScreen
+              start={start}
+              remembered={remembered}
+              onForgotten={() => setRemembered({ login: null, drive: null })}
+              session={session}
+              onSaved={() => void load()}
+              onPasswordChanged={setSession}
+            />
           )}
         </MainLayout>
       );

@@ -14,9 +14,22 @@ export class CommandError extends Error {
   }
 }
 
+/** Who hears that the session has ended (the shell, which returns to the login): set once,
+ * so that every screen's command is handled alike, whichever screen made it. */
+let sessionEnded: (() => void) | null = null;
+
+/** Registers the one handler of an ended session; returns its removal. */
+export function onSessionEnded(handler: () => void): () => void {
+  sessionEnded = handler;
+  return () => {
+    if (sessionEnded === handler) sessionEnded = null;
+  };
+}
+
 export async function run<T>(call: Promise<Result<T, AppError>>): Promise<T> {
   const result = await call;
   if (result.status === "ok") return result.data;
+  if (result.error.code === "session_expired") sessionEnded?.();
   throw new CommandError(result.error);
 }
 

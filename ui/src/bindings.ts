@@ -7,13 +7,22 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 
 /** Commands */
 export const commands = {
-	/**  The first screen's data: settings, remembered login and drive. */
+	/**
+	 *  The first screen's data: settings and the bank's cached helpdesk. Not the remembered
+	 *  login: the OS credential store may first ask to be unlocked, and the login screen does not
+	 *  wait for it ([`remembered`]).
+	 */
 	appStart: () => typedError<StartInfo, AppError>(__TAURI_INVOKE("app_start")),
 	/**
 	 *  Asks the bank for its name and helpdesk (an anonymous session: no key, no login) and
 	 *  caches them in the settings file for when it cannot be reached.
 	 */
 	refreshBankInfo: () => typedError<BankInfo, AppError>(__TAURI_INVOKE("refresh_bank_info")),
+	/**
+	 *  The last login and drive, from the OS credential store: asked after the login screen is
+	 *  up, which fills them in when (and if) the store answers.
+	 */
+	remembered: () => typedError<Remembered, AppError>(__TAURI_INVOKE("remembered")),
 	/**  Saves the bank's address and CA certificate, after checking that they load. */
 	saveSettings: (server: string, bankCa: string) => typedError<SettingsView, AppError>(__TAURI_INVOKE("save_settings", { server, bankCa })),
 	/**  Forgets the remembered login and drive. */
@@ -782,8 +791,6 @@ export type StartInfo = {
 	settings: SettingsView | null,
 	/**  Why the settings are not usable, if they are not. */
 	settings_error: AppError | null,
-	/**  The last login and drive, from the OS credential store. */
-	remembered: Remembered,
 	/**  Idle lock, seconds. */
 	idle_lock_seconds: number,
 	/**

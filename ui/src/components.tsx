@@ -8,7 +8,7 @@ import { asAppError, commands, run } from "./api";
 import { useBank, useI18n } from "./context";
 import type { Key } from "./i18n";
 import type { FormProblem } from "./logic/forms";
-import { formatBytes, preselect, sameDrives } from "./logic/drives";
+import { formatBytes, keyedMedia, newlyKeyed, preselect, sameDrives } from "./logic/drives";
 import { dismissible, reminderLevel } from "./logic/reminder";
 import { sendsToBank } from "./logic/bank";
 
@@ -48,7 +48,7 @@ export function Field(props: {
 }
 
 export function ErrorBox({ error, children }: { error: AppError | string | null; children?: ReactNode }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   if (!error) return null;
   if (typeof error === "string") {
     return (
@@ -62,7 +62,15 @@ export function ErrorBox({ error, children }: { error: AppError | string | null;
   return (
     <div className="error" role="alert" data-test="error" data-code={error.code}>
       <strong>{t(`error.${error.code}` as Key)}</strong>
-      {!generic && error.message && <span className="detail"> {error.message}</span>}
+      {!generic && error.message && lang === "en" && <span className="detail"> {error.message}</span>}
+      {/* The bank and the library speak English: in another language the detail is there
+          for the helpdesk, folded, marked as English, never mixed into the sentence. */}
+      {!generic && error.message && lang !== "en" && (
+        <details className="detail" data-test="error-detail">
+          <summary>{t("error.detail")}</summary>
+          <span lang="en">{error.message}</span>
+        </details>
+      )}
       {children}
       {sendsToBank(error) && <HelpdeskHint />}
     </div>
@@ -154,13 +162,17 @@ export function ProgressPanel({ steps, busy }: { steps: Step[]; busy: boolean })
 }
 
 /** The drives, polled every 2 s so that a USB drive appears and disappears as it is plugged in and pulled out. */
-export function useDrives(login: string, remembered?: string | null) {
+export function useDrives(login: string, remembered?: string | null, onArrived?: (medium: string) => void) {
   const [drives, setDrives] = useState<DriveView[]>([]);
   const [tokens, setTokens] = useState<TokenView[]>([]);
   const [chosen, setChosen] = useState<string>("");
   const touched = useRef(false);
+  const arrivedRef = useRef(onArrived);
+  arrivedRef.current = onArrived;
   useEffect(() => {
     let live = true;
+    // The media holding a key for this login at the last poll; null before the first.
+    let keyed: Set<string> | null = null;
     const poll = async () => {
       try {
         const next = await run(commands.listDrives(login || null));
@@ -174,7 +186,15 @@ export function useDrives(login: string, remembered?: string | null) {
         if (!live) return;
         setDrives((prev) => (sameDrives(prev, next) ? prev : next));
         setTokens((prev) => (JSON.stringify(prev) === JSON.stringify(nextTokens) ? prev : nextTokens));
-        if (!touched.current) {
+        // A drive or token plugged in with a key for this login is what the user means:
+        // chosen, whatever was chosen before.
+        const arrived = newlyKeyed(keyed, next, nextTokens);
+        keyed = keyedMedia(next, nextTokens);
+        if (arrived) {
+          touched.current = true;
+          setChosen(arrived);
+          arrivedRef.current?.(arrived);
+        } else if (!touched.current) {
           const pick = preselect(next, remembered, nextTokens);
           if (pick) setChosen(pick);
         }
@@ -228,6 +248,10 @@ export function DrivePicker(props: {
   // What is typed in the folder field is the user's own text: it is not replaced when it
   // happens to match a listed drive (typing "/" on the way to "/media/…").
   const [typed, setTyped] = useState<string | null>(null);
+  // Chosen from elsewhere (a drive just plugged in with the key): the typed text gives way.
+  useEffect(() => {
+    if (typed !== null && typed !== props.chosen) setTyped(null);
+  }, [props.chosen, typed]);
   const listed =
     props.drives.some((d) => d.drive.mount_path === props.chosen) || (props.tokens ?? []).some((k) => k.medium === props.chosen);
   const folderText = typed ?? (listed ? "" : props.chosen);

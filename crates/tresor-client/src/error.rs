@@ -80,6 +80,10 @@ pub enum ClientError {
     /// The session ended after being idle, or was closed: log in again.
     #[error("the session has ended after {0} seconds without activity; log in again")]
     SessionExpired(u64),
+    /// The bank no longer knows the session: it ended it (its idle or absolute limit, a
+    /// change of password or rights, a recovery, an admin) or forgot it. Log in again.
+    #[error("the bank has ended the session; log in again")]
+    SessionEnded,
     /// A new password breaks the policy (checked here before sending).
     #[error(transparent)]
     LoginPassword(#[from] LoginPasswordError),
@@ -212,7 +216,7 @@ impl ClientError {
             Self::LoginFailed(_) => Code::Credentials,
             Self::AccountLocked(_) | Self::AddressBlocked(_) => Code::Locked,
             Self::Refused(_) | Self::NotPossible(_) => Code::Refused,
-            Self::SessionExpired(_) => Code::SessionExpired,
+            Self::SessionExpired(_) | Self::SessionEnded => Code::SessionExpired,
             Self::LoginPassword(_) => Code::PasswordPolicy,
             Self::KeyPassword(_) => Code::KeyPasswordPolicy,
             Self::Payment(_) => Code::InvalidOrder,
@@ -254,6 +258,9 @@ impl From<ConnectionError> for ClientError {
             )) => Self::CertificateNotActivated,
             ConnectionError::Channel(ChannelError::PeerAlert(AlertCode::CertificateExpired)) => {
                 Self::CertificateExpired(None)
+            }
+            ConnectionError::Channel(ChannelError::PeerAlert(AlertCode::UnknownSession)) => {
+                Self::SessionEnded
             }
             e => Self::Connection(e),
         }
@@ -324,6 +331,12 @@ mod tests {
             (ClientError::WrongKeyPassword, Code::WrongKeyPassword),
             (ClientError::CertificateRevoked, Code::CertificateRevoked),
             (ClientError::SessionExpired(300), Code::SessionExpired),
+            (
+                ClientError::from(ConnectionError::Channel(ChannelError::PeerAlert(
+                    AlertCode::UnknownSession,
+                ))),
+                Code::SessionExpired,
+            ),
             (ClientError::NotPossible("otp".into()), Code::Refused),
             (ClientError::Protocol("?".into()), Code::Protocol),
             (

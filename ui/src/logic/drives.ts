@@ -32,3 +32,16 @@ export function formatBytes(n: number): string {
   }
   return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
+
+/** The drives' mount paths and the tokens' media that hold a key for the typed login. */
+export function keyedMedia(drives: DriveView[], tokens: TokenView[]): Set<string> {
+  return new Set([...drives.filter((d) => d.has_key).map((d) => d.drive.mount_path), ...tokens.filter((t) => t.has_key).map((t) => t.medium)]);
+}
+
+/** A medium that holds a key now and did not at the last poll (`before`, null at the first
+ * poll, when nothing has "arrived"): a drive or token just plugged in. */
+export function newlyKeyed(before: Set<string> | null, drives: DriveView[], tokens: TokenView[]): string | null {
+  if (!before) return null;
+  for (const m of keyedMedia(drives, tokens)) if (!before.has(m)) return m;
+  return null;
+}

@@ -46,3 +46,24 @@ export function missingOrderField(o: OrderForm): keyof OrderForm | null {
   ];
   return order.find((k) => o[k].trim() === "") ?? null;
 }
+
+/** The login tab a key moves to from `current` (the WAI-ARIA tabs pattern: arrows wrap
+ * around, Home and End go to the ends), or null for a key tabs do not take. */
+export function nextTab(current: "key" | "otp", key: string): "key" | "otp" | null {
+  const tabs = ["key", "otp"] as const;
+  const i = tabs.indexOf(current);
+  switch (key) {
+    case "ArrowRight":
+    case "ArrowDown":
+      return tabs[(i + 1) % tabs.length];
+    case "ArrowLeft":
+    case "ArrowUp":
+      return tabs[(i + tabs.length - 1) % tabs.length];
+    case "Home":
+      return tabs[0];
+    case "End":
+      return tabs[tabs.length - 1];
+    default:
+      return null;
+  }
+}

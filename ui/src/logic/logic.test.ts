@@ -3,9 +3,9 @@ import type { AccountView, DriveView, OrderView, TokenView } from "../bindings";
 import { dismissible, opensKeyScreen, reminderLevel } from "./reminder";
 import { IdleTimer } from "./idle";
 import { formatMinor, groupIban } from "./money";
-import { confirmed, emptyOrder, missingOrderField, required } from "./forms";
+import { confirmed, emptyOrder, missingOrderField, nextTab, required } from "./forms";
 import { orderActions } from "./orders";
-import { formatBytes, isToken, preselect, sameDrives } from "./drives";
+import { formatBytes, isToken, newlyKeyed, preselect, sameDrives } from "./drives";
 import { adminPages, canDo, dayEnd, dayStart, type AdminDoing, type AdminPage } from "./admin";
 import type { AppError, Role } from "../bindings";
 import { isoDay, presetPeriod, visibleRows } from "./statements";
@@ -232,5 +232,47 @@ describe("messages that send the user to the bank", () => {
       [e("session_expired"), false],
     ];
     for (const [error, want] of cases) expect([error.code, sendsToBank(error)]).toEqual([error.code, want]);
+  });
+});
+
+describe("login tabs from the keyboard", () => {
+  it("move with the arrows, wrapping, and jump with Home and End", () => {
+    const cases: ["key" | "otp", string, "key" | "otp" | null][] = [
+      ["key", "ArrowRight", "otp"],
+      ["otp", "ArrowRight", "key"],
+      ["key", "ArrowLeft", "otp"],
+      ["otp", "ArrowLeft", "key"],
+      ["key", "ArrowDown", "otp"],
+      ["otp", "ArrowUp", "key"],
+      ["otp", "Home", "key"],
+      ["key", "End", "otp"],
+      ["key", "Enter", null],
+      ["otp", "a", null],
+    ];
+    for (const [from, key, want] of cases) expect([from, key, nextTab(from, key)]).toEqual([from, key, want]);
+  });
+});
+
+describe("a drive or token plugged in with the key", () => {
+  const drive = (mount_path: string, has_key: boolean): DriveView => ({
+    drive: { label: mount_path, mount_path, file_system: "vfat", free_bytes: 1, total_bytes: 2, removable: true, read_only: false },
+    has_key,
+  });
+  const token = (medium: string, has_key: boolean): TokenView => ({
+    token: { label: "t", model: "m", manufacturer: "x", serial: medium },
+    medium,
+    has_key,
+  });
+  it("is told apart from what was there before, and nothing arrives at the first look", () => {
+    const before = new Set(["/media/a"]);
+    const cases: [Set<string> | null, DriveView[], TokenView[], string | null][] = [
+      [null, [drive("/media/b", true)], [], null],
+      [before, [drive("/media/a", true)], [], null],
+      [before, [drive("/media/a", true), drive("/media/b", true)], [], "/media/b"],
+      [before, [drive("/media/a", true), drive("/media/c", false)], [], null],
+      [before, [drive("/media/a", true)], [token("pkcs11:serial=1", true)], "pkcs11:serial=1"],
+      [before, [], [], null],
+    ];
+    for (const [was, drives, tokens, want] of cases) expect(newlyKeyed(was, drives, tokens)).toBe(want);
   });
 });

@@ -198,6 +198,8 @@ export function LanguagePicker() {
 
 export function SettingsScreen(props: {
   start: StartInfo;
+  remembered: Remembered;
+  onForgotten: () => void;
   session: SessionView | null;
   onSaved: () => void;
   onBack?: () => void;
@@ -206,7 +208,7 @@ export function SettingsScreen(props: {
   const { t } = useI18n();
   const [server, setServer] = useState(props.start.settings?.server ?? "");
   const [bankCa, setBankCa] = useState(props.start.settings?.bank_ca ?? "");
-  const [remembered, setRemembered] = useState<Remembered>(props.start.remembered);
+  const remembered = props.remembered;
   const [error, setError] = useState<AppError | string | null>(props.start.settings_error ?? null);
   const [saved, setSaved] = useState(false);
   const save = async (e: FormEvent) => {
@@ -224,7 +226,7 @@ export function SettingsScreen(props: {
   const forget = async () => {
     try {
       await run(commands.forgetRemembered());
-      setRemembered({ login: null, drive: null });
+      props.onForgotten();
     } catch (err) {
       setError(asAppError(err));
     }

@@ -1,6 +1,6 @@
 // Login with the key (password + drive + key password) or with a one-time code.
-import { useState, type FormEvent } from "react";
-import type { AppError, SessionView, StartInfo } from "../bindings";
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import type { AppError, Remembered, SessionView, StartInfo } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import {
   BankFooter,
@@ -16,10 +16,12 @@ import {
 } from "../components";
 import { useI18n } from "../context";
 import { isToken } from "../logic/drives";
-import { required } from "../logic/forms";
+import { nextTab, required } from "../logic/forms";
 
 export function LoginScreen(props: {
   start: StartInfo;
+  /** The last login and drive, once the OS credential store answers. */
+  remembered: Remembered;
   notice?: string;
   onLoggedIn: (s: SessionView) => void;
   onFirstLogin: () => void;
@@ -28,14 +30,31 @@ export function LoginScreen(props: {
 }) {
   const { t } = useI18n();
   const [mode, setMode] = useState<"key" | "otp">("key");
-  const [login, setLogin] = useState(props.start.remembered.login ?? "");
+  const [login, setLoginState] = useState(props.remembered.login ?? "");
+  // The remembered login arrives when the credential store answers: it fills the field
+  // unless the user has typed there meanwhile.
+  const typed = useRef(false);
+  const setLogin = (l: string) => {
+    typed.current = true;
+    setLoginState(l);
+  };
+  useEffect(() => {
+    if (typed.current || !props.remembered.login) return;
+    setLoginState(props.remembered.login);
+    // The password is next, unless the user is already in another field.
+    const at = document.activeElement;
+    if (!(at instanceof HTMLInputElement) || at.id === "login") document.getElementById("password")?.focus();
+  }, [props.remembered.login]);
   const [password, setPassword] = useState("");
   const [keyPassword, setKeyPassword] = useState("");
   const [otp, setOtp] = useState("");
   const [error, setError] = useState<AppError | string | null>(null);
   const [busy, setBusy] = useState(false);
   const [blocking, setBlocking] = useState(false);
-  const { drives, tokens, chosen, choose } = useDrives(login, props.start.remembered.drive);
+  // A drive or token plugged in with this login's key: chosen, and the key password next.
+  const { drives, tokens, chosen, choose } = useDrives(login, props.remembered.drive, () =>
+    document.getElementById("key-password")?.focus(),
+  );
   const progress = useProgress();
 
   const submit = async (e: FormEvent) => {
@@ -64,6 +83,14 @@ export function LoginScreen(props: {
     }
   };
 
+  const tabKeys = (e: KeyboardEvent<HTMLDivElement>) => {
+    const next = nextTab(mode, e.key);
+    if (!next) return;
+    e.preventDefault();
+    setMode(next);
+    document.getElementById(`tab-${next}`)?.focus();
+  };
+
   if (!props.start.settings) {
     return (
       <main className="card narrow">
@@ -81,11 +108,27 @@ export function LoginScreen(props: {
     <main className="card narrow" data-test="login-screen">
       <ScreenTitle>{t("login.title")}</ScreenTitle>
       {props.notice && <Notice>{props.notice}</Notice>}
-      <div role="tablist" aria-label={t("login.title")} className="tabs">
-        <button type="button" role="tab" id="tab-key" aria-selected={mode === "key"} onClick={() => setMode("key")}>
+      {/* The WAI-ARIA tabs pattern: one tab stop, the arrow keys (and Home, End) move
+          between the tabs and select. */}
+      <div role="tablist" aria-label={t("login.title")} className="tabs" onKeyDown={tabKeys}>
+        <button
+          type="button"
+          role="tab"
+          id="tab-key"
+          aria-selected={mode === "key"}
+          tabIndex={mode === "key" ? 0 : -1}
+          onClick={() => setMode("key")}
+        >
           {t("login.withKey")}
         </button>
-        <button type="button" role="tab" id="tab-otp" aria-selected={mode === "otp"} onClick={() => setMode("otp")}>
+        <button
+          type="button"
+          role="tab"
+          id="tab-otp"
+          aria-selected={mode === "otp"}
+          tabIndex={mode === "otp" ? 0 : -1}
+          onClick={() => setMode("otp")}
+        >
           {t("login.withOtp")}
         </button>
       </div>

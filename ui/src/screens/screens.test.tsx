@@ -22,11 +22,13 @@ const commands = vi.hoisted(() => ({
 vi.mock("../bindings", () => ({ commands }));
 
 import { useState } from "react";
-import { DrivePicker } from "../components";
+import { DrivePicker, ErrorBox } from "../components";
 import { LoginScreen } from "./Login";
 import { FirstLoginWizard } from "./Wizards";
 import { landing } from "../App";
-import { BankContext } from "../context";
+import { BankContext, I18nContext } from "../context";
+import { translate } from "../i18n";
+import { onSessionEnded, run } from "../api";
 
 const ok = <T,>(data: T) => Promise.resolve({ status: "ok" as const, data });
 const fail = (error: AppError) => Promise.resolve({ status: "error" as const, error });
@@ -35,10 +37,10 @@ const start: StartInfo = {
   version: "0.1.0",
   settings: { server: "https://bank", bank_ca: "/ca.pem" },
   settings_error: null,
-  remembered: { login: "olena.koval", drive: "/media/usb" },
   idle_lock_seconds: 300,
   bank: null,
 };
+const remembered = { login: "olena.koval", drive: "/media/usb" };
 const usb = {
   drive: { label: "STICK", mount_path: "/media/usb", file_system: "ext4", free_bytes: 1e9, total_bytes: 2e9, removable: true, read_only: false },
   has_key: true,
@@ -70,7 +72,7 @@ describe("login screen", () => {
     );
     commands.loginWithKey.mockReturnValue(new Promise(() => {}));
     render(
-      <LoginScreen start={start} onLoggedIn={() => {}} onFirstLogin={() => {}} onRecover={() => {}} onSettings={() => {}} />,
+      <LoginScreen start={start} remembered={remembered} onLoggedIn={() => {}} onFirstLogin={() => {}} onRecover={() => {}} onSettings={() => {}} />,
     );
     const token = await screen.findByRole("radio", { name: /Olena token/ });
     expect(screen.getByLabelText("Key password")).toBeTruthy();
@@ -97,7 +99,7 @@ describe("login screen", () => {
     );
     const onRecover = vi.fn();
     render(
-      <LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={onRecover} onSettings={vi.fn()} />,
+      <LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={onRecover} onSettings={vi.fn()} />,
     );
     expect((screen.getByLabelText("Login") as HTMLInputElement).value).toBe("olena.koval");
     await waitFor(() => expect((screen.getByRole("radio") as HTMLInputElement).checked).toBe(true));
@@ -117,7 +119,7 @@ describe("login screen", () => {
   it("keeps a refused login generic: no detail from the bank", async () => {
     commands.listDrives.mockReturnValue(ok([usb]));
     commands.loginWithOtp.mockReturnValue(fail({ code: "credentials", message: "login failed (detail)", offers_recovery: false }));
-    render(<LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
     fireEvent.click(screen.getByRole("tab", { name: "With a one-time code" }));
     fill("Password", "pw");
     fill("Code from the authenticator app", "123456");
@@ -133,7 +135,7 @@ describe("login screen", () => {
     const bank = { name: "Банк Приклад", phone: "+380 44 000 00 00", email: "help@bank.example", hours: "", website: "" };
     render(
       <BankContext.Provider value={bank}>
-        <LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />
+        <LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />
       </BankContext.Provider>,
     );
     const footer = screen.getByRole("contentinfo", { name: "Your bank" });
@@ -150,15 +152,72 @@ describe("login screen", () => {
     expect(alert.textContent).toContain("Call the helpdesk of Банк Приклад: +380 44 000 00 00");
   });
 
+  it("is up before the credential store answers, and fills the login in when it does", async () => {
+    commands.listDrives.mockReturnValue(ok([]));
+    const none = { login: null, drive: null };
+    const props = { start, onLoggedIn: vi.fn(), onFirstLogin: vi.fn(), onRecover: vi.fn(), onSettings: vi.fn() };
+    const { rerender } = render(<LoginScreen {...props} remembered={none} />);
+    const login = screen.getByLabelText("Login") as HTMLInputElement;
+    expect(login.value).toBe("");
+    rerender(<LoginScreen {...props} remembered={remembered} />);
+    await waitFor(() => expect(login.value).toBe("olena.koval"));
+    // The password is next.
+    expect(document.activeElement).toBe(screen.getByLabelText("Password"));
+  });
+
+  it("keeps what the user typed when the credential store answers late", async () => {
+    commands.listDrives.mockReturnValue(ok([]));
+    const props = { start, onLoggedIn: vi.fn(), onFirstLogin: vi.fn(), onRecover: vi.fn(), onSettings: vi.fn() };
+    const { rerender } = render(<LoginScreen {...props} remembered={{ login: null, drive: null }} />);
+    fill("Login", "petro.b");
+    rerender(<LoginScreen {...props} remembered={remembered} />);
+    await new Promise((r) => setTimeout(r, 10));
+    expect((screen.getByLabelText("Login") as HTMLInputElement).value).toBe("petro.b");
+  });
+
+  it("chooses a drive plugged in with the login's key and asks for its key password", async () => {
+    commands.listDrives.mockReturnValueOnce(ok([])).mockReturnValue(ok([usb]));
+    render(
+      <LoginScreen
+        start={start}
+        remembered={{ login: "olena.koval", drive: "/media/old-stick" }}
+        onLoggedIn={vi.fn()}
+        onFirstLogin={vi.fn()}
+        onRecover={vi.fn()}
+        onSettings={vi.fn()}
+      />,
+    );
+    // The next poll (every 2 s) sees the stick.
+    const radio = await screen.findByRole("radio", { name: /STICK/ }, { timeout: 3000 });
+    await waitFor(() => expect((radio as HTMLInputElement).checked).toBe(true), { timeout: 3000 });
+    expect(document.activeElement).toBe(screen.getByLabelText("Key password"));
+  });
+
+  it("moves between the login tabs with the arrow keys, one tab stop", () => {
+    commands.listDrives.mockReturnValue(ok([]));
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    const key = screen.getByRole("tab", { name: "With the key" });
+    const otp = screen.getByRole("tab", { name: "With a one-time code" });
+    expect([key.tabIndex, otp.tabIndex]).toEqual([0, -1]);
+    fireEvent.keyDown(key, { key: "ArrowRight" });
+    expect(otp.getAttribute("aria-selected")).toBe("true");
+    expect(document.activeElement).toBe(otp);
+    expect([key.tabIndex, otp.tabIndex]).toEqual([-1, 0]);
+    expect(screen.getByLabelText("Code from the authenticator app")).toBeTruthy();
+    fireEvent.keyDown(otp, { key: "ArrowRight" });
+    expect(key.getAttribute("aria-selected")).toBe("true");
+    expect(document.activeElement).toBe(key);
+  });
+
   it("shows no helpdesk the bank never gave", () => {
     commands.listDrives.mockReturnValue(ok([]));
-    render(<LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
     expect(screen.queryByRole("contentinfo")).toBeNull();
   });
 
   it("asks for every field before calling the app", async () => {
     commands.listDrives.mockReturnValue(ok([]));
-    render(<LoginScreen start={start} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
     fireEvent.click(screen.getByRole("button", { name: "Log in" }));
     await screen.findByText("Fill in every field.");
     expect(commands.loginWithKey).not.toHaveBeenCalled();
@@ -248,5 +307,44 @@ describe("drive picker", () => {
     fireEvent.click(screen.getByRole("radio"));
     expect(chosen).toBe("/");
     expect(folder.value).toBe("");
+  });
+});
+
+describe("an ended session", () => {
+  it("is reported to the one handler whichever command meets it, and nothing else is", async () => {
+    const ended = vi.fn();
+    const off = onSessionEnded(ended);
+    await expect(run(fail({ code: "refused", message: "no right", offers_recovery: false }))).rejects.toThrow("no right");
+    expect(ended).not.toHaveBeenCalled();
+    await expect(run(fail({ code: "session_expired", message: "session ended", offers_recovery: false }))).rejects.toThrow();
+    expect(ended).toHaveBeenCalledTimes(1);
+    expect(await run(ok(7))).toBe(7);
+    off();
+    await expect(run(fail({ code: "session_expired", message: "session ended", offers_recovery: false }))).rejects.toThrow();
+    expect(ended).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("the error box in Ukrainian", () => {
+  it("says what happened in Ukrainian and folds the bank's English detail away", () => {
+    const uk = { lang: "uk" as const, setLang: () => {}, t: (k: Parameters<typeof translate>[1], v?: Record<string, string | number>) => translate("uk", k, v) };
+    render(
+      <I18nContext.Provider value={uk}>
+        <ErrorBox error={{ code: "refused", message: "the order needs a second signature", offers_recovery: false }} />
+      </I18nContext.Provider>,
+    );
+    const alert = screen.getByRole("alert");
+    expect(alert.querySelector("strong")?.textContent).toBe(translate("uk", "error.refused"));
+    const detail = alert.querySelector("details");
+    expect(detail).not.toBeNull();
+    expect(detail?.open).toBe(false);
+    expect(detail?.querySelector("summary")?.textContent).toBe("Подробиці (англійською)");
+    expect(detail?.querySelector('[lang="en"]')?.textContent).toBe("the order needs a second signature");
+  });
+
+  it("shows the detail inline in English", () => {
+    render(<ErrorBox error={{ code: "refused", message: "the order needs a second signature", offers_recovery: false }} />);
+    expect(screen.getByRole("alert").textContent).toContain("the order needs a second signature");
+    expect(screen.getByRole("alert").querySelector("details")).toBeNull();
   });
 });
