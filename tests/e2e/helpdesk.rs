@@ -27,21 +27,21 @@ fn bank_info_from_the_bank_then_from_the_cache_when_it_is_down() {
     let settings = home.path().join("client.toml");
     let cli = Tresor::new(&bank, "nobody", home.path());
 
+    let bank_info = || {
+        cli.run(&["bank-info"])
+            .env("TRESOR_CLIENT_CONFIG", &settings)
+            .json_ok()
+    };
+
     // Before `setup` there is no settings file to cache into: the answer is still shown.
-    let up = cli
-        .run(&["bank-info"])
-        .env("TRESOR_CLIENT_CONFIG", &settings)
-        .json_ok();
+    let up = bank_info();
     assert_helpdesk(&up["bank"]);
     assert_eq!(up["from_cache"], false);
 
     cli.run(&["setup"])
         .env("TRESOR_CLIENT_CONFIG", &settings)
         .json_ok();
-    let up = cli
-        .run(&["bank-info"])
-        .env("TRESOR_CLIENT_CONFIG", &settings)
-        .json_ok();
+    let up = bank_info();
     assert_helpdesk(&up["bank"]);
     assert_eq!(up["from_cache"], false);
     let saved = std::fs::read_to_string(&settings).unwrap();
@@ -78,10 +78,7 @@ fn bank_info_from_the_bank_then_from_the_cache_when_it_is_down() {
     assert!(!stderr.contains("helpdesk"), "{stderr}");
 
     bank.stop();
-    let down = cli
-        .run(&["bank-info"])
-        .env("TRESOR_CLIENT_CONFIG", &settings)
-        .json_ok();
+    let down = bank_info();
     assert_helpdesk(&down["bank"]);
     assert_eq!(down["from_cache"], true);
     assert_eq!(down["fetched"], up["fetched"]);

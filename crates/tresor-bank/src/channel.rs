@@ -336,6 +336,8 @@ impl Default for ChannelConfig {
 pub struct Channel<H, S = MemorySessions> {
     identity: ServerIdentity,
     bank_ca: Certificate,
+    /// The client certificates whose signature by `bank_ca` has verified.
+    verified: VerifiedCertificates,
     config: ChannelConfig,
     pending: Mutex<Pending>,
     blocked: Mutex<HashMap<String, SystemTime>>,
@@ -357,6 +359,7 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         Arc::new(Self {
             identity,
             bank_ca,
+            verified: VerifiedCertificates::default(),
             config,
             pending: Mutex::new(Pending::default()),
             blocked: Mutex::new(HashMap::new()),
@@ -467,7 +470,7 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         let (owner, pending) = lock(&self.pending)
             .remove(&id)
             .ok_or(Refused::Hostile(ChannelError::UnknownSession))?;
-        let verified = match pending.verify(body, &self.bank_ca, now) {
+        let verified = match pending.verify_cached(body, &self.bank_ca, now, Some(&self.verified)) {
             Ok(v) => v,
             Err(refused) => {
                 if !refused.pending.is_expired(now) {
@@ -733,6 +736,81 @@ fn octets(body: Vec<u8>) -> Response {
 
 /// Locks a map, going on after a panic elsewhere: the maps hold no invariant a panic could
 /// break halfway.
+/// The client certificates (by [`tresor_core::pki::signature_cache_key`]) whose signature by
+/// the channel's CA has verified, so that a returning client's handshake skips that ECDSA
+/// verification; validity, usages, login and revocation are checked on every handshake.
+/// Bounded: two generations of at most [`VERIFIED_GENERATION`] each; when the newer fills,
+/// the older is dropped, so a certificate in use stays and memory stays under 2 × 50,000
+/// hashes. An entry is a hash of bytes that verified, so nothing in it can be wrong later:
+/// the only cost of forgetting is one verification.
+#[derive(Debug, Default)]
+pub struct VerifiedCertificates {
+    generations: Mutex<[std::collections::HashSet<[u8; 32]>; 2]>,
+}
+
+/// Entries per generation of [`VerifiedCertificates`].
+pub const VERIFIED_GENERATION: usize = 50_000;
+
+impl tresor_core::pki::SignatureCache for VerifiedCertificates {
+    fn verified(&self, key: &[u8; 32]) -> bool {
+        let mut g = lock(&self.generations);
+        if g[0].contains(key) {
+            return true;
+        }
+        // Still in use: into the newer generation, so the next turn keeps it.
+        if g[1].remove(key) {
+            drop(g);
+            self.remember(*key);
+            return true;
+        }
+        false
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut g = lock(&self.generations);
+        if g[0].len() >= VERIFIED_GENERATION {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(key);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use tresor_core::pki::SignatureCache as _;
+
+    use super::*;
+
+    fn key(n: usize) -> [u8; 32] {
+        let mut k = [0; 32];
+        k[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        k
+    }
+
+    #[test]
+    fn verified_certificates_stay_bounded_and_keep_the_ones_in_use() {
+        let cache = VerifiedCertificates::default();
+        assert!(!cache.verified(&key(0)));
+        cache.remember(key(0));
+        cache.remember(key(1));
+        assert!(cache.verified(&key(0)));
+        // Fill the newer generation: it turns, the first entries go to the older one.
+        for n in 2..VERIFIED_GENERATION + 1 {
+            cache.remember(key(n));
+        }
+        // A certificate still in use is looked up in the older generation and moves back.
+        assert!(cache.verified(&key(0)));
+        // Another turn: what was not looked up is forgotten, what was is kept.
+        for n in 0..VERIFIED_GENERATION {
+            cache.remember(key(VERIFIED_GENERATION + 1 + n));
+        }
+        assert!(cache.verified(&key(0)));
+        assert!(!cache.verified(&key(1)));
+        let g = lock(&cache.generations);
+        assert!(g[0].len() <= VERIFIED_GENERATION && g[1].len() <= VERIFIED_GENERATION);
+    }
 }

@@ -588,7 +588,39 @@ pub fn validate_client_certificate(
     now: SystemTime,
     revocation: &dyn RevocationCheck,
 ) -> Result<ValidatedClientCert, CertError> {
-    let (public_key, ekus) = end_entity(cert, ca, now)?;
+    validate_client_certificate_cached(cert, ca, login, now, revocation, None)
+}
+
+/// Remembers the certificates whose CA signature has been verified, by
+/// [`signature_cache_key`]: the one check of a certificate that never changes with time, and
+/// the dearest (an ECDSA verification). A server that sees the same client certificates
+/// handshake after handshake skips it; validity, key usages, the login and revocation are
+/// checked every time all the same.
+pub trait SignatureCache: Send + Sync {
+    /// Whether the certificate under `key` was verified.
+    fn verified(&self, key: &[u8; 32]) -> bool;
+    /// Notes that the certificate under `key` verified.
+    fn remember(&self, key: [u8; 32]);
+}
+
+/// A certificate's key in a [`SignatureCache`]: SHA-256 over its DER as received. A cache
+/// serves one CA (the channel's), so a hit means these very bytes verified against it.
+pub fn signature_cache_key(cert_der: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(cert_der).into()
+}
+
+/// [`validate_client_certificate`], skipping the CA signature of a certificate `cache` has
+/// seen verify (`cache`: the cache of `ca`, and the certificate's [`signature_cache_key`]).
+pub fn validate_client_certificate_cached(
+    cert: &Certificate,
+    ca: &Certificate,
+    login: &Login,
+    now: SystemTime,
+    revocation: &dyn RevocationCheck,
+    cache: Option<(&dyn SignatureCache, [u8; 32])>,
+) -> Result<ValidatedClientCert, CertError> {
+    let (public_key, ekus) = end_entity_cached(cert, ca, now, cache)?;
     let kind = match (
         ekus.contains(&CertKind::Client.eku()),
         ekus.contains(&CertKind::Admin.eku()),
@@ -655,11 +687,28 @@ fn end_entity(
     ca: &Certificate,
     now: SystemTime,
 ) -> Result<(PublicKey, Vec<der::asn1::ObjectIdentifier>), CertError> {
+    end_entity_cached(cert, ca, now, None)
+}
+
+fn end_entity_cached(
+    cert: &Certificate,
+    ca: &Certificate,
+    now: SystemTime,
+    cache: Option<(&dyn SignatureCache, [u8; 32])>,
+) -> Result<(PublicKey, Vec<der::asn1::ObjectIdentifier>), CertError> {
     let tbs = cert.tbs_certificate();
     if tbs.issuer() != ca.tbs_certificate().subject() {
         return Err(CertError::NotIssuedByBank);
     }
-    verify_signed_by(cert, ca).map_err(|_| CertError::NotIssuedByBank)?;
+    match cache {
+        Some((cache, key)) if cache.verified(&key) => {}
+        _ => {
+            verify_signed_by(cert, ca).map_err(|_| CertError::NotIssuedByBank)?;
+            if let Some((cache, key)) = cache {
+                cache.remember(key);
+            }
+        }
+    }
 
     let validity = tbs.validity();
     if now < validity.not_before.to_system_time() {
@@ -1070,6 +1119,82 @@ mod tests {
         assert_eq!(ok.login, login("ivan"));
         assert_eq!(ok.public_key, key.public_key());
         assert_eq!(serial_hex(&ok.serial).len(), 32);
+    }
+
+    /// A cache that counts what it is asked.
+    #[derive(Default)]
+    struct Counting(std::sync::Mutex<(std::collections::HashSet<[u8; 32]>, u32)>);
+
+    impl SignatureCache for Counting {
+        fn verified(&self, key: &[u8; 32]) -> bool {
+            self.0.lock().unwrap().0.contains(key)
+        }
+        fn remember(&self, key: [u8; 32]) {
+            let mut g = self.0.lock().unwrap();
+            g.0.insert(key);
+            g.1 += 1;
+        }
+    }
+
+    #[test]
+    fn a_cached_signature_skips_only_the_signature() {
+        let ca = ca();
+        let (_, cert) = issue(&ca, "ivan");
+        let der = cert.to_der().unwrap();
+        let key = signature_cache_key(&der);
+        let cache = Counting::default();
+        let check = |cert: &Certificate, who: &str, at: SystemTime, key: [u8; 32]| {
+            validate_client_certificate_cached(
+                cert,
+                ca.certificate(),
+                &login(who),
+                at,
+                &NoRevocationList,
+                Some((&cache, key)),
+            )
+        };
+        let now = SystemTime::now();
+        check(&cert, "ivan", now, key).unwrap();
+        check(&cert, "ivan", now, key).unwrap();
+        assert_eq!(
+            cache.0.lock().unwrap().1,
+            1,
+            "verified once, then remembered"
+        );
+        // Remembered, the certificate is still checked for everything that can change.
+        let late = now + DEFAULT_CLIENT_VALIDITY + Duration::from_secs(86_400);
+        assert!(matches!(
+            check(&cert, "ivan", late, key),
+            Err(CertError::Expired)
+        ));
+        assert!(matches!(
+            check(&cert, "olena", now, key),
+            Err(CertError::WrongLogin { .. })
+        ));
+        assert!(matches!(
+            validate_client_certificate_cached(
+                &cert,
+                ca.certificate(),
+                &login("ivan"),
+                now,
+                &|s: &SerialNumber| s == cert.tbs_certificate().serial_number(),
+                Some((&cache, key)),
+            ),
+            Err(CertError::Revoked)
+        ));
+        // Another CA's certificate for the same name is not let in by the cache's entry:
+        // its bytes are another key, and its signature fails.
+        let (_, forged) = issue(&self::ca(), "ivan");
+        let forged_key = signature_cache_key(&forged.to_der().unwrap());
+        assert_ne!(forged_key, key);
+        assert!(matches!(
+            check(&forged, "ivan", now, forged_key),
+            Err(CertError::NotIssuedByBank)
+        ));
+        assert!(
+            !cache.verified(&forged_key),
+            "a failed signature is not remembered"
+        );
     }
 
     #[test]

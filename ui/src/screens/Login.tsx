@@ -111,26 +111,19 @@ export function LoginScreen(props: {
       {/* The WAI-ARIA tabs pattern: one tab stop, the arrow keys (and Home, End) move
           between the tabs and select. */}
       <div role="tablist" aria-label={t("login.title")} className="tabs" onKeyDown={tabKeys}>
-        <button
-          type="button"
-          role="tab"
-          id="tab-key"
-          aria-selected={mode === "key"}
-          tabIndex={mode === "key" ? 0 : -1}
-          onClick={() => setMode("key")}
-        >
-          {t("login.withKey")}
-        </button>
-        <button
-          type="button"
-          role="tab"
-          id="tab-otp"
-          aria-selected={mode === "otp"}
-          tabIndex={mode === "otp" ? 0 : -1}
-          onClick={() => setMode("otp")}
-        >
-          {t("login.withOtp")}
-        </button>
+        {(["key", "otp"] as const).map((tab) => (
+          <button
+            key={tab}
+            type="button"
+            role="tab"
+            id={`tab-${tab}`}
+            aria-selected={mode === tab}
+            tabIndex={mode === tab ? 0 : -1}
+            onClick={() => setMode(tab)}
+          >
+            {tab === "key" ? t("login.withKey") : t("login.withOtp")}
+          </button>
+        ))}
       </div>
       <form onSubmit={submit} aria-busy={busy}>
         <Field id="login" label={t("login.login")} value={login} onChange={setLogin} autoComplete="username" autoFocus={!login} />
