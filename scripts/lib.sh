@@ -83,10 +83,12 @@ need_postgres() {
 # Python packages the tests use as independent implementations: pyotp (TOTP) and
 # client-bank-1c (a 1CClientBankExchange reader and writer).
 need_python_packages() {
-  python3 -c "import pyotp, client_bank_1c" 2>/dev/null && return 0
+  python3 -c "import pyotp, client_bank_1c, prometheus_client" 2>/dev/null && return 0
   need_apt_packages python3-pip
-  python3 -m pip install --quiet pyotp client-bank-1c==0.3 2>/dev/null ||
-    python3 -m pip install --quiet --break-system-packages pyotp client-bank-1c==0.3
+  # prometheus-client: its OpenMetrics parser reads the bank's /metrics in the tests.
+  local packages=(pyotp client-bank-1c==0.3 prometheus-client==0.26.0)
+  python3 -m pip install --quiet "${packages[@]}" 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages "${packages[@]}"
 }
 
 # What the desktop app builds with (Tauri v2 on WebKitGTK) and its end-to-end tests need: a

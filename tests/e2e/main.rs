@@ -7,6 +7,7 @@
 
 mod admin;
 mod helpdesk;
+mod operations;
 mod statements;
 mod support;
 mod token;

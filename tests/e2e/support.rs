@@ -59,6 +59,8 @@ pub struct Bank {
     dir: TempDir,
     /// `https://127.0.0.1:port`.
     pub url: String,
+    /// `http://127.0.0.1:port` of the operations listener, where `[operations]` sets one.
+    pub operations: Option<String>,
     /// The bank CA certificate.
     pub ca: PathBuf,
 }
@@ -114,8 +116,11 @@ impl Bank {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let (mut url, mut ca) = (None, None);
-        while url.is_none() || ca.is_none() {
+        let (mut url, mut ca, mut operations) = (None, None, None);
+        let wants_operations = std::fs::read_to_string(dir.path().join("bank.toml"))
+            .unwrap()
+            .contains("[operations]");
+        while url.is_none() || ca.is_none() || (wants_operations && operations.is_none()) {
             let mut line = String::new();
             if stdout.read_line(&mut line).unwrap() == 0 {
                 let log = std::fs::read_to_string(dir.path().join("bank.log")).unwrap();
@@ -130,6 +135,9 @@ impl Bank {
             {
                 ca = Some(PathBuf::from(c));
             }
+            if let Some(o) = line.trim().strip_prefix("Operations: ") {
+                operations = Some(o.to_string());
+            }
         }
         Bank {
             env,
@@ -138,6 +146,7 @@ impl Bank {
             dir,
             url: url.unwrap(),
             ca: ca.unwrap(),
+            operations,
         }
     }
 
@@ -238,6 +247,16 @@ impl Bank {
 }
 
 impl Bank {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's exit status, once it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Stops the server (SIGKILL): the bank is down from here on.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

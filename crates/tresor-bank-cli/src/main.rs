@@ -14,12 +14,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use tresor_bank::admin::format_time;
 use tresor_bank::clock::SystemClock;
 use tresor_bank::config::Config;
+use tresor_bank::operations::{self, Operations};
 use tresor_bank::server::Purpose;
 use tresor_bank::{server, tls};
 use tresor_core::api::Menus;
@@ -383,6 +385,25 @@ fn config_of(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Waits for SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "SIGTERM cannot be caught; Ctrl-C only"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// The OS user running the command, for the audit log.
 fn os_user() -> String {
     std::env::var("USER")
@@ -435,10 +456,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         let channel = server::channel(opened)?;
-        server::serve(listener, channel, tls, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        let ops = Operations::new(channel.clone());
+        // SIGTERM (systemd, a container stop) or Ctrl-C: stop accepting, say "not ready",
+        // let the requests in flight finish, then exit.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = {
+            let ops = ops.clone();
+            async move {
+                stop_signal().await;
+                ops.start_draining();
+                let _ = stop_tx.send(true);
+            }
+        };
+        let on_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Some(at) = config.operations.listen {
+            let ops_listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening on {at} (operations)"))?;
+            out!("Operations: http://{}", ops_listener.local_addr()?);
+            // It outlives the drain: `/readyz` says "draining" while requests finish.
+            tokio::spawn(operations::serve(
+                ops_listener,
+                ops.clone(),
+                std::future::pending(),
+            ));
+        }
+        tokio::spawn(stopped);
+        server::serve(
+            listener,
+            channel,
+            tls,
+            on_stop(stop_rx),
+            Duration::from_secs(config.operations.drain_seconds),
+        )
         .await?;
+        tracing::info!("stopped");
         return Ok(());
     }
     let bank = &opened.bank;

@@ -337,9 +337,15 @@ fn start_bank_server(bank: &TestBank) -> OneCoreServer {
         channel::spawn_sweeper(&channel, Duration::from_secs(1));
         let app =
             channel::router(channel).route("/plain/echo", post(|body: Bytes| async move { body }));
-        tls::serve(listener, tls_config, app, std::future::pending())
-            .await
-            .unwrap();
+        tls::serve(
+            listener,
+            tls_config,
+            app,
+            std::future::pending(),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
     })
 }
 

@@ -386,7 +386,12 @@ impl Bank {
         for e in &work.events {
             audit::append(&mut work.tx, &self.audit_key, now, e).await?;
         }
-        work.tx.commit().await
+        work.tx.commit().await?;
+        // Counted once committed: what `/metrics` says happened, the audit log says too.
+        for e in work.events.iter().filter(|e| e.event == "login") {
+            crate::metrics::metrics().login(&e.outcome);
+        }
+        Ok(())
     }
 
     /// Appends an audit record in a transaction of its own.

@@ -373,6 +373,17 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         &self.handler
     }
 
+    /// Sets the gauges `/metrics` reads off the channel: sessions open, handshakes pending.
+    pub async fn read_gauges(&self) -> Result<(), StoreError> {
+        let (open, _) = self.sessions.counts("").await?;
+        let pending = lock(&self.pending).len();
+        let m = crate::metrics::metrics();
+        m.open_sessions.set(i64::try_from(open).unwrap_or(i64::MAX));
+        m.pending_handshakes
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        Ok(())
+    }
+
     /// Answers a handshake message from `peer`: ServerHello or Accept, or an Alert.
     pub async fn handshake(
         &self,
@@ -384,22 +395,33 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         if self.is_blocked(&source, now) {
             return ChannelError::ServerBusy.alert_message();
         }
-        let result = match wire::peek_type(body) {
-            Ok(MessageType::ClientHello) => self.client_hello(body, now, &source),
-            Ok(MessageType::ClientFinish) => self.client_finish(body, now, &source).await,
-            Ok(_) => Err(Refused::Hostile(ChannelError::UnexpectedMessage(
-                "not a handshake message",
-            ))),
-            Err(e) => Err(Refused::Hostile(e)),
+        let (step, result) = match wire::peek_type(body) {
+            Ok(MessageType::ClientHello) => ("hello", self.client_hello(body, now, &source)),
+            Ok(MessageType::ClientFinish) => {
+                ("finish", self.client_finish(body, now, &source).await)
+            }
+            Ok(_) => (
+                "other",
+                Err(Refused::Hostile(ChannelError::UnexpectedMessage(
+                    "not a handshake message",
+                ))),
+            ),
+            Err(e) => ("other", Err(Refused::Hostile(e))),
         };
+        let metrics = crate::metrics::metrics();
         match result {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                metrics.handshake(step, "ok");
+                reply
+            }
             Err(Refused::Hostile(e)) => {
+                metrics.handshake(step, "refused");
                 tracing::info!(error = %e, source, "handshake refused");
                 self.penalize(&source, "refused handshake", now).await;
                 e.alert_message()
             }
             Err(Refused::Busy(e)) => {
+                metrics.handshake(step, "busy");
                 tracing::info!(error = %e, source, "handshake refused");
                 e.alert_message()
             }
@@ -708,7 +730,10 @@ async fn handshake<H: Handler, S: SessionStore>(
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     let now = channel.handler.now();
-    octets(channel.handshake(&body, now, peer).await)
+    let started = std::time::Instant::now();
+    let reply = channel.handshake(&body, now, peer).await;
+    crate::metrics::metrics().request("handshake", started.elapsed());
+    octets(reply)
 }
 
 async fn record<H: Handler, S: SessionStore>(
@@ -720,7 +745,10 @@ async fn record<H: Handler, S: SessionStore>(
         Ok(b) => b,
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
-    octets(channel.record(&body, peer).await)
+    let started = std::time::Instant::now();
+    let reply = channel.record(&body, peer).await;
+    crate::metrics::metrics().request("record", started.elapsed());
+    octets(reply)
 }
 
 fn octets(body: Vec<u8>) -> Response {

@@ -29,6 +29,29 @@ pub struct Config {
     pub policy: Policy,
     /// Where the bank CA's key lives: the data folder (default) or an HSM.
     pub ca: CaConfig,
+    /// The operations listener (metrics, health) and how long a stop waits for requests.
+    pub operations: OperationsConfig,
+}
+
+/// `[operations]`: `/metrics`, `/healthz` and `/readyz` on a loopback address of their own
+/// (off unless `listen` is set; the port may be 0), and the drain on SIGTERM or Ctrl-C.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperationsConfig {
+    /// Where to serve them: a loopback address only (put a proxy in front to scrape from
+    /// another host). Unset: not served.
+    pub listen: Option<SocketAddr>,
+    /// How long a stopping server lets the requests in flight finish, seconds.
+    pub drain_seconds: u64,
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            drain_seconds: 30,
+        }
+    }
 }
 
 /// `[bank]`: the bank's name and helpdesk, served to any client before login and shown on
@@ -74,6 +97,7 @@ impl Default for Config {
             hostnames: Vec::new(),
             bank_name: "Tresor Bank".to_string(),
             bank: BankSection::default(),
+            operations: OperationsConfig::default(),
             policy: Policy::default(),
             ca: CaConfig::default(),
         }
@@ -239,6 +263,15 @@ impl Config {
                 ));
             }
         }
+        if self
+            .operations
+            .listen
+            .is_some_and(|a| !a.ip().is_loopback())
+        {
+            return Err(ConfigError::Invalid(
+                "[operations] listen must be a loopback address (127.0.0.1 or ::1)",
+            ));
+        }
         if info.name.trim().is_empty() {
             return Err(ConfigError::Invalid("the bank's name is empty"));
         }
@@ -329,6 +362,27 @@ mod tests {
         }
         std::fs::write(&path, format!("[bank]\nhours = \"{}\"\n", "x".repeat(121))).unwrap();
         assert!(Config::from_file(&path).is_err());
+    }
+
+    #[test]
+    fn the_operations_listener_is_loopback_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bank.toml");
+        assert_eq!(Config::default().operations.listen, None);
+        let cases = [
+            ("", true),
+            ("[operations]\nlisten = \"127.0.0.1:9100\"\n", true),
+            (
+                "[operations]\nlisten = \"[::1]:0\"\ndrain_seconds = 5\n",
+                true,
+            ),
+            ("[operations]\nlisten = \"0.0.0.0:9100\"\n", false),
+            ("[operations]\nlisten = \"192.0.2.1:9100\"\n", false),
+        ];
+        for (text, ok) in cases {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(Config::from_file(&path).is_ok(), ok, "{text}");
+        }
     }
 
     #[test]

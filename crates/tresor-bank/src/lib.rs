@@ -36,6 +36,8 @@ pub mod directory;
 mod files;
 pub mod four_eyes;
 pub mod ledger;
+pub mod metrics;
+pub mod operations;
 pub mod orders;
 pub mod passwords;
 pub mod rules;

@@ -99,17 +99,26 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     POOL.run(f).await
 }
 
+/// Password jobs waiting for an Argon2 thread, for the operations listener's `/metrics`.
+pub fn queue_depth() -> usize {
+    POOL.waiting.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Threads taking jobs from a bounded queue.
 struct Pool {
     queue: std::sync::mpsc::SyncSender<Job>,
+    /// Jobs queued and not yet taken by a thread.
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Pool {
     fn start(threads: usize, capacity: usize) -> Self {
         let (queue, rx) = std::sync::mpsc::sync_channel::<Job>(capacity);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let waiting = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for i in 0..threads {
             let rx = rx.clone();
+            let waiting = waiting.clone();
             // Spawning fails only when the OS refuses a thread at start-up.
             #[allow(clippy::expect_used)]
             std::thread::Builder::new()
@@ -118,14 +127,17 @@ impl Pool {
                     loop {
                         let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         match job {
-                            Ok(job) => job(),
+                            Ok(job) => {
+                                waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                                job();
+                            }
                             Err(_) => return,
                         }
                     }
                 })
                 .expect("starting the Argon2 threads");
         }
-        Self { queue }
+        Self { queue, waiting }
     }
 
     async fn run<T: Send + 'static>(
@@ -141,7 +153,14 @@ impl Pool {
             }
             let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
         });
-        self.queue.try_send(job).map_err(|_| Busy)?;
+        // Counted before it is sent, so that a thread's decrement never comes first.
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.queue.try_send(job).is_err() {
+            self.waiting
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(Busy);
+        }
         // A job is dropped unanswered only when its receiver is gone, which is not this one.
         #[allow(clippy::expect_used)]
         match rx.await.expect("the Argon2 pool answers every job") {

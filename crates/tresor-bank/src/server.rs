@@ -143,16 +143,18 @@ pub fn channel(opened: Opened) -> Result<Arc<BankChannel>, StartError> {
     ))
 }
 
-/// Serves `channel` on `listener` until `shutdown` completes.
+/// Serves `channel` on `listener` until `shutdown` completes, then lets the requests in
+/// flight finish for up to `drain`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     channel: Arc<BankChannel>,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) -> Result<(), StartError> {
     channel::spawn_sweeper(&channel, Duration::from_secs(30));
     let app = channel::router(channel);
-    crate::tls::serve(listener, tls, app, shutdown)
+    crate::tls::serve(listener, tls, app, shutdown, drain)
         .await
         .map_err(|e| StartError::Listen(e.to_string()))
 }

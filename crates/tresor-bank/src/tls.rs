@@ -59,8 +59,12 @@ pub async fn serve(
     tls: Arc<ServerConfig>,
     app: Router,
     shutdown: impl Future<Output = ()>,
+    drain: Duration,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    // Every connection is watched: at shutdown the idle ones close at once and those with a
+    // request in flight answer it first, for up to `drain`.
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -73,11 +77,12 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -94,16 +99,30 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-            let result = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
-                .await;
-            if let Err(e) = result {
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
+    // Closed now, so a new client is refused at once (and a balancer tries elsewhere)
+    // rather than wait in the backlog of a server that will not answer it.
+    drop(listener);
+    let open = graceful.count();
+    tracing::info!(connections = open, "draining");
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = drain.as_secs(),
+            "drain time over: closing what is left"
+        );
+    }
+    Ok(())
 }
 
 /// The address a request came from, as [`serve`] records it.

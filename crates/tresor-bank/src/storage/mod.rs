@@ -258,6 +258,17 @@ impl Store {
         &self.pool
     }
 
+    /// Whether the database answers: one round trip on a pooled connection, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool's connections: (open, idle), for `/metrics`.
+    pub fn pool_use(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// A pooled connection for reads.
     pub async fn read(&self) -> Result<Reader, StorageError> {
         Ok(Conn {
