@@ -58,19 +58,9 @@ async fn start_with(bank: &TestBank, revoked: Vec<SerialNumber>, config: Channel
         MemorySessions::default(),
         config,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let tls = tls::server_config(&bank.server_key, &bank.server_cert).unwrap();
     let app = channel::router(channel.clone());
-    tokio::spawn(tls::serve(
-        listener,
-        tls,
-        app,
-        std::future::pending(),
-        std::time::Duration::ZERO,
-    ));
     Server {
-        url: format!("https://localhost:{port}"),
+        url: serve_tls(&bank.server_key, &bank.server_cert, app).await,
         channel,
     }
 }
