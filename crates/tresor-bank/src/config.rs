@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tresor_core::api::BankInfo;
+use tresor_core::api::{BankInfo, MAX_BANK_FIELD};
 
 /// What the server needs to start.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,9 +70,6 @@ pub struct BankSection {
     /// The bank's website.
     pub website: String,
 }
-
-/// The longest a `[bank]` field may be: it is shown in a corner of the login screen.
-pub const MAX_BANK_FIELD: usize = 120;
 
 /// The bank CA's key in a PKCS#11 token or HSM instead of the data folder. The PIN comes
 /// from `TRESOR_CA_PIN` or from `pin_file`, readable by the bank's user alone; never from

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use tresor_core::api::{BankInfo, Stage};
+use tresor_core::api::{BankInfo, MAX_BANK_FIELD, Stage};
 use tresor_core::channel::client::ClientAuthentication;
 use tresor_core::login::Login;
 use tresor_core::pki::{self, CertError, NoRevocationList};
@@ -421,9 +421,6 @@ impl Client {
         Ok(KeyCertificate::new(pending, &cert))
     }
 }
-
-/// The longest helpdesk field the client shows (the bank's own limit).
-const MAX_BANK_FIELD: usize = 120;
 
 /// `info` with each field cut to [`MAX_BANK_FIELD`] characters and controls dropped.
 fn bounded(info: BankInfo) -> BankInfo {

@@ -202,12 +202,10 @@ impl<W: Write> Document<W> {
     }
 
     /// The width of `s` at `size` points, in millimetres.
+    #[cfg(test)]
     pub(crate) fn width(&mut self, s: &str, size: f32) -> f32 {
-        self.glyphs.clear();
-        let mut scratch = std::mem::take(&mut self.glyphs);
-        let w = self.font.encode(s, &mut scratch);
-        self.glyphs = scratch;
-        w * size / 1000.0 / PT
+        let mut glyphs = Vec::new();
+        self.font.encode(s, &mut glyphs) * size / 1000.0 / PT
     }
 
     /// Ends the open page, if any, and opens a new one.
@@ -223,36 +221,41 @@ impl<W: Write> Document<W> {
 
     /// `s` at `size` points, its baseline starting at (`x`, `y`).
     pub(crate) fn text(&mut self, s: &str, size: f32, x: f32, y: f32) {
-        if s.is_empty() {
-            return;
-        }
-        let mut glyphs = std::mem::take(&mut self.glyphs);
-        glyphs.clear();
-        self.font.encode(s, &mut glyphs);
-        self.content()
-            .begin_text()
-            .set_font(FONT_NAME, size)
-            .set_text_matrix([1.0, 0.0, 0.0, 1.0, x * PT, y * PT])
-            .show(Str(&glyphs))
-            .end_text();
-        self.glyphs = glyphs;
+        self.place(s, size, |_| x, y);
     }
 
     /// `s` ending at `right`.
     pub(crate) fn text_right(&mut self, s: &str, size: f32, right: f32, y: f32) {
-        let w = self.width(s, size);
-        self.text(s, size, right - w, y);
+        self.place(s, size, |width| right - width, y);
     }
 
     /// `s` at [`TOTAL_SIZE`], followed by the document's page count.
     pub(crate) fn text_then_total(&mut self, s: &str, x: f32, y: f32) {
-        let w = self.width(s, TOTAL_SIZE);
-        self.text(s, TOTAL_SIZE, x, y);
+        let width = self.place(s, TOTAL_SIZE, |_| x, y);
         self.content()
             .save_state()
-            .transform([1.0, 0.0, 0.0, 1.0, (x + w) * PT, y * PT])
+            .transform([1.0, 0.0, 0.0, 1.0, (x + width) * PT, y * PT])
             .x_object(TOTAL_NAME)
             .restore_state();
+    }
+
+    /// Encodes `s` once, shows it at the `x` that `left` gives for its width, and returns the
+    /// width (all in millimetres).
+    fn place(&mut self, s: &str, size: f32, left: impl FnOnce(f32) -> f32, y: f32) -> f32 {
+        let mut glyphs = std::mem::take(&mut self.glyphs);
+        glyphs.clear();
+        let width = self.font.encode(s, &mut glyphs) * size / 1000.0 / PT;
+        if !glyphs.is_empty() {
+            let x = left(width);
+            self.content()
+                .begin_text()
+                .set_font(FONT_NAME, size)
+                .set_text_matrix([1.0, 0.0, 0.0, 1.0, x * PT, y * PT])
+                .show(Str(&glyphs))
+                .end_text();
+        }
+        self.glyphs = glyphs;
+        width
     }
 
     /// A thin horizontal line from `x1` to `x2` at height `y`.

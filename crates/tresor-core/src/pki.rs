@@ -620,7 +620,7 @@ pub fn validate_client_certificate_cached(
     revocation: &dyn RevocationCheck,
     cache: Option<(&dyn SignatureCache, [u8; 32])>,
 ) -> Result<ValidatedClientCert, CertError> {
-    let (public_key, ekus) = end_entity_cached(cert, ca, now, cache)?;
+    let (public_key, ekus) = end_entity(cert, ca, now, cache)?;
     let kind = match (
         ekus.contains(&CertKind::Client.eku()),
         ekus.contains(&CertKind::Admin.eku()),
@@ -674,23 +674,16 @@ fn check_end_entity(
     now: SystemTime,
     purpose: der::asn1::ObjectIdentifier,
 ) -> Result<PublicKey, CertError> {
-    let (key, ekus) = end_entity(cert, ca, now)?;
+    let (key, ekus) = end_entity(cert, ca, now, None)?;
     if !ekus.contains(&purpose) {
         return Err(CertError::WrongPurpose);
     }
     Ok(key)
 }
 
-/// The checks of [`check_end_entity`] but the purpose; the key, and the extended key usages.
+/// The checks of [`check_end_entity`] but the purpose, the CA signature skipped where
+/// `cache` has seen it verify; the key, and the extended key usages.
 fn end_entity(
-    cert: &Certificate,
-    ca: &Certificate,
-    now: SystemTime,
-) -> Result<(PublicKey, Vec<der::asn1::ObjectIdentifier>), CertError> {
-    end_entity_cached(cert, ca, now, None)
-}
-
-fn end_entity_cached(
     cert: &Certificate,
     ca: &Certificate,
     now: SystemTime,

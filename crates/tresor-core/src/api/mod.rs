@@ -359,6 +359,10 @@ pub enum Stage {
     Reconnect,
 }
 
+/// The longest a [`BankInfo`] field may be, in characters: the bank refuses more in its
+/// configuration and a client cuts more off (it is shown in a corner of the login screen).
+pub const MAX_BANK_FIELD: usize = 120;
+
 /// Who the bank is and how its users reach its helpdesk: what the login screen shows and
 /// every message that sends the user to the bank names. Empty fields are not configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
