@@ -257,6 +257,16 @@ impl Bank {
         self.child.try_wait().unwrap()
     }
 
+    /// Kills the server (SIGKILL), wherever it is, and starts it again on the same data
+    /// folder and configuration (on another port: `url` changes).
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let env = std::mem::take(&mut self.env);
+        *self = Self::serve(dir, env);
+    }
+
     /// Stops the server (SIGKILL): the bank is down from here on.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

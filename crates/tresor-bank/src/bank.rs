@@ -40,6 +40,7 @@ use crate::passwords::{self, Busy};
 use crate::rules::{self, CertificateRefusal, Factor, LoginRefusal, PasswordState};
 use crate::sessions::id_text;
 use crate::storage::certs::NewCertificate;
+use crate::storage::sessions::StoredLogin;
 use crate::storage::users::LoginSuccess;
 use crate::storage::{
     Activation, CertPurpose, CertificateRow, Conn, PasswordKind, RevokeReason, SessionLogin,
@@ -73,6 +74,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) ip: String,
     /// The address's penalty key (an IPv6 /64 counts as one address).
     pub(crate) source: String,
+    /// The session's login as the session store read it with this record, if it did.
+    pub(crate) login: Option<&'a StoredLogin>,
 }
 
 pub(crate) fn login_failed() -> Refusal {
@@ -286,6 +289,15 @@ impl Bank {
         let Some(stored) = conn.session_login(session).await? else {
             return Ok(None);
         };
+        self.verified_login(session, &stored)
+    }
+
+    /// A stored login, if its MAC holds.
+    fn verified_login(
+        &self,
+        session: &str,
+        stored: &StoredLogin,
+    ) -> Result<Option<SessionLogin>, StorageError> {
         if !self
             .binding
             .session_login_holds(session, stored.login.as_ref(), &stored.tag)
@@ -294,7 +306,7 @@ impl Bank {
                 "a session's login was changed without the bank's key",
             ));
         }
-        Ok(stored.login)
+        Ok(stored.login.clone())
     }
 
     /// Sets the login on a session, with its MAC.
@@ -419,10 +431,18 @@ impl Bank {
         if let Request::BankInfo {} = request {
             return Ok(Reply::BankInfo(self.info.clone()));
         }
-        let mut read = self.store.read().await?;
-        let Some(session) = self.session_login(&mut read, &ctx.session).await? else {
+        // Read by the channel with the record's seq, in the same statement; else here.
+        let login = match ctx.login {
+            Some(stored) => self.verified_login(&ctx.session, stored)?,
+            None => {
+                let mut read = self.store.read().await?;
+                self.session_login(&mut read, &ctx.session).await?
+            }
+        };
+        let Some(session) = login else {
             return Err(not_allowed("log in first"));
         };
+        let mut read = self.store.read().await?;
         let user = read
             .user_by_id(session.user_id)
             .await?
@@ -1410,6 +1430,7 @@ impl Handler for Bank {
             cert_kind: session.client.as_ref().map(|c| c.kind),
             ip: ip_text(session.peer.map(|p| p.ip())),
             source: source_of(session.peer.map(|p| p.ip())),
+            login: session.login.as_ref(),
         };
         let response: Response = match serde_json::from_slice::<Request>(&request) {
             Ok(request) => self.dispatch(&ctx, request).await.map_err(|r| r.0),

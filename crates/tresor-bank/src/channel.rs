@@ -34,6 +34,9 @@ use tresor_core::x509_cert::Certificate;
 use tresor_core::x509_cert::serial_number::SerialNumber;
 use zeroize::Zeroizing;
 
+use crate::generations::Generations;
+use crate::storage::sessions::StoredLogin;
+
 /// Path of the handshake endpoint.
 pub const HANDSHAKE_PATH: &str = "/tresor/v1/handshake";
 /// Path of the session endpoint.
@@ -52,6 +55,10 @@ pub struct SessionInfo {
     pub client: Option<ClientIdentity>,
     /// Where the request came from (the TCP peer).
     pub peer: Option<SocketAddr>,
+    /// The session's login, as the store read it while accepting the record (the database
+    /// store does, in the same statement); `None` if the store does not keep logins. Its MAC
+    /// is the application's to check.
+    pub login: Option<StoredLogin>,
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it is; any other as it is.
@@ -123,10 +130,17 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// What a store hands back with a loaded session, for [`SessionStore::advance`] to
-/// compare-and-set against (the stored seq's MAC, for the database).
-#[derive(Debug, Clone, Default)]
-pub struct Loaded(pub Vec<u8>);
+/// What [`SessionStore::advance`] found.
+#[derive(Debug)]
+pub enum Advanced {
+    /// The record was the session's next: accepted, here and on every instance. With the
+    /// session's login, if the store read it.
+    Accepted(Option<StoredLogin>),
+    /// Another request took this seq first, or the record is a replay.
+    Taken,
+    /// The session is gone, or was idle for longer than its timeout.
+    Ended,
+}
 
 /// A storage failure; the message is for the log, never for the client.
 #[derive(Debug, thiserror::Error)]
@@ -146,21 +160,25 @@ pub trait SessionStore: Send + Sync + 'static {
         source: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The session with this id, if it is kept.
+    /// The session with this id, if it is kept, to open a record numbered `seq` at `now`.
+    /// A store that cannot know the session's next seq and last activity without a round
+    /// trip may restore it at `seq` and `now`, and leave [`advance`](Self::advance) to refuse
+    /// the record if `seq` is not next or the session was idle too long.
     fn load(
         &self,
         id: SessionId,
-    ) -> impl Future<Output = Result<Option<(ServerSession, Loaded)>, StoreError>> + Send;
+        seq: u64,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<ServerSession>, StoreError>> + Send;
 
     /// Records that `session` accepted the record with seq `from`: its seq becomes
-    /// `session.next_client_seq()` if it still is as `loaded`. False if another request
-    /// took it.
+    /// `session.next_client_seq()`, and its last activity `session.last_activity()`, only
+    /// if it still is `from` (on any instance).
     fn advance(
         &self,
         session: &ServerSession,
         from: u64,
-        loaded: &Loaded,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Advanced, StoreError>> + Send;
 
     /// Sessions kept, and how many of them `source` opened (one query for a database).
     fn counts(
@@ -246,13 +264,18 @@ impl SessionStore for MemorySessions {
         Ok(())
     }
 
-    async fn load(&self, id: SessionId) -> Result<Option<(ServerSession, Loaded)>, StoreError> {
+    async fn load(
+        &self,
+        id: SessionId,
+        _seq: u64,
+        _now: SystemTime,
+    ) -> Result<Option<ServerSession>, StoreError> {
         let map = lock(&self.map);
         let Some(kept) = map.sessions.get(&id) else {
             return Ok(None);
         };
         ServerSession::restore(&kept.state, kept.next_seq, kept.last_activity)
-            .map(|s| Some((s, Loaded::default())))
+            .map(Some)
             .map_err(|e| StoreError(e.to_string()))
     }
 
@@ -261,21 +284,17 @@ impl SessionStore for MemorySessions {
         Ok((map.sessions.len(), map.per_source.get(source)))
     }
 
-    async fn advance(
-        &self,
-        session: &ServerSession,
-        from: u64,
-        _loaded: &Loaded,
-    ) -> Result<bool, StoreError> {
+    async fn advance(&self, session: &ServerSession, from: u64) -> Result<Advanced, StoreError> {
         let mut map = lock(&self.map);
-        match map.sessions.get_mut(&session.id()) {
+        Ok(match map.sessions.get_mut(&session.id()) {
             Some(kept) if kept.next_seq == from => {
                 kept.next_seq = session.next_client_seq();
                 kept.last_activity = session.last_activity();
-                Ok(true)
+                Advanced::Accepted(None)
             }
-            _ => Ok(false),
-        }
+            Some(_) => Advanced::Taken,
+            None => Advanced::Ended,
+        })
     }
 
     async fn remove(&self, id: SessionId) -> Result<(), StoreError> {
@@ -565,13 +584,13 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
     ) -> Result<Vec<u8>, ChannelError> {
         let record = Record::decode(body)?;
         let id = record.session_id;
-        let (mut session, loaded) = self
+        let now = self.handler.now();
+        let mut session = self
             .sessions
-            .load(id)
+            .load(id, record.seq, now)
             .await
             .map_err(busy)?
             .ok_or(ChannelError::UnknownSession)?;
-        let now = self.handler.now();
         if session.is_expired(now) {
             self.sessions.remove(id).await.map_err(busy)?;
             return Err(ChannelError::UnknownSession);
@@ -579,14 +598,14 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         let from = session.next_client_seq();
         let request = session.open_record(&record, now)?;
         // The compare-and-set that makes this record acceptable once, on one instance.
-        if !self
-            .sessions
-            .advance(&session, from, &loaded)
-            .await
-            .map_err(busy)?
-        {
-            return Err(ChannelError::BadRecord("out of sequence"));
-        }
+        let login = match self.sessions.advance(&session, from).await.map_err(busy)? {
+            Advanced::Accepted(login) => login,
+            Advanced::Taken => return Err(ChannelError::BadRecord("out of sequence")),
+            Advanced::Ended => {
+                self.sessions.remove(id).await.map_err(busy)?;
+                return Err(ChannelError::UnknownSession);
+            }
+        };
         match request {
             Request::Data(payload, slot) => {
                 let info = SessionInfo {
@@ -594,6 +613,7 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
                     mode: session.mode(),
                     client: session.client().cloned(),
                     peer,
+                    login,
                 };
                 let reply = self.handler.handle(&info, payload).await;
                 session.seal_reply(slot, &reply)
@@ -762,18 +782,19 @@ fn octets(body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// Locks a map, going on after a panic elsewhere: the maps hold no invariant a panic could
-/// break halfway.
 /// The client certificates (by [`tresor_core::pki::signature_cache_key`]) whose signature by
 /// the channel's CA has verified, so that a returning client's handshake skips that ECDSA
 /// verification; validity, usages, login and revocation are checked on every handshake.
-/// Bounded: two generations of at most [`VERIFIED_GENERATION`] each; when the newer fills,
-/// the older is dropped, so a certificate in use stays and memory stays under 2 × 50,000
-/// hashes. An entry is a hash of bytes that verified, so nothing in it can be wrong later:
-/// the only cost of forgetting is one verification.
-#[derive(Debug, Default)]
-pub struct VerifiedCertificates {
-    generations: Mutex<[std::collections::HashSet<[u8; 32]>; 2]>,
+/// Bounded ([`Generations`] of [`VERIFIED_GENERATION`]): a certificate in use stays, memory
+/// stays under 2 × 50,000 hashes. An entry is a hash of bytes that verified, so nothing in it
+/// can be wrong later.
+#[derive(Debug)]
+pub struct VerifiedCertificates(Generations<[u8; 32], ()>);
+
+impl Default for VerifiedCertificates {
+    fn default() -> Self {
+        Self(Generations::new(VERIFIED_GENERATION))
+    }
 }
 
 /// Entries per generation of [`VerifiedCertificates`].
@@ -781,64 +802,16 @@ pub const VERIFIED_GENERATION: usize = 50_000;
 
 impl tresor_core::pki::SignatureCache for VerifiedCertificates {
     fn verified(&self, key: &[u8; 32]) -> bool {
-        let mut g = lock(&self.generations);
-        if g[0].contains(key) {
-            return true;
-        }
-        // Still in use: into the newer generation, so the next turn keeps it.
-        if g[1].remove(key) {
-            drop(g);
-            self.remember(*key);
-            return true;
-        }
-        false
+        self.0.get(key).is_some()
     }
 
     fn remember(&self, key: [u8; 32]) {
-        let mut g = lock(&self.generations);
-        if g[0].len() >= VERIFIED_GENERATION {
-            g[1] = std::mem::take(&mut g[0]);
-        }
-        g[0].insert(key);
+        self.0.insert(key, ());
     }
 }
 
+/// Locks a map, going on after a panic elsewhere: the maps hold no invariant a panic could
+/// break halfway.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use tresor_core::pki::SignatureCache as _;
-
-    use super::*;
-
-    fn key(n: usize) -> [u8; 32] {
-        let mut k = [0; 32];
-        k[..8].copy_from_slice(&(n as u64).to_be_bytes());
-        k
-    }
-
-    #[test]
-    fn verified_certificates_stay_bounded_and_keep_the_ones_in_use() {
-        let cache = VerifiedCertificates::default();
-        assert!(!cache.verified(&key(0)));
-        cache.remember(key(0));
-        cache.remember(key(1));
-        assert!(cache.verified(&key(0)));
-        // Fill the newer generation: it turns, the first entries go to the older one.
-        for n in 2..VERIFIED_GENERATION + 1 {
-            cache.remember(key(n));
-        }
-        // A certificate still in use is looked up in the older generation and moves back.
-        assert!(cache.verified(&key(0)));
-        // Another turn: what was not looked up is forgotten, what was is kept.
-        for n in 0..VERIFIED_GENERATION {
-            cache.remember(key(VERIFIED_GENERATION + 1 + n));
-        }
-        assert!(cache.verified(&key(0)));
-        assert!(!cache.verified(&key(1)));
-        let g = lock(&cache.generations);
-        assert!(g[0].len() <= VERIFIED_GENERATION && g[1].len() <= VERIFIED_GENERATION);
-    }
 }

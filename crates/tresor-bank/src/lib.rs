@@ -35,6 +35,7 @@ pub mod data;
 pub mod directory;
 mod files;
 pub mod four_eyes;
+pub mod generations;
 pub mod ledger;
 pub mod metrics;
 pub mod operations;

@@ -3,7 +3,16 @@
 //! folder (the rows hold traffic keys), the next seq and last activity in the clear beside
 //! it for the compare-and-set that accepts each record once, under an HMAC that a
 //! database-only attacker cannot recompute (`crate::binding`): a seq moved back is refused.
+//!
+//! A request costs one statement ([`Conn::accept_seq`](crate::storage::Conn::accept_seq)):
+//! the fixed state is kept in memory once opened (it never changes), so the record is
+//! authenticated at the seq it carries, and the statement moves the seq on only if it was
+//! that one, returns the activity and MAC it replaced for the idle timeout and the MAC
+//! check, and the session's login for the bank. Its commit does not wait for the disk
+//! ([`Store::session_writer`]): if the database server or host stops uncleanly, a seq may
+//! move back, so then every session ends (`storage::sessions::renew_epoch`).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tresor_core::channel::SessionId;
@@ -11,16 +20,23 @@ use tresor_core::channel::server::ServerSession;
 use zeroize::Zeroizing;
 
 use crate::binding::{Binding, Vault};
-use crate::channel::{Loaded, SessionStore, StoreError};
+use crate::channel::{Advanced, SessionStore, StoreError};
 use crate::data::BankSecrets;
+use crate::generations::Generations;
 use crate::storage::sessions::{NewSession, StoredSession};
 use crate::storage::{Reader, StorageError, Store, from_db, from_unix, to_db, unix};
+
+/// Sessions whose opened state one instance keeps in memory, per generation: the channel's
+/// limit on open sessions.
+pub const STATE_GENERATION: usize = 100_000;
 
 /// Sessions in the database.
 pub struct DbSessions {
     store: Store,
     vault: Vault,
     binding: Binding,
+    /// Opened fixed state, by session: what [`ServerSession::export`] wrote.
+    states: Generations<SessionId, Arc<Zeroizing<Vec<u8>>>>,
 }
 
 impl DbSessions {
@@ -30,6 +46,7 @@ impl DbSessions {
             store,
             vault: Vault::new(&secrets.session_key),
             binding: Binding::new(secrets),
+            states: Generations::new(STATE_GENERATION),
         }
     }
 
@@ -62,6 +79,12 @@ pub fn id_text(id: SessionId) -> String {
     data_encoding::HEXLOWER.encode(&id.0)
 }
 
+/// The session id a stored id names.
+fn id_of(text: &str) -> Option<SessionId> {
+    let bytes = data_encoding::HEXLOWER.decode(text.as_bytes()).ok()?;
+    Some(SessionId(bytes.try_into().ok()?))
+}
+
 fn db(e: StorageError) -> StoreError {
     StoreError(e.to_string())
 }
@@ -88,10 +111,24 @@ impl SessionStore for DbSessions {
                 login_tag: self.binding.session_login_tag(&id, None),
             })
             .await
-            .map_err(db)
+            .map_err(db)?;
+        self.states.insert(session.id(), Arc::new(session.export()));
+        Ok(())
     }
 
-    async fn load(&self, id: SessionId) -> Result<Option<(ServerSession, Loaded)>, StoreError> {
+    async fn load(
+        &self,
+        id: SessionId,
+        seq: u64,
+        now: SystemTime,
+    ) -> Result<Option<ServerSession>, StoreError> {
+        let restored = |state: &[u8], seq, at| {
+            ServerSession::restore(state, seq, at).map_err(|e| StoreError(e.to_string()))
+        };
+        // Known here: restored at the record's seq, which `advance` checks in its statement.
+        if let Some(state) = self.states.get(&id) {
+            return restored(&state, seq, now).map(Some);
+        }
         let text = id_text(id);
         let Some(stored) = self.conn().await?.session(&text).await.map_err(db)? else {
             return Ok(None);
@@ -107,25 +144,51 @@ impl SessionStore for DbSessions {
             ));
         }
         let state = self.open(id, &stored.sealed)?;
-        let seq = from_db(stored.next_seq, "seq").map_err(db)?;
-        let session = ServerSession::restore(&state, seq, from_unix(stored.last_activity))
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(Some((session, Loaded(stored.seq_tag))))
+        let next = from_db(stored.next_seq, "seq").map_err(db)?;
+        let session = restored(&state, next, from_unix(stored.last_activity))?;
+        self.states.insert(id, Arc::new(state));
+        Ok(Some(session))
     }
 
-    async fn advance(
-        &self,
-        session: &ServerSession,
-        from: u64,
-        loaded: &Loaded,
-    ) -> Result<bool, StoreError> {
+    async fn advance(&self, session: &ServerSession, from: u64) -> Result<Advanced, StoreError> {
         let id = id_text(session.id());
         let to = self.stored(&id, session)?;
-        self.conn()
-            .await?
-            .advance_session(&id, (to_db(from, "seq").map_err(db)?, &loaded.0), &to)
+        let from_seq = to_db(from, "seq").map_err(db)?;
+        let accepted = self
+            .store
+            .session_writer()
             .await
-            .map_err(db)
+            .map_err(db)?
+            .accept_seq(&id, from_seq, &to)
+            .await
+            .map_err(db)?;
+        let Some(accepted) = accepted else {
+            // Not at `from`: taken by another request, or gone.
+            let kept = self.conn().await?.session_seq(&id).await.map_err(db)?;
+            if kept.is_none() {
+                self.states.remove(&session.id());
+                return Ok(Advanced::Ended);
+            }
+            return Ok(Advanced::Taken);
+        };
+        if !self.binding.session_seq_holds(
+            &id,
+            from_seq,
+            accepted.prev_activity,
+            &accepted.prev_seq_tag,
+        ) {
+            // The row was edited: the session ends rather than be trusted (fail closed).
+            self.remove(session.id()).await?;
+            return Err(StoreError(
+                "a stored session's seq was changed without the bank's key".into(),
+            ));
+        }
+        let idle = unix(session.last_activity()).saturating_sub(accepted.prev_activity);
+        if u64::try_from(idle).is_ok_and(|idle| idle > session.idle_timeout().as_secs()) {
+            self.states.remove(&session.id());
+            return Ok(Advanced::Ended);
+        }
+        Ok(Advanced::Accepted(accepted.login))
     }
 
     async fn counts(&self, source: &str) -> Result<(usize, usize), StoreError> {
@@ -140,6 +203,7 @@ impl SessionStore for DbSessions {
     }
 
     async fn remove(&self, id: SessionId) -> Result<(), StoreError> {
+        self.states.remove(&id);
         self.conn()
             .await?
             .remove_session(&id_text(id))
@@ -148,11 +212,18 @@ impl SessionStore for DbSessions {
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<(), StoreError> {
-        self.conn()
+        let ended = self
+            .conn()
             .await?
             .sweep_sessions(unix(now))
             .await
-            .map_err(db)
+            .map_err(db)?;
+        for id in ended {
+            if let Some(id) = id_of(&id) {
+                self.states.remove(&id);
+            }
+        }
+        Ok(())
     }
 
     async fn count(&self) -> Result<usize, StoreError> {

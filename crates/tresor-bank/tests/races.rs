@@ -313,3 +313,52 @@ on_both!(
         assert!(!d.summary.status.iter().any(|s| s == "locked"), "{d:?}");
     }
 );
+
+on_both!(
+    one_record_sent_forty_times_at_once_to_two_instances_is_answered_once,
+    |db: Db| async move {
+        // The seq is accepted by one conditioned statement (`accept_seq`), without a read
+        // before it: of forty copies of a record racing on two instances, one is answered;
+        // the others are refused as out of sequence, and the session goes on.
+        let bank = TestBank::new(db).await;
+        let second = bank.second_instance().await;
+        let mut c = bank.anonymous("10.77.0.1").await;
+        let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+        // Both instances have opened the session's state: the fast path on each.
+        for channel in [second.clone(), bank.channel.clone()] {
+            c.channel = channel;
+            let (_, reply) = c.raw(&payload).await;
+            assert!(c.session.open(&reply).is_ok());
+        }
+        let record = c.session.seal(&payload).unwrap();
+        let mut racing = JoinSet::new();
+        for i in 0..40 {
+            let channel = if i % 2 == 0 {
+                bank.channel.clone()
+            } else {
+                second.clone()
+            };
+            let (record, peer) = (record.clone(), c.peer);
+            racing.spawn(async move { channel.record(&record, Some(peer)).await });
+        }
+        let mut replies = Vec::new();
+        let mut refused = 0;
+        while let Some(reply) = racing.join_next().await {
+            let reply = reply.unwrap();
+            match tresor_core::channel::wire::Alert::decode(&reply) {
+                Ok(alert) => {
+                    assert_eq!(alert.code, tresor_core::channel::AlertCode::BadRecord);
+                    refused += 1;
+                }
+                Err(_) => replies.push(reply),
+            }
+        }
+        assert_eq!((replies.len(), refused), (1, 39));
+        assert!(c.session.open(&replies[0]).is_ok());
+        c.channel = second;
+        assert!(matches!(
+            c.call(Request::BankInfo {}).await,
+            Ok(Reply::BankInfo(_))
+        ));
+    }
+);

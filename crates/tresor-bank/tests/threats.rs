@@ -432,6 +432,42 @@ on_both!(
 );
 
 on_both!(
+    sessions_end_when_the_epoch_of_their_seqs_is_over,
+    |db: Db| async move {
+        // Seqs are committed without waiting for the disk: a database server (PostgreSQL) or
+        // host (SQLite) that stops uncleanly may lose the last of them. Its restart is a new
+        // epoch, and a bank that finds the stored epoch over ends every session first.
+        let bank = TestBank::new(db).await;
+        let mut c = bank.anonymous("10.6.1.1").await;
+        let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+        let (_, reply) = c.raw(&payload).await;
+        assert!(c.session.open(&reply).is_ok());
+        // Another instance in the same epoch: the session goes on there.
+        c.channel = bank.second_instance().await;
+        let (_, reply) = c.raw(&payload).await;
+        assert!(c.session.open(&reply).is_ok());
+        let first = bank.channel.clone();
+        // The stored epoch is one that is over (the host rebooted, the server restarted).
+        exec(
+            &bank,
+            "UPDATE meta SET value = 'an epoch that is over' WHERE key = 'session_epoch'",
+        )
+        .await;
+        let restarted = bank.second_instance().await;
+        assert_eq!(restarted.session_count().await.unwrap(), 0);
+        // Neither the restarted instance nor one that kept the session's state in memory
+        // accepts a record on it.
+        c.channel = restarted;
+        let (record, reply) = c.raw(&payload).await;
+        let again = first.record(&record, Some(c.peer)).await;
+        for reply in [reply, again] {
+            let alert = Alert::decode(&reply).expect("an alert, not a reply");
+            assert_eq!(alert.code, AlertCode::UnknownSession);
+        }
+    }
+);
+
+on_both!(
     password_and_emergency_hashes_written_in_the_database_let_nobody_in,
     |db: Db| async move {
         let bank = TestBank::new(db).await;

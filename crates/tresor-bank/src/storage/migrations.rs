@@ -59,6 +59,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_templates.sql"),
         include_str!("../../migrations/postgres/0007_templates.sql"),
     ),
+    (
+        8,
+        "session fast path",
+        include_str!("../../migrations/sqlite/0008_session_fast_path.sql"),
+        include_str!("../../migrations/postgres/0008_session_fast_path.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -112,6 +112,9 @@ impl StorageError {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Connections whose commits do not wait for the disk, for accepting session records
+    /// ([`Store::session_writer`]); opened when first used.
+    sessions: AnyPool,
     backend: Backend,
     upgraded_from: Option<i64>,
 }
@@ -181,6 +184,22 @@ impl Store {
     pub async fn connect(url: &str, policy: SchemaPolicy) -> Result<Self, StorageError> {
         let mut store = Self::connect_only(url).await?;
         store.upgraded_from = migrations::prepare(&store, policy).await?;
+        // Before any session is served: sessions whose seqs may have been lost end now.
+        let mut conn = store.pool.acquire().await?;
+        let epoch = match store.backend {
+            Backend::Sqlite => sessions::host_epoch(),
+            Backend::Postgres => sessions::postgres_epoch(&mut conn).await?,
+        };
+        let ended = sessions::renew_epoch(&mut conn, &epoch).await?;
+        if ended > 0 {
+            tracing::warn!(
+                ended,
+                epoch,
+                "the database or its host restarted since these sessions' seqs were written: \
+                 they ended"
+            );
+        }
+        drop(conn);
         Ok(store)
     }
 
@@ -223,6 +242,9 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(30))
+            // No round trip before each use: sqlx tests a connection when it comes back to
+            // the pool, so a dead one (the server restarted) fails one query, then goes.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -238,10 +260,57 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let sessions = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    match backend {
+                        // NORMAL: in WAL mode a commit survives the process dying, not the
+                        // host; the host's boot is the sessions' epoch (`Store::connect`).
+                        Backend::Sqlite => {
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                            )
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        // Every new connection first checks that the server has not
+                        // restarted since the seqs were written, then stops waiting for the
+                        // WAL flush on its commits.
+                        Backend::Postgres => {
+                            let epoch = sessions::postgres_epoch(conn)
+                                .await
+                                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                            let ended = sessions::renew_epoch(conn, &epoch)
+                                .await
+                                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                            if ended > 0 {
+                                tracing::warn!(
+                                    ended,
+                                    "PostgreSQL restarted since these sessions' seqs were \
+                                     written: they ended"
+                                );
+                            }
+                            sqlx::query("SET synchronous_commit = off")
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options);
         Ok(Self {
             pool,
+            sessions,
             backend,
             upgraded_from: None,
         })
@@ -277,6 +346,17 @@ impl Store {
         })
     }
 
+    /// A pooled connection for [`Conn::accept_seq`], whose commits return before they are
+    /// on disk: PostgreSQL's `synchronous_commit = off`, SQLite's `synchronous = NORMAL`.
+    /// Such a commit is lost only if the database server or the host stops uncleanly, and
+    /// then the sessions end at the next connection or start (`sessions::renew_epoch`).
+    pub async fn session_writer(&self) -> Result<Reader, StorageError> {
+        Ok(Conn {
+            c: self.sessions.acquire().await?,
+            backend: self.backend,
+        })
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StorageError> {
         let tx = match self.backend {
@@ -302,6 +382,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
+        self.sessions.close().await;
         self.pool.close().await;
     }
 }

@@ -3,6 +3,7 @@
 
 use std::ops::DerefMut;
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 use tresor_core::api::Stage;
 
@@ -39,12 +40,42 @@ pub struct NewSession<'a> {
 }
 
 /// A session's login as stored, with its MAC, for the bank to check.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLogin {
     /// Who is logged in, if anyone.
     pub login: Option<SessionLogin>,
     /// MAC over the id and the login.
     pub tag: Vec<u8>,
+}
+
+/// What [`Conn::accept_seq`] replaced, and the session's login.
+#[derive(Debug)]
+pub struct AcceptedSeq {
+    /// The last activity before this record, Unix seconds.
+    pub prev_activity: i64,
+    /// The MAC over the seq and activity before this record.
+    pub prev_seq_tag: Vec<u8>,
+    /// The session's login; `None` if the stored one does not parse (then the bank reads
+    /// it again, and refuses it as corrupt).
+    pub login: Option<StoredLogin>,
+}
+
+fn login_of(row: &AnyRow) -> Result<StoredLogin, StorageError> {
+    let login = match (
+        row.try_get::<Option<i64>, _>("user_id")?,
+        row.try_get::<Option<String>, _>("stage")?,
+    ) {
+        (Some(user_id), Some(stage)) => Some(SessionLogin {
+            user_id,
+            stage: Stage::from_db(&stage)?,
+        }),
+        (None, None) => None,
+        _ => return Err(StorageError::corrupt("session login half set")),
+    };
+    let tag = row
+        .try_get::<Option<Vec<u8>>, _>("login_tag")?
+        .ok_or_else(|| StorageError::corrupt("session without a login MAC"))?;
+    Ok(StoredLogin { login, tag })
 }
 
 impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
@@ -104,28 +135,53 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         .transpose()
     }
 
-    /// Accepts the record numbered `from`: moves the session from the state it was loaded
-    /// in (`from`, MAC `from_tag`) to `to`, only if no other request (on any instance)
-    /// accepted it first.
-    pub async fn advance_session(
+    /// Accepts the record numbered `from`, in one statement: the seq moves to `to` only if
+    /// it still is `from` (no other request, on any instance, took this record), and the
+    /// activity and MAC it replaced are kept beside it and returned with the session's login
+    /// for the bank to check. `None` if the session is gone or not at `from`.
+    ///
+    /// On the connection of [`super::Store::session_writer`]: the commit may not be on disk
+    /// when this returns (module `crate::sessions` says why that is safe).
+    pub async fn accept_seq(
         &mut self,
         id: &str,
-        from: (i64, &[u8]),
+        from: i64,
         to: &StoredSession,
-    ) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "UPDATE channel_sessions SET next_seq = $1, last_activity = $2, seq_tag = $3 \
-             WHERE id = $4 AND next_seq = $5 AND seq_tag = $6",
+    ) -> Result<Option<AcceptedSeq>, StorageError> {
+        let row = sqlx::query(
+            "UPDATE channel_sessions SET next_seq = $1, last_activity = $2, seq_tag = $3, \
+             prev_activity = last_activity, prev_seq_tag = seq_tag \
+             WHERE id = $4 AND next_seq = $5 \
+             RETURNING prev_activity, prev_seq_tag, user_id, stage, login_tag",
         )
         .bind(to.next_seq)
         .bind(to.last_activity)
         .bind(to.seq_tag.clone())
         .bind(id)
-        .bind(from.0)
-        .bind(from.1.to_vec())
-        .execute(self.conn())
+        .bind(from)
+        .fetch_optional(self.conn())
         .await?;
-        Ok(done.rows_affected() == 1)
+        row.map(|r| {
+            Ok(AcceptedSeq {
+                prev_activity: r.try_get("prev_activity")?,
+                prev_seq_tag: r
+                    .try_get::<Option<Vec<u8>>, _>("prev_seq_tag")?
+                    .ok_or_else(|| StorageError::corrupt("session without a seq MAC"))?,
+                // One that does not parse is the bank's to refuse, as when it reads it.
+                login: login_of(&r).ok(),
+            })
+        })
+        .transpose()
+    }
+
+    /// A session's next seq, if the session is kept: why [`Conn::accept_seq`] found nothing.
+    pub async fn session_seq(&mut self, id: &str) -> Result<Option<i64>, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT next_seq FROM channel_sessions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.conn())
+                .await?,
+        )
     }
 
     /// Ends a session.
@@ -137,13 +193,14 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         Ok(())
     }
 
-    /// Ends the sessions idle past their timeout at `now`.
-    pub async fn sweep_sessions(&mut self, now: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM channel_sessions WHERE last_activity + idle_timeout < $1")
-            .bind(now)
-            .execute(self.conn())
-            .await?;
-        Ok(())
+    /// Ends the sessions idle past their timeout at `now`; their ids.
+    pub async fn sweep_sessions(&mut self, now: i64) -> Result<Vec<String>, StorageError> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM channel_sessions WHERE last_activity + idle_timeout < $1 RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(self.conn())
+        .await?)
     }
 
     /// How many sessions are open.
@@ -160,24 +217,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
                 .bind(id)
                 .fetch_optional(self.conn())
                 .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let login = match (
-            row.try_get::<Option<i64>, _>("user_id")?,
-            row.try_get::<Option<String>, _>("stage")?,
-        ) {
-            (Some(user_id), Some(stage)) => Some(SessionLogin {
-                user_id,
-                stage: Stage::from_db(&stage)?,
-            }),
-            (None, None) => None,
-            _ => return Err(StorageError::corrupt("session login half set")),
-        };
-        let tag = row
-            .try_get::<Option<Vec<u8>>, _>("login_tag")?
-            .ok_or_else(|| StorageError::corrupt("session without a login MAC"))?;
-        Ok(Some(StoredLogin { login, tag }))
+        row.as_ref().map(login_of).transpose()
     }
 
     /// Sets or clears the login a session carries, with its MAC.
@@ -211,5 +251,74 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+}
+
+/// The meta key of the durability epoch the stored sessions' seqs belong to.
+const EPOCH_KEY: &str = "session_epoch";
+
+/// Ends every session unless the stored durability epoch is `epoch`, and stores `epoch`: in
+/// one transaction, the epoch's change conditioned on its old value, so that of several
+/// connections noticing one restart, one ends the sessions, before any of them is used.
+/// How many sessions it ended.
+///
+/// Seqs are written without waiting for the disk ([`super::Store::session_writer`]); an
+/// epoch names the span in which such writes cannot have been lost (one boot of the host
+/// for SQLite, one run of the server for PostgreSQL), so a new one means a seq may have moved
+/// back: the sessions go, rather than accept a record twice.
+pub(super) async fn renew_epoch(
+    conn: &mut AnyConnection,
+    epoch: &str,
+) -> Result<u64, StorageError> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
+    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING")
+        .bind(EPOCH_KEY)
+        .execute(&mut *tx)
+        .await?;
+    let changed = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value <> $1")
+        .bind(epoch)
+        .bind(EPOCH_KEY)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let ended = if changed == 1 {
+        sqlx::query("DELETE FROM channel_sessions")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    } else {
+        0
+    };
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// The PostgreSQL server's durability epoch: when it started. Asynchronous commits are lost
+/// only if it stops uncleanly, and any stop gives the next run another start time.
+pub(super) async fn postgres_epoch(conn: &mut AnyConnection) -> Result<String, StorageError> {
+    let started: String = sqlx::query_scalar("SELECT CAST(pg_postmaster_start_time() AS TEXT)")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(format!("postgres started {started}"))
+}
+
+/// The host's durability epoch for the embedded database: its boot. SQLite's WAL with
+/// `synchronous = NORMAL` loses no commit when the process dies, only when the host does;
+/// Linux names each boot. Elsewhere every start is a new epoch.
+pub(super) fn host_epoch() -> String {
+    match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        Ok(id) if !id.trim().is_empty() => format!("boot {}", id.trim()),
+        _ => {
+            let mut n = [0u8; 16];
+            if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut n).is_err() {
+                // Still new at every start.
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                n = t.as_nanos().to_be_bytes();
+            }
+            format!("start {}", data_encoding::HEXLOWER.encode(&n))
+        }
     }
 }
