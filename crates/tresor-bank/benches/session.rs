@@ -117,14 +117,19 @@ fn start(dir: &std::path::Path, db: &str) -> (Instance, Certificate) {
     rx.recv().unwrap()
 }
 
-/// The cookie peer: the session named by the cookie, looked up by primary key.
-async fn cookie(State(store): State<Store>, headers: HeaderMap, _body: Bytes) -> Vec<u8> {
-    let sid = headers
+/// The session id the request's cookie names.
+fn sid(headers: &HeaderMap) -> String {
+    headers
         .get("cookie")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("sid="))
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+/// The cookie peer: the session named by the cookie, looked up by primary key.
+async fn cookie(State(store): State<Store>, headers: HeaderMap, _body: Bytes) -> Vec<u8> {
+    let sid = sid(&headers);
     let login = store
         .read()
         .await
@@ -169,12 +174,7 @@ async fn cookie_idle(
     headers: HeaderMap,
     _body: Bytes,
 ) -> Vec<u8> {
-    let sid = headers
-        .get("cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sid="))
-        .unwrap_or_default()
-        .to_owned();
+    let sid = sid(&headers);
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
