@@ -185,21 +185,8 @@ impl Store {
         let mut store = Self::connect_only(url).await?;
         store.upgraded_from = migrations::prepare(&store, policy).await?;
         // Before any session is served: sessions whose seqs may have been lost end now.
-        let mut conn = store.pool.acquire().await?;
-        let epoch = match store.backend {
-            Backend::Sqlite => sessions::host_epoch(),
-            Backend::Postgres => sessions::postgres_epoch(&mut conn).await?,
-        };
-        let ended = sessions::renew_epoch(&mut conn, &epoch).await?;
-        if ended > 0 {
-            tracing::warn!(
-                ended,
-                epoch,
-                "the database or its host restarted since these sessions' seqs were written: \
-                 they ended"
-            );
-        }
-        drop(conn);
+        sessions::end_sessions_of_a_past_epoch(&mut *store.pool.acquire().await?, store.backend)
+            .await?;
         Ok(store)
     }
 
@@ -286,19 +273,9 @@ impl Store {
                         // restarted since the seqs were written, then stops waiting for the
                         // WAL flush on its commits.
                         Backend::Postgres => {
-                            let epoch = sessions::postgres_epoch(conn)
+                            sessions::end_sessions_of_a_past_epoch(conn, backend)
                                 .await
                                 .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                            let ended = sessions::renew_epoch(conn, &epoch)
-                                .await
-                                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                            if ended > 0 {
-                                tracing::warn!(
-                                    ended,
-                                    "PostgreSQL restarted since these sessions' seqs were \
-                                     written: they ended"
-                                );
-                            }
                             sqlx::query("SET synchronous_commit = off")
                                 .execute(&mut *conn)
                                 .await?;

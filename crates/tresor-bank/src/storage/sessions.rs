@@ -266,10 +266,7 @@ const EPOCH_KEY: &str = "session_epoch";
 /// epoch names the span in which such writes cannot have been lost (one boot of the host
 /// for SQLite, one run of the server for PostgreSQL), so a new one means a seq may have moved
 /// back: the sessions go, rather than accept a record twice.
-pub(super) async fn renew_epoch(
-    conn: &mut AnyConnection,
-    epoch: &str,
-) -> Result<u64, StorageError> {
+async fn renew_epoch(conn: &mut AnyConnection, epoch: &str) -> Result<u64, StorageError> {
     use sqlx::Connection as _;
     let mut tx = conn.begin().await?;
     sqlx::query("INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING")
@@ -294,9 +291,31 @@ pub(super) async fn renew_epoch(
     Ok(ended)
 }
 
+/// Ends every session if the durability epoch of `backend` is not the stored one
+/// ([`renew_epoch`]): at start, and on each new session-writer connection to PostgreSQL.
+pub(super) async fn end_sessions_of_a_past_epoch(
+    conn: &mut AnyConnection,
+    backend: super::Backend,
+) -> Result<(), StorageError> {
+    let epoch = match backend {
+        super::Backend::Sqlite => host_epoch(),
+        super::Backend::Postgres => postgres_epoch(conn).await?,
+    };
+    let ended = renew_epoch(conn, &epoch).await?;
+    if ended > 0 {
+        tracing::warn!(
+            ended,
+            epoch,
+            "the database or its host restarted since these sessions' seqs were written: \
+             they ended"
+        );
+    }
+    Ok(())
+}
+
 /// The PostgreSQL server's durability epoch: when it started. Asynchronous commits are lost
 /// only if it stops uncleanly, and any stop gives the next run another start time.
-pub(super) async fn postgres_epoch(conn: &mut AnyConnection) -> Result<String, StorageError> {
+async fn postgres_epoch(conn: &mut AnyConnection) -> Result<String, StorageError> {
     let started: String = sqlx::query_scalar("SELECT CAST(pg_postmaster_start_time() AS TEXT)")
         .fetch_one(&mut *conn)
         .await?;
@@ -306,7 +325,7 @@ pub(super) async fn postgres_epoch(conn: &mut AnyConnection) -> Result<String, S
 /// The host's durability epoch for the embedded database: its boot. SQLite's WAL with
 /// `synchronous = NORMAL` loses no commit when the process dies, only when the host does;
 /// Linux names each boot. Elsewhere every start is a new epoch.
-pub(super) fn host_epoch() -> String {
+fn host_epoch() -> String {
     match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
         Ok(id) if !id.trim().is_empty() => format!("boot {}", id.trim()),
         _ => {
