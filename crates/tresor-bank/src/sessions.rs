@@ -183,8 +183,7 @@ impl SessionStore for DbSessions {
                 "a stored session's seq was changed without the bank's key".into(),
             ));
         }
-        let idle = unix(session.last_activity()).saturating_sub(accepted.prev_activity);
-        if u64::try_from(idle).is_ok_and(|idle| idle > session.idle_timeout().as_secs()) {
+        if session.idle_between(from_unix(accepted.prev_activity), session.last_activity()) {
             self.states.remove(&session.id());
             return Ok(Advanced::Ended);
         }

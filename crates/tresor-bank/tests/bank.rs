@@ -1106,3 +1106,24 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    a_session_idle_past_its_timeout_ends_though_its_state_is_in_memory,
+    |db: Db| async move {
+        // The instance that opened the session keeps its state, so the idle timeout is
+        // checked on the activity the accepting statement replaced.
+        let bank = TestBank::new(db).await;
+        let mut c = bank.anonymous("10.13.0.1").await;
+        let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+        for _ in 0..2 {
+            advance(&bank, Duration::from_secs(299));
+            let (_, reply) = c.raw(&payload).await;
+            assert!(c.session.open(&reply).is_ok(), "active within the timeout");
+        }
+        advance(&bank, Duration::from_secs(301));
+        let (_, reply) = c.raw(&payload).await;
+        let alert = tresor_core::channel::wire::Alert::decode(&reply).expect("an alert");
+        assert_eq!(alert.code, AlertCode::UnknownSession);
+        assert_eq!(bank.channel.session_count().await.unwrap(), 0);
+    }
+);

@@ -491,12 +491,17 @@ impl ServerSession {
     /// its lifetime.
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.closed
-            || now
-                .duration_since(self.last_activity)
-                .is_ok_and(|idle| idle > self.idle_timeout)
+            || self.idle_between(self.last_activity, now)
             || now
                 .duration_since(self.established)
                 .is_ok_and(|age| age > self.max_lifetime)
+    }
+
+    /// Whether a record at `now` after one at `last` comes after the idle timeout: for a
+    /// caller who restored the session without its last activity and learned it later.
+    pub fn idle_between(&self, last: SystemTime, now: SystemTime) -> bool {
+        now.duration_since(last)
+            .is_ok_and(|idle| idle > self.idle_timeout)
     }
 
     /// The session's fixed state (id, mode, client, keys, limits) as bytes, so that another
