@@ -268,6 +268,49 @@ fn a_handshake_left_pending_too_long_expires() {
     assert_eq!(refused.error, ChannelError::UnknownSession);
 }
 
+#[test]
+fn a_pending_handshake_exported_and_restored_finishes_and_keeps_its_deadline() {
+    let bank = TestBank::new("Bank");
+    let alice = bank.client("alice");
+    for auth in [alice.auth(), ClientAuthentication::Anonymous] {
+        let (await_hello, client_hello) = client::start(auth);
+        let (pending, server_hello) =
+            server::respond(&client_hello, &bank.server_identity(), now()).unwrap();
+        let (await_accept, finish) = await_hello
+            .receive(&server_hello, bank.ca_cert(), now())
+            .unwrap();
+        let exported = pending.export();
+        // Another instance: the deadline travels with it.
+        let late = now() + server::HANDSHAKE_TIMEOUT + Duration::from_secs(1);
+        let restored = PendingHandshake::restore(&exported).unwrap();
+        assert_eq!(restored.session_id(), pending.session_id());
+        assert!(restored.is_expired(late));
+        let refused = restored.verify(&finish, bank.ca_cert(), late).unwrap_err();
+        assert_eq!(refused.error, ChannelError::UnknownSession);
+        // Cut short anywhere, or of another version, it is refused.
+        for cut in [0, 1, 60, 134] {
+            assert!(
+                PendingHandshake::restore(&exported[..cut]).is_err(),
+                "{cut}"
+            );
+        }
+        let mut other = exported.to_vec();
+        other[0] ^= 0xff;
+        assert!(PendingHandshake::restore(&other).is_err());
+        // In time, it checks the ClientFinish as the original would.
+        let verified = PendingHandshake::restore(&exported)
+            .unwrap()
+            .verify(&finish, bank.ca_cert(), now())
+            .unwrap_or_else(|r| panic!("{}", r.error));
+        let (mut s, accept) = verified
+            .accept(&NoRevocationList, SessionParams::default(), now())
+            .unwrap();
+        let mut c = await_accept.receive(&accept).unwrap();
+        round_trip(&mut c, &mut s, b"on another instance");
+        drop(pending);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Session records.
 

@@ -41,6 +41,13 @@ use crate::storage::sessions::StoredLogin;
 pub const HANDSHAKE_PATH: &str = "/tresor/v1/handshake";
 /// Path of the session endpoint.
 pub const SESSION_PATH: &str = "/tresor/v1/session";
+/// The HTTP header that carries a pending handshake, sealed by the bank, from the reply to
+/// a ClientHello to the request with the ClientFinish (base64url, no padding), so that the
+/// two may reach different instances (docs/PROTOCOL.md §8). Opaque to the client.
+pub const TICKET_HEADER: &str = "tresor-handshake-ticket";
+/// Longest ticket header read: a pending handshake's transcript holds the server's
+/// certificate and signature, about a kilobyte.
+const MAX_TICKET_HEADER: usize = 6 * 1024;
 /// Time allowed for a whole request, body and handling included.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -153,12 +160,30 @@ pub struct StoreError(pub String);
 /// with every record, so that any instance can restore one. `advance` must be an atomic
 /// compare-and-set on the seq: it is what makes a record acceptable only once.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Keeps a new session, opened from `source`.
+    /// Keeps a new session, opened from `source`; `false`, keeping nothing, if its handshake
+    /// already opened a session (a ClientFinish sent again, here or to another instance).
+    /// A store that hands out [`tickets`](Self::ticket) must remember a handshake as spent
+    /// for as long as its ticket could be accepted, after its session has ended too.
     fn insert(
         &self,
         session: &ServerSession,
         source: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// `pending` sealed for the client to carry to its ClientFinish, so that whichever
+    /// instance gets that can finish the handshake ([`Self::redeem`]); `None` if this store
+    /// serves one instance, which keeps the handshake in memory anyway.
+    fn ticket(&self, pending: &PendingHandshake) -> Option<Vec<u8>> {
+        let _ = pending;
+        None
+    }
+
+    /// The pending handshake of session `id` that [`Self::ticket`] sealed into `ticket`;
+    /// `None` if the ticket is not one of this bank's for that id.
+    fn redeem(&self, id: SessionId, ticket: &[u8]) -> Option<PendingHandshake> {
+        let _ = (id, ticket);
+        None
+    }
 
     /// The session with this id, if it is kept, to open a record numbered `seq` at `now`.
     /// A store that cannot know the session's next seq and last activity without a round
@@ -249,7 +274,7 @@ struct Kept {
 }
 
 impl SessionStore for MemorySessions {
-    async fn insert(&self, session: &ServerSession, source: &str) -> Result<(), StoreError> {
+    async fn insert(&self, session: &ServerSession, source: &str) -> Result<bool, StoreError> {
         let kept = Kept {
             state: session.export(),
             source: source.to_owned(),
@@ -258,10 +283,12 @@ impl SessionStore for MemorySessions {
             idle_timeout: session.idle_timeout(),
         };
         let mut map = lock(&self.map);
-        map.remove(&session.id());
+        if map.sessions.contains_key(&session.id()) {
+            return Ok(false);
+        }
         map.sessions.insert(session.id(), kept);
         map.per_source.add(source);
-        Ok(())
+        Ok(true)
     }
 
     async fn load(
@@ -403,22 +430,39 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         Ok(())
     }
 
-    /// Answers a handshake message from `peer`: ServerHello or Accept, or an Alert.
+    /// Answers a handshake message from `peer`: ServerHello or Accept, or an Alert. For a
+    /// client that carries no ticket (one instance, or a balancer that keeps its two
+    /// requests together).
     pub async fn handshake(
         &self,
         body: &[u8],
         now: SystemTime,
         peer: Option<SocketAddr>,
     ) -> Vec<u8> {
+        self.handshake_with(body, None, now, peer).await.body
+    }
+
+    /// [`Self::handshake`], with the ticket the client carried from its ServerHello to its
+    /// ClientFinish, if any: its ClientFinish is then accepted on any instance of the bank.
+    pub async fn handshake_with(
+        &self,
+        body: &[u8],
+        ticket: Option<&[u8]>,
+        now: SystemTime,
+        peer: Option<SocketAddr>,
+    ) -> HandshakeReply {
         let source = source_of(peer.map(|p| p.ip()));
         if self.is_blocked(&source, now) {
-            return ChannelError::ServerBusy.alert_message();
+            return ChannelError::ServerBusy.alert_message().into();
         }
         let (step, result) = match wire::peek_type(body) {
             Ok(MessageType::ClientHello) => ("hello", self.client_hello(body, now, &source)),
-            Ok(MessageType::ClientFinish) => {
-                ("finish", self.client_finish(body, now, &source).await)
-            }
+            Ok(MessageType::ClientFinish) => (
+                "finish",
+                self.client_finish(body, ticket, now, &source)
+                    .await
+                    .map(HandshakeReply::from),
+            ),
             Ok(_) => (
                 "other",
                 Err(Refused::Hostile(ChannelError::UnexpectedMessage(
@@ -437,12 +481,12 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
                 metrics.handshake(step, "refused");
                 tracing::info!(error = %e, source, "handshake refused");
                 self.penalize(&source, "refused handshake", now).await;
-                e.alert_message()
+                e.alert_message().into()
             }
             Err(Refused::Busy(e)) => {
                 metrics.handshake(step, "busy");
                 tracing::info!(error = %e, source, "handshake refused");
-                e.alert_message()
+                e.alert_message().into()
             }
         }
     }
@@ -461,7 +505,12 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         }
     }
 
-    fn client_hello(&self, body: &[u8], now: SystemTime, source: &str) -> Result<Vec<u8>, Refused> {
+    fn client_hello(
+        &self,
+        body: &[u8],
+        now: SystemTime,
+        source: &str,
+    ) -> Result<HandshakeReply, Refused> {
         {
             let mut pending = lock(&self.pending);
             if pending.from(source) >= self.config.max_pending_per_source {
@@ -480,13 +529,18 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         }
         let (pending, server_hello) =
             server::respond(body, &self.identity, now).map_err(Refused::Hostile)?;
+        let ticket = self.sessions.ticket(&pending);
         lock(&self.pending).insert(source, pending);
-        Ok(server_hello)
+        Ok(HandshakeReply {
+            body: server_hello,
+            ticket,
+        })
     }
 
     async fn client_finish(
         &self,
         body: &[u8],
+        ticket: Option<&[u8]>,
         now: SystemTime,
         source: &str,
     ) -> Result<Vec<u8>, Refused> {
@@ -506,15 +560,27 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         if mine >= self.config.max_sessions_per_source {
             return Err(Refused::Hostile(ChannelError::ServerBusy));
         }
-        // Taken out, so that a second ClientFinish for this handshake finds nothing; put
-        // back if this one is refused, so that a forged one cannot spoil the genuine one.
-        let (owner, pending) = lock(&self.pending)
-            .remove(&id)
-            .ok_or(Refused::Hostile(ChannelError::UnknownSession))?;
+        // Taken out, so that a second ClientFinish for this handshake finds nothing here;
+        // put back if this one is refused, so that a forged one cannot spoil the genuine
+        // one. Not here (its ServerHello came from another instance): from its ticket, which
+        // the client still holds if this one is refused. Either way, the store's `insert`
+        // refuses a handshake that already opened a session, on any instance.
+        let kept = lock(&self.pending).remove(&id);
+        let (owner, pending) = match kept {
+            Some((owner, pending)) => (Some(owner), pending),
+            None => (
+                None,
+                ticket
+                    .and_then(|t| self.sessions.redeem(id, t))
+                    .ok_or(Refused::Hostile(ChannelError::UnknownSession))?,
+            ),
+        };
         let verified = match pending.verify_cached(body, &self.bank_ca, now, Some(&self.verified)) {
             Ok(v) => v,
             Err(refused) => {
-                if !refused.pending.is_expired(now) {
+                if let Some(owner) = owner
+                    && !refused.pending.is_expired(now)
+                {
                     lock(&self.pending).insert(&owner, *refused.pending);
                 }
                 return Err(Refused::Hostile(refused.error));
@@ -544,7 +610,9 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
             return Err(ChannelError::BadCertificate(refusal));
         }
         let (session, accept) = verified.accept(&NoRevocationList, self.config.params, now)?;
-        self.sessions.insert(&session, source).await.map_err(busy)?;
+        if !self.sessions.insert(&session, source).await.map_err(busy)? {
+            return Err(ChannelError::UnknownSession);
+        }
         tracing::info!(
             session = ?session.id(),
             mode = ?session.mode(),
@@ -643,6 +711,22 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
     /// Sessions kept.
     pub async fn session_count(&self) -> Result<usize, StoreError> {
         self.sessions.count().await
+    }
+}
+
+/// A reply to a handshake message, and for a ServerHello the ticket the client carries to
+/// its ClientFinish ([`TICKET_HEADER`]), if the store hands them out.
+#[derive(Debug)]
+pub struct HandshakeReply {
+    /// The channel message: ServerHello, Accept or Alert.
+    pub body: Vec<u8>,
+    /// The sealed pending handshake.
+    pub ticket: Option<Vec<u8>>,
+}
+
+impl From<Vec<u8>> for HandshakeReply {
+    fn from(body: Vec<u8>) -> Self {
+        Self { body, ticket: None }
     }
 }
 
@@ -745,15 +829,31 @@ async fn handshake<H: Handler, S: SessionStore>(
     request: axum::extract::Request,
 ) -> Response {
     let peer = crate::tls::peer_of(request.extensions());
+    // A ticket that is too long or not base64url is no ticket; the ClientFinish then
+    // finishes only where its ServerHello came from.
+    let ticket = request
+        .headers()
+        .get(TICKET_HEADER)
+        .map(HeaderValue::as_bytes)
+        .filter(|t| t.len() <= MAX_TICKET_HEADER)
+        .and_then(|t| data_encoding::BASE64URL_NOPAD.decode(t).ok());
     let body = match axum::body::to_bytes(request.into_body(), wire::MAX_HANDSHAKE_MESSAGE).await {
         Ok(b) => b,
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     let now = channel.handler.now();
     let started = std::time::Instant::now();
-    let reply = channel.handshake(&body, now, peer).await;
+    let reply = channel
+        .handshake_with(&body, ticket.as_deref(), now, peer)
+        .await;
     crate::metrics::metrics().request("handshake", started.elapsed());
-    octets(reply)
+    let mut response = octets(reply.body);
+    if let Some(ticket) = reply.ticket
+        && let Ok(value) = HeaderValue::from_str(&data_encoding::BASE64URL_NOPAD.encode(&ticket))
+    {
+        response.headers_mut().insert(TICKET_HEADER, value);
+    }
+    response
 }
 
 async fn record<H: Handler, S: SessionStore>(

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tresor_core::channel::SessionId;
-use tresor_core::channel::server::ServerSession;
+use tresor_core::channel::server::{PendingHandshake, ServerSession};
 use zeroize::Zeroizing;
 
 use crate::binding::{Binding, Vault};
@@ -74,6 +74,17 @@ impl DbSessions {
     }
 }
 
+/// How long a handshake stays spent after its session opened: its ticket's life
+/// ([`HANDSHAKE_TIMEOUT`](tresor_core::channel::server::HANDSHAKE_TIMEOUT)), with room for
+/// instances whose clocks differ by up to a minute and a half.
+const SPENT_SECONDS: i64 = 120;
+
+/// What a ticket's seal is bound to: the handshake's session id, under a label that no
+/// session state's seal (bound to the bare id) can take.
+fn ticket_aad(id: SessionId) -> Vec<u8> {
+    [b"tresor handshake ticket v1 ".as_slice(), &id.0].concat()
+}
+
 /// A session id as stored: lowercase hex.
 pub fn id_text(id: SessionId) -> String {
     data_encoding::HEXLOWER.encode(&id.0)
@@ -96,24 +107,39 @@ impl DbSessions {
 }
 
 impl SessionStore for DbSessions {
-    async fn insert(&self, session: &ServerSession, source: &str) -> Result<(), StoreError> {
+    async fn insert(&self, session: &ServerSession, source: &str) -> Result<bool, StoreError> {
         let id = id_text(session.id());
         let mut stored = self.stored(&id, session)?;
         stored.sealed = self.seal(session.id(), &session.export())?;
         let idle = i64::try_from(session.idle_timeout().as_secs()).unwrap_or(i64::MAX);
-        self.conn()
-            .await?
-            .insert_session(&NewSession {
-                id: &id,
-                stored,
-                idle_timeout: idle,
-                source,
-                login_tag: self.binding.session_login_tag(&id, None),
-            })
-            .await
-            .map_err(db)?;
+        let until = stored.last_activity.saturating_add(SPENT_SECONDS);
+        let mut tx = self.store.begin().await.map_err(db)?;
+        if !tx.spend_handshake(&id, until).await.map_err(db)? {
+            return Ok(false);
+        }
+        tx.insert_session(&NewSession {
+            id: &id,
+            stored,
+            idle_timeout: idle,
+            source,
+            login_tag: self.binding.session_login_tag(&id, None),
+        })
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         self.states.insert(session.id(), Arc::new(session.export()));
-        Ok(())
+        Ok(true)
+    }
+
+    fn ticket(&self, pending: &PendingHandshake) -> Option<Vec<u8>> {
+        self.vault
+            .seal(&ticket_aad(pending.session_id()), &pending.export())
+    }
+
+    fn redeem(&self, id: SessionId, ticket: &[u8]) -> Option<PendingHandshake> {
+        let opened = self.vault.open(&ticket_aad(id), ticket)?;
+        let pending = PendingHandshake::restore(&opened).ok()?;
+        (pending.session_id() == id).then_some(pending)
     }
 
     async fn load(
@@ -211,12 +237,9 @@ impl SessionStore for DbSessions {
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<(), StoreError> {
-        let ended = self
-            .conn()
-            .await?
-            .sweep_sessions(unix(now))
-            .await
-            .map_err(db)?;
+        let mut conn = self.conn().await?;
+        conn.forget_spent_handshakes(unix(now)).await.map_err(db)?;
+        let ended = conn.sweep_sessions(unix(now)).await.map_err(db)?;
         for id in ended {
             if let Some(id) = id_of(&id) {
                 self.states.remove(&id);

@@ -362,3 +362,56 @@ on_both!(
         ));
     }
 );
+
+on_both!(
+    one_client_finish_sent_twenty_times_at_once_to_two_instances_opens_one_session,
+    |db: Db| async move {
+        // A handshake's id is marked spent in the transaction that inserts its session
+        // (`spend_handshake`, a conditioned insert): of twenty copies of a ClientFinish racing
+        // on the instance that keeps the handshake and, with its ticket, on another, one
+        // opens a session.
+        let bank = TestBank::new(db).await;
+        let second = bank.second_instance().await;
+        let (await_hello, hello) = tresor_core::channel::client::start(
+            tresor_core::channel::client::ClientAuthentication::Anonymous,
+        );
+        let reply = bank
+            .channel
+            .handshake_with(&hello, None, bank.clock_now(), None)
+            .await;
+        let ticket = reply.ticket.unwrap();
+        let (await_accept, finish) = await_hello
+            .receive(&reply.body, &bank.ca, std::time::SystemTime::now())
+            .unwrap();
+        let mut racing = JoinSet::new();
+        for i in 0..20u8 {
+            let channel = if i % 2 == 0 {
+                bank.channel.clone()
+            } else {
+                second.clone()
+            };
+            let (finish, ticket, now) = (finish.clone(), ticket.clone(), bank.clock_now());
+            // Each from an address of its own, so that no refusal blocks the next.
+            let peer = std::net::SocketAddr::new([10, 78, 0, i + 1].into(), 40000);
+            racing.spawn(async move {
+                channel
+                    .handshake_with(&finish, Some(&ticket), now, Some(peer))
+                    .await
+                    .body
+            });
+        }
+        let mut accepts = Vec::new();
+        while let Some(reply) = racing.join_next().await {
+            let reply = reply.unwrap();
+            match tresor_core::channel::wire::Alert::decode(&reply) {
+                Ok(alert) => {
+                    assert_eq!(alert.code, tresor_core::channel::AlertCode::UnknownSession)
+                }
+                Err(_) => accepts.push(reply),
+            }
+        }
+        assert_eq!(accepts.len(), 1);
+        await_accept.receive(&accepts[0]).unwrap();
+        assert_eq!(bank.channel.session_count().await.unwrap(), 1);
+    }
+);

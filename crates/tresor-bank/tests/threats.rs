@@ -804,3 +804,152 @@ on_both!(
         }
     }
 );
+
+/// A handshake whose ClientHello goes to `hello_to` and whose ClientFinish goes to
+/// `finish_to` with the ticket it was given (or `ticket` instead, if one is passed): the
+/// Accept or Alert, the ClientFinish, the ticket, and the client waiting for the Accept.
+struct Split {
+    finish: Vec<u8>,
+    ticket: Vec<u8>,
+    await_accept: client::AwaitAccept,
+}
+
+async fn split_hello(
+    bank: &TestBank,
+    hello_to: &tresor_bank::server::BankChannel,
+    ip: &str,
+) -> Split {
+    let peer = std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
+    let (await_hello, hello) = client::start(ClientAuthentication::Anonymous);
+    let reply = hello_to
+        .handshake_with(&hello, None, bank.clock_now(), Some(peer))
+        .await;
+    let ticket = reply
+        .ticket
+        .expect("a bank on a database hands out tickets");
+    let (await_accept, finish) = await_hello
+        .receive(&reply.body, &bank.ca, std::time::SystemTime::now())
+        .unwrap();
+    Split {
+        finish,
+        ticket,
+        await_accept,
+    }
+}
+
+async fn finish_at(
+    bank: &TestBank,
+    to: &tresor_bank::server::BankChannel,
+    finish: &[u8],
+    ticket: Option<&[u8]>,
+    ip: &str,
+) -> Vec<u8> {
+    let peer = std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
+    to.handshake_with(finish, ticket, bank.clock_now(), Some(peer))
+        .await
+        .body
+}
+
+fn alert(reply: &[u8]) -> AlertCode {
+    Alert::decode(reply).expect("an alert").code
+}
+
+on_both!(
+    a_handshake_finishes_on_another_instance_with_its_ticket_once,
+    |db: Db| async move {
+        // No affinity: the ClientFinish may reach another instance than the ClientHello,
+        // which finishes it from the ticket the client carries. A handshake opens one
+        // session, wherever its ClientFinish is sent again, also after the session ended.
+        let bank = TestBank::new(db).await;
+        let second = bank.second_instance().await;
+        let ip = "10.81.0.1";
+        let s = split_hello(&bank, &bank.channel, ip).await;
+        // Without its ticket, the other instance knows nothing of it.
+        assert_eq!(
+            alert(&finish_at(&bank, &second, &s.finish, None, ip).await),
+            AlertCode::UnknownSession
+        );
+        let accept = finish_at(&bank, &second, &s.finish, Some(&s.ticket), ip).await;
+        let session = s.await_accept.receive(&accept).unwrap();
+        let mut c = Client {
+            session,
+            channel: second.clone(),
+            peer: std::net::SocketAddr::new(ip.parse().unwrap(), 40000),
+        };
+        assert!(matches!(
+            c.call(Request::BankInfo {}).await,
+            Ok(Reply::BankInfo(_))
+        ));
+        c.channel = bank.channel.clone();
+        assert!(matches!(
+            c.call(Request::BankInfo {}).await,
+            Ok(Reply::BankInfo(_))
+        ));
+        // Sent again: to the instance that still keeps it pending, and with the ticket to
+        // either; while the session lives, and after it closed. (From addresses of their
+        // own: refusals count against an address, which would soon be blocked.)
+        let mut replayer = 0;
+        for round in ["open", "closed"] {
+            for (to, ticket) in [
+                (&second, Some(s.ticket.as_slice())),
+                (&bank.channel, None),
+                (&bank.channel, Some(s.ticket.as_slice())),
+            ] {
+                replayer += 1;
+                let from = format!("10.81.1.{replayer}");
+                assert_eq!(
+                    alert(&finish_at(&bank, to, &s.finish, ticket, &from).await),
+                    AlertCode::UnknownSession,
+                    "{round}"
+                );
+            }
+            if round == "open" {
+                let close = c.session.seal_close().unwrap();
+                c.channel.record(&close, Some(c.peer)).await;
+            }
+        }
+        assert_eq!(
+            scalar_i64(&bank, "SELECT COUNT(*) FROM channel_sessions").await,
+            0
+        );
+    }
+);
+
+on_both!(
+    a_forged_stale_or_borrowed_ticket_opens_nothing,
+    |db: Db| async move {
+        let bank = TestBank::new(db).await;
+        let second = bank.second_instance().await;
+        let ip = "10.82.0.1";
+        let s = split_hello(&bank, &bank.channel, ip).await;
+        let other = split_hello(&bank, &bank.channel, ip).await;
+        let mut flipped = s.ticket.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        // Any changed byte, a ticket of another handshake, or none that decodes: refused,
+        // and the genuine ticket still finishes afterwards.
+        for bad in [
+            &flipped[..],
+            &other.ticket[..],
+            &s.ticket[..40],
+            b"".as_slice(),
+        ] {
+            assert_eq!(
+                alert(&finish_at(&bank, &second, &s.finish, Some(bad), ip).await),
+                AlertCode::UnknownSession
+            );
+        }
+        let accept = finish_at(&bank, &second, &s.finish, Some(&s.ticket), ip).await;
+        s.await_accept.receive(&accept).unwrap();
+        // Past the handshake timeout, a genuine ticket is stale.
+        let late = split_hello(&bank, &bank.channel, ip).await;
+        advance(
+            &bank,
+            tresor_core::channel::server::HANDSHAKE_TIMEOUT + Duration::from_secs(1),
+        );
+        assert_eq!(
+            alert(&finish_at(&bank, &second, &late.finish, Some(&late.ticket), ip).await),
+            AlertCode::UnknownSession
+        );
+    }
+);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use rustls_pki_types::CertificateDer;
 use tresor_core::channel::client::{self, ClientAuthentication, ClientSession, Reply};
 use tresor_core::channel::{ChannelError, wire};
@@ -17,6 +17,9 @@ use zeroize::Zeroizing;
 pub const HANDSHAKE_PATH: &str = "/tresor/v1/handshake";
 /// Path of the session endpoint.
 pub const SESSION_PATH: &str = "/tresor/v1/session";
+/// The header that carries the bank's sealed pending handshake from its ServerHello back
+/// with the ClientFinish (§8), so that any instance of the bank can finish the handshake.
+pub const TICKET_HEADER: &str = "tresor-handshake-ticket";
 
 /// Why talking to the bank failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +95,11 @@ impl BankConnection {
     /// Runs the handshake and returns the established session.
     pub async fn open(&self, auth: ClientAuthentication) -> Result<Session, ConnectionError> {
         let (await_hello, hello) = client::start(auth);
-        let server_hello = self.post(HANDSHAKE_PATH, hello).await?;
+        let (server_hello, ticket) = self.send(HANDSHAKE_PATH, hello, None).await?;
         let (await_accept, finish) =
             await_hello.receive(&server_hello, &self.bank_ca, SystemTime::now())?;
-        let accept = self.post(HANDSHAKE_PATH, finish).await?;
+        // The ticket goes back as it came, so that any instance of the bank can finish.
+        let (accept, _) = self.send(HANDSHAKE_PATH, finish, ticket.as_ref()).await?;
         let inner = await_accept.receive(&accept)?;
         Ok(Session {
             connection: self.clone(),
@@ -104,10 +108,25 @@ impl BankConnection {
     }
 
     async fn post(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, ConnectionError> {
-        let response = self
+        Ok(self.send(path, body, None).await?.0)
+    }
+
+    /// Posts `body` (with the handshake `ticket`, if any): the reply, and the ticket it
+    /// carries, if any.
+    async fn send(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        ticket: Option<&HeaderValue>,
+    ) -> Result<(Vec<u8>, Option<HeaderValue>), ConnectionError> {
+        let mut request = self
             .http
             .post(format!("{}{path}", self.base))
-            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_TYPE, "application/octet-stream");
+        if let Some(ticket) = ticket {
+            request = request.header(TICKET_HEADER, ticket.clone());
+        }
+        let response = request
             .body(body)
             .send()
             .await
@@ -115,7 +134,8 @@ impl BankConnection {
         if !response.status().is_success() {
             return Err(ConnectionError::HttpStatus(response.status().as_u16()));
         }
-        read_limited(response, wire::MAX_RECORD).await
+        let ticket = response.headers().get(TICKET_HEADER).cloned();
+        Ok((read_limited(response, wire::MAX_RECORD).await?, ticket))
     }
 }
 

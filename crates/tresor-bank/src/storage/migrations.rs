@@ -65,6 +65,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_session_fast_path.sql"),
         include_str!("../../migrations/postgres/0008_session_fast_path.sql"),
     ),
+    (
+        9,
+        "spent handshakes",
+        include_str!("../../migrations/sqlite/0009_spent_handshakes.sql"),
+        include_str!("../../migrations/postgres/0009_spent_handshakes.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -98,6 +98,31 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         Ok(())
     }
 
+    /// Marks the handshake that opens session `id` as spent until `until` (Unix seconds);
+    /// `false` if it already was: its ClientFinish came before, here or on another instance.
+    /// Run in the transaction that inserts the session.
+    pub async fn spend_handshake(&mut self, id: &str, until: i64) -> Result<bool, StorageError> {
+        let inserted = sqlx::query(
+            "INSERT INTO spent_handshakes (id, until_time) VALUES ($1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(until)
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Forgets the spent handshakes whose ClientFinish can no longer be accepted at `now`.
+    pub async fn forget_spent_handshakes(&mut self, now: i64) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM spent_handshakes WHERE until_time < $1")
+            .bind(now)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Sessions open, and how many of them this source opened, in one query.
     pub async fn count_sessions_and_from(
         &mut self,

@@ -21,17 +21,48 @@ use crate::pki::CertError;
 use crate::signer::SignError;
 use x509_cert::Certificate;
 
-/// Running SHA-256 of the handshake, fed the bytes exactly as sent.
+/// Running SHA-256 of the handshake, fed the bytes exactly as sent. A server's transcript
+/// also keeps the bytes, so that a pending handshake can be exported and its hash rebuilt
+/// by another instance (ring's hash state cannot be written out).
 #[derive(Clone)]
-pub(crate) struct Transcript(digest::Context);
+pub(crate) struct Transcript {
+    hash: digest::Context,
+    bytes: Option<Vec<u8>>,
+}
 
 impl Transcript {
     pub(crate) fn new() -> Self {
-        Self(digest::Context::new(&digest::SHA256))
+        Self {
+            hash: digest::Context::new(&digest::SHA256),
+            bytes: None,
+        }
+    }
+
+    /// A transcript that keeps what it was fed, for [`Self::bytes`].
+    pub(crate) fn recording() -> Self {
+        Self {
+            bytes: Some(Vec::with_capacity(1024)),
+            ..Self::new()
+        }
+    }
+
+    /// A recording transcript fed `bytes`: the inverse of [`Self::bytes`].
+    pub(crate) fn replay(bytes: &[u8]) -> Self {
+        let mut t = Self::recording();
+        t.add(bytes);
+        t
+    }
+
+    /// Everything a [`Self::recording`] transcript was fed; `None` for one that was not.
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        self.bytes.as_deref()
     }
 
     pub(crate) fn add(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
+        self.hash.update(bytes);
+        if let Some(kept) = &mut self.bytes {
+            kept.extend_from_slice(bytes);
+        }
     }
 
     /// Adds a field taken from inside an encrypted part, with its two-byte length (§3).
@@ -51,7 +82,7 @@ impl Transcript {
     /// The hash of everything added so far; the transcript goes on.
     pub(crate) fn hash(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
-        out.copy_from_slice(self.0.clone().finish().as_ref());
+        out.copy_from_slice(self.hash.clone().finish().as_ref());
         out
     }
 }

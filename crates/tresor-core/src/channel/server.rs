@@ -25,6 +25,9 @@ use crate::pki::{self, CertError, RevocationCheck};
 /// Version byte of [`ServerSession::export`]'s format.
 const EXPORT_VERSION: u8 = 2;
 
+/// Version byte of [`PendingHandshake::export`]'s format.
+const PENDING_EXPORT_VERSION: u8 = 1;
+
 /// How long the server waits for ClientFinish after sending ServerHello.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -135,7 +138,7 @@ fn respond_with(
         encrypted_auth: Vec::new(),
     };
     let prefix = server_hello.encode_prefix();
-    let mut transcript = Transcript::new();
+    let mut transcript = Transcript::recording();
     transcript.add(client_hello);
     transcript.add(&prefix);
     let keys = HandshakeKeys::derive(&ecdh, &transcript.hash());
@@ -197,6 +200,64 @@ impl PendingHandshake {
     pub fn is_expired(&self, now: SystemTime) -> bool {
         now.duration_since(self.started)
             .is_ok_and(|d| d > HANDSHAKE_TIMEOUT)
+    }
+
+    /// The pending handshake as bytes, so that whichever server instance receives the
+    /// ClientFinish can check it ([`Self::restore`]). The bytes hold the client's handshake
+    /// key and the master secret: seal them before they leave the server, and make sure a
+    /// handshake yields one session however often its ClientFinish arrives (the caller's
+    /// session store refuses an id it has seen).
+    pub fn export(&self) -> Zeroizing<Vec<u8>> {
+        let log = self.transcript.bytes().unwrap_or_default();
+        let mut out = Zeroizing::new(Vec::with_capacity(1 + 16 + 1 + 8 + 44 + 64 + log.len()));
+        out.push(PENDING_EXPORT_VERSION);
+        out.extend_from_slice(&self.session_id.0);
+        out.push(match self.mode {
+            Mode::Anonymous => 0,
+            Mode::Authenticated => 1,
+        });
+        let started = self
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        out.extend_from_slice(&started.to_be_bytes());
+        self.client_key.export(&mut out);
+        out.extend_from_slice(&*self.client_finished);
+        out.extend_from_slice(&*self.master);
+        out.extend_from_slice(log);
+        out
+    }
+
+    /// The inverse of [`Self::export`].
+    pub fn restore(bytes: &[u8]) -> Result<Self, ChannelError> {
+        const BAD: ChannelError = ChannelError::Decode("exported pending handshake");
+        let fixed = 1 + 16 + 1 + 8 + 44 + 32 + 32;
+        if bytes.len() <= fixed || bytes[0] != PENDING_EXPORT_VERSION {
+            return Err(BAD);
+        }
+        let (head, log) = bytes.split_at(fixed);
+        let field = |from: usize, to: usize| &head[from..to];
+        let session_id = SessionId(field(1, 17).try_into().map_err(|_| BAD)?);
+        let mode = match head[17] {
+            0 => Mode::Anonymous,
+            1 => Mode::Authenticated,
+            _ => return Err(BAD),
+        };
+        let millis = u64::from_be_bytes(field(18, 26).try_into().map_err(|_| BAD)?);
+        let client_key = DirectionKey::import(field(26, 70).try_into().map_err(|_| BAD)?);
+        let mut client_finished = Zeroizing::new([0u8; 32]);
+        client_finished.copy_from_slice(field(70, 102));
+        let mut master = Zeroizing::new([0u8; 32]);
+        master.copy_from_slice(field(102, 134));
+        Ok(Self {
+            session_id,
+            mode,
+            transcript: Transcript::replay(log),
+            client_key,
+            client_finished,
+            master,
+            started: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
+        })
     }
 
     /// Checks ClientFinish: decryption, the client's certificate against `bank_ca` at `now`
