@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod balancer;
 mod crash;
 mod helpdesk;
 mod operations;

@@ -108,22 +108,37 @@ impl Bank {
     }
 
     fn serve(dir: TempDir, env: Vec<(String, PathBuf)>) -> Bank {
-        let log = File::create(dir.path().join("bank.log")).unwrap();
-        let mut child = Self::command(dir.path(), &env)
+        let (instance, ca) = Self::spawn(dir.path(), &env, "bank.log");
+        Bank {
+            env,
+            child: instance.child,
+            _stdout: instance.stdout,
+            dir,
+            url: instance.url,
+            ca,
+            operations: instance.operations,
+        }
+    }
+
+    /// Starts `tresor-bank serve` on the bank in `dir`, logging to `log` there; returns it
+    /// once it has said where it listens, and the bank CA certificate's path.
+    fn spawn(dir: &Path, env: &[(String, PathBuf)], log: &str) -> (Spawned, PathBuf) {
+        let log_path = dir.join(log);
+        let mut child = Self::command(dir, env)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(File::create(&log_path).unwrap())
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let (mut url, mut ca, mut operations) = (None, None, None);
-        let wants_operations = std::fs::read_to_string(dir.path().join("bank.toml"))
+        let wants_operations = std::fs::read_to_string(dir.join("bank.toml"))
             .unwrap()
             .contains("[operations]");
         while url.is_none() || ca.is_none() || (wants_operations && operations.is_none()) {
             let mut line = String::new();
             if stdout.read_line(&mut line).unwrap() == 0 {
-                let log = std::fs::read_to_string(dir.path().join("bank.log")).unwrap();
+                let log = std::fs::read_to_string(&log_path).unwrap();
                 panic!("the bank did not start:\n{log}");
             }
             if let Some(u) = line.trim().strip_prefix("Tresor bank server: ") {
@@ -139,14 +154,24 @@ impl Bank {
                 operations = Some(o.to_string());
             }
         }
-        Bank {
-            env,
+        let spawned = Spawned {
             child,
-            _stdout: stdout,
-            dir,
+            stdout,
             url: url.unwrap(),
-            ca: ca.unwrap(),
             operations,
+        };
+        (spawned, ca.unwrap())
+    }
+
+    /// Another `tresor-bank serve` of this bank: same data folder, configuration and
+    /// database, its own port (and operations port), logging to `log` in the bank's folder.
+    pub fn another_instance(&self, log: &str) -> Instance {
+        let s = Self::spawn(self.dir.path(), &self.env, log).0;
+        Instance {
+            child: s.child,
+            _stdout: s.stdout,
+            url: s.url,
+            operations: s.operations,
         }
     }
 
@@ -279,6 +304,60 @@ impl Drop for Bank {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A server process just started.
+struct Spawned {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    url: String,
+    operations: Option<String>,
+}
+
+/// A second server process of a [`Bank`]; killed when dropped.
+pub struct Instance {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    /// `https://localhost:port`.
+    pub url: String,
+    /// Its operations listener, where `[operations]` sets one.
+    pub operations: Option<String>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new, empty PostgreSQL database on the server `TRESOR_TEST_POSTGRES` names (which
+/// scripts/test starts), made with `psql`; its URL.
+pub fn fresh_postgres() -> String {
+    let server = std::env::var("TRESOR_TEST_POSTGRES").expect(
+        "TRESOR_TEST_POSTGRES must name a PostgreSQL server (postgres://tresor:tresor@127.0.0.1:5432); \
+         scripts/test sets it",
+    );
+    let server = server.trim_end_matches('/');
+    let name = format!(
+        "tresor_test_e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let out = Command::new("psql")
+        .arg(format!("{server}/postgres"))
+        .args(["-qAtc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql (postgresql-client, which scripts/test installs)");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{server}/{name}")
 }
 
 /// The `tresor` CLI as one user with one drive (or one token).

@@ -22,6 +22,7 @@ use tresor_bank::admin::format_time;
 use tresor_bank::clock::SystemClock;
 use tresor_bank::config::Config;
 use tresor_bank::operations::{self, Operations};
+use tresor_bank::proxy::Proxies;
 use tresor_bank::server::Purpose;
 use tresor_bank::{server, tls};
 use tresor_core::api::Menus;
@@ -98,6 +99,21 @@ enum Command {
     /// Checks every account's ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Issues a TLS certificate from the bank CA for a load balancer that terminates TLS in
+    /// front of the bank (serverAuth only: it can never answer the secure channel), with a
+    /// new key; writes certificate, CA certificate and key to --out (0600), as HAProxy's
+    /// `crt` and nginx's `ssl_certificate` take them. Audited as `operator:<OS user>`.
+    ProxyCertificate {
+        /// A host name clients reach the balancer by (repeat for more).
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// An address clients reach the balancer at (repeat for more).
+        #[arg(long = "ip")]
+        ips: Vec<std::net::IpAddr>,
+        /// Where to write the PEM bundle.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Payments between this bank and others.
     #[command(subcommand)]
     Payments(PaymentsCommand),
@@ -488,6 +504,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listener,
             channel,
             tls,
+            Arc::new(Proxies::new(&config.proxy)?),
             on_stop(stop_rx),
             Duration::from_secs(config.operations.drain_seconds),
         )
@@ -535,6 +552,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{seq} {}", data_encoding::HEXLOWER.encode(&hash));
             }
         },
+        Command::ProxyCertificate { dns, ips, out } => {
+            let cert = tresor_bank::data::write_proxy_certificate(
+                &opened.files.ca,
+                &dns,
+                &ips,
+                std::time::SystemTime::now(),
+                &out,
+            )?;
+            let serial =
+                data_encoding::HEXLOWER.encode(cert.tbs_certificate().serial_number().as_bytes());
+            let names: Vec<String> = dns
+                .iter()
+                .cloned()
+                .chain(ips.iter().map(ToString::to_string))
+                .collect();
+            bank.record_operator_action(
+                &tresor_bank::admin::Actor::operator(&os_user()),
+                "proxy_certificate",
+                &format!("serial {serial} for {}", names.join(", ")),
+            )
+            .await?;
+            out!(
+                "TLS certificate {serial} for {} written to {} (with the bank CA and the key:                  keep it 0600 on the balancer).",
+                names.join(", "),
+                out.display()
+            );
+        }
         Command::Ledger(LedgerCommand::Verify) => {
             let check = bank.verify_ledger().await?;
             if let Some((iban, problem)) = check.problem {

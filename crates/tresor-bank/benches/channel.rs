@@ -341,6 +341,7 @@ fn start_bank_server(bank: &TestBank) -> OneCoreServer {
             listener,
             tls_config,
             app,
+            std::sync::Arc::new(tresor_bank::proxy::Proxies::none()),
             std::future::pending(),
             Duration::ZERO,
         )

@@ -107,6 +107,7 @@ fn start(dir: &std::path::Path, db: &str) -> (Instance, Certificate) {
                 listener,
                 tls_config,
                 app,
+                std::sync::Arc::new(tresor_bank::proxy::Proxies::none()),
                 std::future::pending(),
                 Duration::ZERO,
             )

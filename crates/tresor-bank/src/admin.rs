@@ -56,6 +56,15 @@ impl Actor {
         }
     }
 
+    /// Someone running an operator's command on the bank's host (a TLS certificate for a
+    /// load balancer), by OS user name.
+    pub fn operator(who: &str) -> Self {
+        Self {
+            name: format!("operator:{who}"),
+            ip: "local".into(),
+        }
+    }
+
     /// The name the audit log records.
     pub fn name(&self) -> &str {
         &self.name

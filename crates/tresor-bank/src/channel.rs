@@ -586,12 +586,17 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
                 return Err(Refused::Hostile(refused.error));
             }
         };
-        self.accept(verified, now, source)
+        let accept = self
+            .accept(verified, now, source)
             .await
             .map_err(|e| match e {
                 ChannelError::ServerBusy => Refused::Busy(e),
                 e => Refused::Hostile(e),
-            })
+            })?;
+        if owner.is_none() {
+            crate::metrics::metrics().ticket_redeemed();
+        }
+        Ok(accept)
     }
 
     async fn accept(

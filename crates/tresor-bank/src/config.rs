@@ -31,6 +31,8 @@ pub struct Config {
     pub ca: CaConfig,
     /// The operations listener (metrics, health) and how long a stop waits for requests.
     pub operations: OperationsConfig,
+    /// The load balancers in front of the bank, which alone may say who a client is.
+    pub proxy: crate::proxy::ProxyConfig,
 }
 
 /// `[operations]`: `/metrics`, `/healthz` and `/readyz` on a loopback address of their own
@@ -95,6 +97,7 @@ impl Default for Config {
             bank_name: "Tresor Bank".to_string(),
             bank: BankSection::default(),
             operations: OperationsConfig::default(),
+            proxy: crate::proxy::ProxyConfig::default(),
             policy: Policy::default(),
             ca: CaConfig::default(),
         }
@@ -210,6 +213,9 @@ pub enum ConfigError {
     /// A value is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(&'static str),
+    /// `[proxy]` is not valid.
+    #[error("invalid configuration: {0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 impl Config {
@@ -269,6 +275,7 @@ impl Config {
                 "[operations] listen must be a loopback address (127.0.0.1 or ::1)",
             ));
         }
+        crate::proxy::Proxies::new(&self.proxy)?;
         if info.name.trim().is_empty() {
             return Err(ConfigError::Invalid("the bank's name is empty"));
         }
@@ -379,6 +386,40 @@ mod tests {
         for (text, ok) in cases {
             std::fs::write(&path, text).unwrap();
             assert_eq!(Config::from_file(&path).is_ok(), ok, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_section_is_read_and_a_bad_one_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bank.toml");
+        let cases = [
+            ("", Ok(())),
+            (
+                "[proxy]\ntrusted = [\"127.0.0.1\", \"10.0.0.0/8\"]\nheader = \"proxy-v2\"\n",
+                Ok(()),
+            ),
+            (
+                "[proxy]\ntrusted = [\"::1\"]\nheader = \"forwarded-for\"\n",
+                Ok(()),
+            ),
+            ("[proxy]\ntrusted = [\"10.0.0.1\"]\n", Err("header must be")),
+            (
+                "[proxy]\ntrusted = [\"lb.bank.example\"]\nheader = \"proxy-v2\"\n",
+                Err("\"lb.bank.example\" is not an IP address"),
+            ),
+            (
+                "[proxy]\ntrusted = [\"10.0.0.1\"]\nheader = \"x-real-ip\"\n",
+                Err("x-real-ip"),
+            ),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&path, text).unwrap();
+            match (Config::from_file(&path), want) {
+                (Ok(_), Ok(())) => {}
+                (Err(e), Err(needle)) => assert!(e.to_string().contains(needle), "{text}: {e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted {want:?}"),
+            }
         }
     }
 

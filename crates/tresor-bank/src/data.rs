@@ -182,6 +182,39 @@ fn server_certificate(
     ca.issue_server_certificate(&key.public_key(), &names, ips, now, SERVER_VALIDITY)
 }
 
+/// Issues a TLS certificate (serverAuth alone, never the channel's EKU) for a load balancer
+/// that terminates TLS in front of the bank, for `dns_names` and `ips`, with a new key, and
+/// writes both to `out` as HAProxy and nginx take them: the certificate, the bank CA's, then
+/// the key (0600, replacing `out` atomically). The balancer can then carry clients' TLS but
+/// never answer their secure channel.
+pub fn write_proxy_certificate(
+    ca: &BankCa,
+    dns_names: &[String],
+    ips: &[IpAddr],
+    now: SystemTime,
+    out: &Path,
+) -> Result<Certificate, DataError> {
+    let invalid = |message: String| DataError::Invalid {
+        path: out.to_owned(),
+        message,
+    };
+    if dns_names.is_empty() && ips.is_empty() {
+        return Err(invalid(
+            "name the balancer's host names (--dns) or addresses (--ip)".into(),
+        ));
+    }
+    let key = PrivateKey::generate();
+    let cert = ca
+        .issue_proxy_certificate(&key.public_key(), dns_names, ips, now, SERVER_VALIDITY)
+        .map_err(|e| invalid(e.to_string()))?;
+    let pem = |c: &Certificate| pki::certificate_to_pem(c).map_err(|e| invalid(e.to_string()));
+    let mut bundle = Zeroizing::new(pem(&cert)?);
+    bundle.push_str(&pem(ca.certificate())?);
+    bundle.push_str(&key_pem(&key));
+    write_private(out, bundle.as_bytes())?;
+    Ok(cert)
+}
+
 /// Whether `dir` holds any of a bank's files.
 pub fn exists(dir: &Path) -> bool {
     [

@@ -784,6 +784,20 @@ impl Bank {
         Err(Refusal(ApiError::new(code, refusal.message())))
     }
 
+    /// Records what an operator did on the bank's host beside its database (issued a TLS
+    /// certificate for a load balancer), so that the audit log says who did it and when.
+    pub async fn record_operator_action(
+        &self,
+        actor: &Actor,
+        event: &'static str,
+        detail: &str,
+    ) -> Result<(), AdminError> {
+        let mut work = self.begin().await?;
+        work.record(actor.event("", event, "done", detail));
+        self.commit(work).await?;
+        Ok(())
+    }
+
     /// Opens the local break-glass mode for `who` (the OS user), for `reason`: with an
     /// approved window when the bank has two security officers who could have approved one
     /// (the window is used up), alone otherwise. Audited either way; the actor it returns

@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod operations;
 pub mod orders;
 pub mod passwords;
+pub mod proxy;
 pub mod rules;
 pub mod server;
 pub mod sessions;

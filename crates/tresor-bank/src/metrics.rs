@@ -47,6 +47,7 @@ pub struct PoolLabels {
 pub struct Metrics {
     registry: Registry,
     handshakes: Family<HandshakeLabels, Counter>,
+    tickets: Counter,
     logins: Family<LoginLabels, Counter>,
     latency: Family<EndpointLabels, Histogram>,
     /// Sessions open, read when scraped.
@@ -71,6 +72,12 @@ impl Metrics {
             "handshakes",
             "Handshake messages by step and outcome",
             handshakes.clone(),
+        );
+        let tickets = Counter::default();
+        registry.register(
+            "handshake_tickets_redeemed",
+            "Handshakes finished from their ticket: the ClientHello went to another instance",
+            tickets.clone(),
         );
         let logins = Family::<LoginLabels, Counter>::default();
         registry.register(
@@ -112,6 +119,7 @@ impl Metrics {
         Self {
             registry,
             handshakes,
+            tickets,
             logins,
             latency,
             open_sessions,
@@ -126,6 +134,11 @@ impl Metrics {
         self.handshakes
             .get_or_create(&HandshakeLabels { step, outcome })
             .inc();
+    }
+
+    /// Counts a handshake finished from its ticket.
+    pub fn ticket_redeemed(&self) {
+        self.tickets.inc();
     }
 
     /// Counts a login by its audit outcome.

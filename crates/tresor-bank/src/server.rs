@@ -149,12 +149,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     channel: Arc<BankChannel>,
     tls: Arc<rustls::ServerConfig>,
+    proxies: Arc<crate::proxy::Proxies>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> Result<(), StartError> {
     channel::spawn_sweeper(&channel, Duration::from_secs(30));
     let app = channel::router(channel);
-    crate::tls::serve(listener, tls, app, shutdown, drain)
+    crate::tls::serve(listener, tls, app, proxies, shutdown, drain)
         .await
         .map_err(|e| StartError::Listen(e.to_string()))
 }

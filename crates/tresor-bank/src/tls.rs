@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -17,6 +19,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tresor_core::PrivateKey;
+
+use crate::proxy::{Proxies, read_proxy_v2};
 use tresor_core::x509_cert::Certificate;
 use tresor_core::x509_cert::der::Encode as _;
 
@@ -54,10 +58,16 @@ pub fn private_key_der(key: &PrivateKey) -> PrivateKeyDer<'static> {
 
 /// Serves `app` over TLS on `listener` until `shutdown` completes. Each request carries the
 /// peer's address as axum's [`ConnectInfo`].
+///
+/// Behind load balancers (`proxies`), that is the client's address as a trusted balancer
+/// gave it: from a PROXY v2 header read before TLS (a connection from a trusted balancer
+/// without a valid one is closed), or from `X-Forwarded-For` (a trusted balancer's request
+/// without a usable one gets 400).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,
+    proxies: Arc<Proxies>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) -> std::io::Result<()> {
@@ -67,7 +77,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (tcp, peer) = tokio::select! {
+        let (mut tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 // Out of file descriptors and the like: log, breathe, go on.
@@ -83,7 +93,25 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
+        let proxies = proxies.clone();
         tokio::spawn(async move {
+            let peer = if proxies.expects_proxy_v2(peer.ip()) {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_proxy_v2(&mut tcp)).await {
+                    Ok(Ok(Some(client))) => client,
+                    // The balancer's own connection (a health check).
+                    Ok(Ok(None)) => peer,
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, error = %e, "connection from a trusted proxy refused");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "PROXY header timed out");
+                        return;
+                    }
+                }
+            } else {
+                peer
+            };
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -95,9 +123,20 @@ pub async fn serve(
                     return;
                 }
             };
-            let service = app.map_request(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
+            let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
+                let (app, proxies) = (app.clone(), proxies.clone());
+                async move {
+                    match proxies.client_of(peer, req.headers()) {
+                        Ok(client) => {
+                            req.extensions_mut().insert(ConnectInfo(client));
+                            app.oneshot(req).await
+                        }
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "request from a trusted proxy refused");
+                            Ok(StatusCode::BAD_REQUEST.into_response())
+                        }
+                    }
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -322,6 +322,7 @@ async fn serve_tls(
         listener,
         tls,
         app,
+        std::sync::Arc::new(tresor_bank::proxy::Proxies::none()),
         std::future::pending(),
         std::time::Duration::ZERO,
     ));
