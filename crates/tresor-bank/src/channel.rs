@@ -917,6 +917,6 @@ impl tresor_core::pki::SignatureCache for VerifiedCertificates {
 
 /// Locks a map, going on after a panic elsewhere: the maps hold no invariant a panic could
 /// break halfway.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

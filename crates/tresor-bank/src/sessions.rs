@@ -12,15 +12,15 @@
 //! ([`Store::session_writer`]): if the database server or host stops uncleanly, a seq may
 //! move back, so then every session ends (`storage::sessions::renew_epoch`).
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use tresor_core::channel::SessionId;
 use tresor_core::channel::server::{PendingHandshake, ServerSession};
 use zeroize::Zeroizing;
 
 use crate::binding::{Binding, Vault};
-use crate::channel::{Advanced, SessionStore, StoreError};
+use crate::channel::{Advanced, SessionStore, StoreError, lock};
 use crate::data::BankSecrets;
 use crate::generations::Generations;
 use crate::storage::sessions::{NewSession, StoredSession};
@@ -37,7 +37,15 @@ pub struct DbSessions {
     binding: Binding,
     /// Opened fixed state, by session: what [`ServerSession::export`] wrote.
     states: Generations<SessionId, Arc<Zeroizing<Vec<u8>>>>,
+    /// Sessions open on every instance, as last counted and when, plus those this instance
+    /// opened since. The global limit guards against floods; counting the table on every
+    /// handshake would cost a scan of up to 100,000 rows, so a count up to [`TOTAL_FRESH`]
+    /// old will do (other instances may open a second's worth of sessions beyond it).
+    total: Mutex<Option<(Instant, usize)>>,
 }
+
+/// How old the count of open sessions may be.
+const TOTAL_FRESH: Duration = Duration::from_secs(1);
 
 impl DbSessions {
     /// Sessions in `store`, sealed and bound under the bank's keys.
@@ -47,6 +55,7 @@ impl DbSessions {
             vault: Vault::new(&secrets.session_key),
             binding: Binding::new(secrets),
             states: Generations::new(STATE_GENERATION),
+            total: Mutex::new(None),
         }
     }
 
@@ -128,6 +137,9 @@ impl SessionStore for DbSessions {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         self.states.insert(session.id(), Arc::new(session.export()));
+        if let Some((_, all)) = lock(&self.total).as_mut() {
+            *all += 1;
+        }
         Ok(true)
     }
 
@@ -217,14 +229,19 @@ impl SessionStore for DbSessions {
     }
 
     async fn counts(&self, source: &str) -> Result<(usize, usize), StoreError> {
-        let (all, mine) = self
-            .conn()
-            .await?
-            .count_sessions_and_from(source)
-            .await
-            .map_err(db)?;
         let n = |v: i64| usize::try_from(v).unwrap_or(0);
-        Ok((n(all), n(mine)))
+        let mut conn = self.conn().await?;
+        let mine = n(conn.count_sessions_from(source).await.map_err(db)?);
+        let cached = *lock(&self.total);
+        let all = match cached {
+            Some((at, all)) if at.elapsed() < TOTAL_FRESH => all,
+            _ => {
+                let all = n(conn.count_sessions().await.map_err(db)?);
+                *lock(&self.total) = Some((Instant::now(), all));
+                all
+            }
+        };
+        Ok((all, mine))
     }
 
     async fn remove(&self, id: SessionId) -> Result<(), StoreError> {
@@ -237,6 +254,8 @@ impl SessionStore for DbSessions {
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<(), StoreError> {
+        // The channel sweeps when the sessions seem full, then counts again: for real.
+        *lock(&self.total) = None;
         let mut conn = self.conn().await?;
         conn.forget_spent_handshakes(unix(now)).await.map_err(db)?;
         let ended = conn.sweep_sessions(unix(now)).await.map_err(db)?;

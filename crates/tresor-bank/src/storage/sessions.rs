@@ -123,20 +123,14 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         Ok(())
     }
 
-    /// Sessions open, and how many of them this source opened, in one query.
-    pub async fn count_sessions_and_from(
-        &mut self,
-        source: &str,
-    ) -> Result<(i64, i64), StorageError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS total, \
-             COALESCE(SUM(CASE WHEN source = $1 THEN 1 ELSE 0 END), 0) AS mine \
-             FROM channel_sessions",
+    /// How many open sessions this source opened (by its index: at most its budget's rows).
+    pub async fn count_sessions_from(&mut self, source: &str) -> Result<i64, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM channel_sessions WHERE source = $1")
+                .bind(source)
+                .fetch_one(self.conn())
+                .await?,
         )
-        .bind(source)
-        .fetch_one(self.conn())
-        .await?;
-        Ok((row.try_get("total")?, row.try_get("mine")?))
     }
 
     /// A session's stored state.
