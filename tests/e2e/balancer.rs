@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use tresor_client::connection::{HANDSHAKE_PATH, SESSION_PATH, TICKET_HEADER, tls_config};
+use tresor_client::connection::{BankConnection, ConnectionError, HANDSHAKE_PATH, tls_config};
 use tresor_core::api::{Reply, Request};
-use tresor_core::channel::client::{self, ClientAuthentication};
+use tresor_core::channel::client::ClientAuthentication;
 use tresor_core::channel::wire::Alert;
 use tresor_core::channel::{AlertCode, ChannelError};
 use tresor_core::x509_cert::Certificate;
@@ -23,19 +23,23 @@ use tresor_core::x509_cert::der::DecodePem as _;
 
 use crate::support::{Bank, Instance, fresh_postgres};
 
+/// The address the balancer connects to the banks from, the one they trust; clients come
+/// from others.
+pub(crate) const BALANCER: &str = "127.0.0.9";
+
 /// Penalties block a source at its fourth point here, so that a test reaches it quickly.
 const POLICY: &str = "ip_max_points = 3\n";
 
 #[derive(Clone, Copy, PartialEq)]
-enum Setup {
+pub(crate) enum Setup {
     PassThrough,
     Terminated,
 }
 
 /// A HAProxy process; stopped when dropped.
-struct Haproxy {
+pub(crate) struct Haproxy {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Haproxy {
@@ -45,7 +49,7 @@ impl Drop for Haproxy {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,14 +57,30 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn port_of(url: &str) -> u16 {
+pub(crate) fn port_of(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-/// HAProxy in front of `backends`, round robin, connecting to them from 127.0.0.1 (the one
-/// address the banks trust).
-fn haproxy(dir: &Path, setup: Setup, backends: &[&str], ca: &Path, crt: &Path) -> Haproxy {
+/// HAProxy in front of `backends`, round robin, connecting to them from [`BALANCER`] (the one
+/// address the banks trust); with `checks`, it checks them every half second and sends a
+/// connection that fails to another (a bank's operations team would).
+pub(crate) fn haproxy(
+    dir: &Path,
+    setup: Setup,
+    backends: &[&str],
+    ca: &Path,
+    crt: &Path,
+    checks: bool,
+) -> Haproxy {
     let port = free_port();
+    let check = if checks {
+        match setup {
+            Setup::PassThrough => " check check-send-proxy inter 500ms",
+            Setup::Terminated => " check inter 500ms",
+        }
+    } else {
+        ""
+    };
     let servers: String = backends
         .iter()
         .enumerate()
@@ -68,11 +88,11 @@ fn haproxy(dir: &Path, setup: Setup, backends: &[&str], ca: &Path, crt: &Path) -
             let at = format!("127.0.0.1:{}", port_of(url));
             match setup {
                 Setup::PassThrough => {
-                    format!("  server bank{i} {at} send-proxy-v2 source 127.0.0.1\n")
+                    format!("  server bank{i} {at} send-proxy-v2 source {BALANCER}{check}\n")
                 }
                 Setup::Terminated => format!(
                     "  server bank{i} {at} ssl verify required ca-file {} verifyhost localhost \
-                     sni str(localhost) source 127.0.0.1\n",
+                     sni str(localhost) source {BALANCER}{check}\n",
                     ca.display()
                 ),
             }
@@ -88,7 +108,8 @@ fn haproxy(dir: &Path, setup: Setup, backends: &[&str], ca: &Path, crt: &Path) -
     };
     let config = format!(
         "global\n  maxconn 2000\n\
-         defaults\n  mode {mode}\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
+         defaults\n  mode {mode}\n  retries 3\n  option redispatch\n  timeout connect 2s\n  \
+         timeout client 60s\n  timeout server 60s\n\
          frontend tresor\n  bind 127.0.0.1:{port}{bind}\n{extra}  default_backend banks\n\
          backend banks\n  balance roundrobin\n{servers}"
     );
@@ -124,9 +145,8 @@ fn haproxy(dir: &Path, setup: Setup, backends: &[&str], ca: &Path, crt: &Path) -
 /// requests of one handshake. `forged` is an `X-Forwarded-For` it sends of its own accord.
 struct Client {
     http: reqwest::Client,
+    bank: BankConnection,
     base: String,
-    ca: Certificate,
-    forged: Option<&'static str>,
 }
 
 /// What came of a handshake.
@@ -139,79 +159,59 @@ enum Outcome {
 impl Client {
     fn new(ca: &Path, port: u16, from: &str, forged: Option<&'static str>) -> Client {
         let ca = Certificate::from_pem(std::fs::read(ca).unwrap()).unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(f) = forged {
+            headers.insert("x-forwarded-for", HeaderValue::from_static(f));
+        }
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config(&ca).unwrap())
             .local_address(from.parse::<IpAddr>().unwrap())
             .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)))
             .pool_max_idle_per_host(0)
+            .default_headers(headers)
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
+        let base = format!("https://localhost:{port}");
         Client {
+            bank: BankConnection::with_http(&base, &ca, http.clone()).unwrap(),
             http,
-            base: format!("https://localhost:{port}"),
-            ca,
-            forged,
+            base,
         }
     }
 
-    async fn post(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-        ticket: Option<&HeaderValue>,
-    ) -> (Vec<u8>, Option<HeaderValue>) {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(CONTENT_TYPE, "application/octet-stream");
-        if let Some(t) = ticket {
-            request = request.header(TICKET_HEADER, t.clone());
-        }
-        if let Some(f) = self.forged {
-            request = request.header("x-forwarded-for", f);
-        }
-        let response = request.body(body).send().await.unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
-        let ticket = response.headers().get(TICKET_HEADER).cloned();
-        (response.bytes().await.unwrap().to_vec(), ticket)
-    }
-
-    /// An anonymous handshake, then one request on its session.
+    /// An anonymous handshake (the client library's, which carries the ticket), then one
+    /// request on its session.
     async fn handshake(&self) -> Outcome {
-        let (await_hello, hello) = client::start(ClientAuthentication::Anonymous);
-        let (server_hello, ticket) = self.post(HANDSHAKE_PATH, hello, None).await;
-        if let Ok(alert) = Alert::decode(&server_hello) {
-            return Outcome::Alert(alert.code);
-        }
-        let (await_accept, finish) = await_hello
-            .receive(&server_hello, &self.ca, std::time::SystemTime::now())
-            .unwrap();
-        let (accept, _) = self.post(HANDSHAKE_PATH, finish, ticket.as_ref()).await;
-        let mut session = match await_accept.receive(&accept) {
+        let mut session = match self.bank.open(ClientAuthentication::Anonymous).await {
             Ok(s) => s,
-            Err(ChannelError::PeerAlert(code)) => return Outcome::Alert(code),
+            Err(ConnectionError::Channel(ChannelError::PeerAlert(code))) => {
+                return Outcome::Alert(code);
+            }
             Err(e) => panic!("{e}"),
         };
-        let record = session
-            .seal(&serde_json::to_vec(&Request::BankInfo {}).unwrap())
+        let reply = session
+            .request(&serde_json::to_vec(&Request::BankInfo {}).unwrap())
+            .await
             .unwrap();
-        let (reply, _) = self.post(SESSION_PATH, record, None).await;
-        let reply = session.open(&reply).unwrap();
-        let tresor_core::channel::client::Reply::Data(data) = reply else {
-            panic!("closed")
-        };
-        let reply: tresor_core::api::Response = serde_json::from_slice(&data).unwrap();
+        let reply: tresor_core::api::Response = serde_json::from_slice(&reply).unwrap();
         assert!(matches!(reply, Ok(Reply::BankInfo(_))), "{reply:?}");
         Outcome::Session
     }
 
     /// A handshake message that is not one: hostile input, a penalty point for the sender.
     async fn hostile(&self) -> AlertCode {
-        let (reply, _) = self
-            .post(HANDSHAKE_PATH, b"not a handshake".to_vec(), None)
-            .await;
-        Alert::decode(&reply).unwrap().code
+        let response = self
+            .http
+            .post(format!("{}{HANDSHAKE_PATH}", self.base))
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(b"not a handshake".to_vec())
+            .send()
+            .await
+            .unwrap();
+        Alert::decode(&response.bytes().await.unwrap())
+            .unwrap()
+            .code
     }
 }
 
@@ -239,7 +239,7 @@ fn run(setup: Setup) {
     };
     let extra = format!(
         "[operations]\nlisten = \"127.0.0.1:0\"\n\
-         [proxy]\ntrusted = [\"127.0.0.1\"]\nheader = \"{header}\"\n"
+         [proxy]\ntrusted = [\"{BALANCER}\"]\nheader = \"{header}\"\n"
     );
     let env = vec![(
         "TRESOR_DATABASE_URL".to_string(),
@@ -285,7 +285,14 @@ fn run(setup: Setup) {
             "{issued}"
         );
     }
-    let lb = haproxy(dir.path(), setup, &[&bank.url, &second.url], &bank.ca, &crt);
+    let lb = haproxy(
+        dir.path(),
+        setup,
+        &[&bank.url, &second.url],
+        &bank.ca,
+        &crt,
+        false,
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -341,7 +348,7 @@ fn run(setup: Setup) {
     // From the trusted address, a connection is the balancer's: without a PROXY header it
     // is closed (pass-through); a request without X-Forwarded-For is refused (terminated).
     let direct = port_of(&bank.url);
-    let as_balancer = Client::new(&bank.ca, direct, "127.0.0.1", None);
+    let as_balancer = Client::new(&bank.ca, direct, BALANCER, None);
     let refused = runtime.block_on(async {
         let request = as_balancer
             .http

@@ -75,8 +75,7 @@ impl BankConnection {
     /// Prepares HTTPS to `server` (`https://host:port`), trusting only `bank_ca` for TLS
     /// and for the channel.
     pub fn new(server: &str, bank_ca: &Certificate) -> Result<Self, ConnectionError> {
-        let base = server.trim_end_matches('/').to_string();
-        if !base.starts_with("https://") {
+        if !server.starts_with("https://") {
             return Err(ConnectionError::BadUrl(server.to_string()));
         }
         let http = reqwest::Client::builder()
@@ -85,6 +84,20 @@ impl BankConnection {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(ConnectionError::Network)?;
+        Self::with_http(server, bank_ca, http)
+    }
+
+    /// [`Self::new`] over an HTTP client the caller built (on [`tls_config`], for the TLS
+    /// trust to hold): for tests and benches that pick the local address or the resolver.
+    pub fn with_http(
+        server: &str,
+        bank_ca: &Certificate,
+        http: reqwest::Client,
+    ) -> Result<Self, ConnectionError> {
+        let base = server.trim_end_matches('/').to_string();
+        if !base.starts_with("https://") {
+            return Err(ConnectionError::BadUrl(server.to_string()));
+        }
         Ok(Self {
             http,
             base,
