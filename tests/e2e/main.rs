@@ -9,6 +9,7 @@ mod admin;
 mod balancer;
 mod crash;
 mod helpdesk;
+mod load;
 mod operations;
 mod statements;
 mod support;

@@ -108,7 +108,7 @@ impl Bank {
     }
 
     fn serve(dir: TempDir, env: Vec<(String, PathBuf)>) -> Bank {
-        let (instance, ca) = Self::spawn(dir.path(), &env, "bank.log");
+        let (instance, ca) = Self::spawn(dir.path(), &env, "bank.log", "127.0.0.1:0");
         Bank {
             env,
             child: instance.child,
@@ -122,10 +122,10 @@ impl Bank {
 
     /// Starts `tresor-bank serve` on the bank in `dir`, logging to `log` there; returns it
     /// once it has said where it listens, and the bank CA certificate's path.
-    fn spawn(dir: &Path, env: &[(String, PathBuf)], log: &str) -> (Spawned, PathBuf) {
+    fn spawn(dir: &Path, env: &[(String, PathBuf)], log: &str, listen: &str) -> (Spawned, PathBuf) {
         let log_path = dir.join(log);
         let mut child = Self::command(dir, env)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .stdout(Stdio::piped())
             .stderr(File::create(&log_path).unwrap())
             .spawn()
@@ -166,7 +166,12 @@ impl Bank {
     /// Another `tresor-bank serve` of this bank: same data folder, configuration and
     /// database, its own port (and operations port), logging to `log` in the bank's folder.
     pub fn another_instance(&self, log: &str) -> Instance {
-        let s = Self::spawn(self.dir.path(), &self.env, log).0;
+        self.another_instance_on(log, "127.0.0.1:0")
+    }
+
+    /// [`Self::another_instance`], listening on `listen` (to restart one where it was).
+    pub fn another_instance_on(&self, log: &str, listen: &str) -> Instance {
+        let s = Self::spawn(self.dir.path(), &self.env, log, listen).0;
         Instance {
             child: s.child,
             _stdout: s.stdout,
