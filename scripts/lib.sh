@@ -83,10 +83,11 @@ need_postgres() {
 # Python packages the tests use as independent implementations: pyotp (TOTP) and
 # client-bank-1c (a 1CClientBankExchange reader and writer).
 need_python_packages() {
-  python3 -c "import pyotp, client_bank_1c, prometheus_client" 2>/dev/null && return 0
+  python3 -c "import pyotp, client_bank_1c, prometheus_client, aiosmtpd" 2>/dev/null && return 0
   need_apt_packages python3-pip
   # prometheus-client: its OpenMetrics parser reads the bank's /metrics in the tests.
-  local packages=(pyotp client-bank-1c==0.3 prometheus-client==0.26.0)
+  # aiosmtpd: the SMTP server the bank's mail is sent to in the tests.
+  local packages=(pyotp client-bank-1c==0.3 prometheus-client==0.26.0 aiosmtpd==1.4.6)
   python3 -m pip install --quiet "${packages[@]}" 2>/dev/null ||
     python3 -m pip install --quiet --break-system-packages "${packages[@]}"
 }

@@ -10,6 +10,7 @@ mod balancer;
 mod crash;
 mod helpdesk;
 mod load;
+mod mail;
 mod operations;
 mod statements;
 mod support;

@@ -136,11 +136,15 @@ enum UserCommand {
     Find { query: Option<String> },
     /// A user's status, certificates and rights.
     Show { user: String },
-    /// Creates a client user; prints the initial password last.
+    /// Creates a client user; prints the initial password last, or with --email the bank
+    /// sends it to the user and nobody sees it.
     Add {
         user: String,
         #[arg(long)]
         name: String,
+        /// The user's e-mail address, where the bank sends the initial password.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Locks a user.
     Lock { user: String },
@@ -322,9 +326,10 @@ fn action_of(command: &Command) -> Result<AdminAction> {
             UserCommand::Show { user } => AdminAction::ShowUser {
                 login: user.clone(),
             },
-            UserCommand::Add { user, name } => AdminAction::AddUser {
+            UserCommand::Add { user, name, email } => AdminAction::AddUser {
                 login: user.clone(),
                 name: name.clone(),
+                email: email.clone(),
             },
             UserCommand::Lock { user } => AdminAction::LockUser {
                 login: user.clone(),
@@ -577,6 +582,9 @@ fn print_reply(json: bool, reply: &Reply) -> Result<()> {
             }
         }
         Reply::Secret(s) => print_secret(s),
+        Reply::Mailed { login, to } => out!(
+            "User {login} created; the bank is sending the initial password to {to} by e-mail."
+        ),
         other => out!("{other:?}"),
     }
     Ok(())

@@ -194,12 +194,17 @@ enum MenusArg {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Creates a user; prints the one-time initial password as the last line.
+    /// Creates a user; prints the one-time initial password as the last line, or with
+    /// --email sends it to the user by e-mail (the bank's `[mail]`) and prints only that it
+    /// did.
     Add {
         login: String,
         /// The user's full name.
         #[arg(long)]
         name: String,
+        /// The user's e-mail address: the initial password goes there, not to the screen.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Lists users and their status.
     List,
@@ -471,7 +476,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => out!("Demo data already present (login demo.director)."),
             }
         }
+        let mailer = tresor_bank::mailer::Mailer::new(
+            &config.mail,
+            opened.bank.store().clone(),
+            &opened.files.secrets,
+            Arc::new(SystemClock),
+        )?;
         let channel = server::channel(opened)?;
+        if let Some(mailer) = mailer {
+            tresor_bank::mailer::spawn(mailer, Duration::from_secs(2));
+        }
         let ops = Operations::new(channel.clone());
         // SIGTERM (systemd, a container stop) or Ctrl-C: stop accepting, say "not ready",
         // let the requests in flight finish, then exit.
@@ -620,7 +634,22 @@ async fn break_glass(
 ) -> anyhow::Result<()> {
     match command {
         BreakGlassCommand::User(cmd) => match cmd {
-            UserCommand::Add { login, name } => {
+            UserCommand::Add {
+                login,
+                name,
+                email: Some(email),
+            } => {
+                let to = bank.add_user_by_mail(actor, &login, &name, &email).await?;
+                out!(
+                    "User {login} created; the initial password is being sent to {to} by e-mail \
+                     and must be changed at first login."
+                );
+            }
+            UserCommand::Add {
+                login,
+                name,
+                email: None,
+            } => {
                 let password = bank.add_user(actor, &login, &name).await?;
                 out!("User {login} created; the initial password must be changed at first login.");
                 out!("{}", password.expose());

@@ -205,6 +205,60 @@ impl Bank {
         Ok(new.password)
     }
 
+    /// Creates a user whose one-time initial password goes by e-mail to `email`, which
+    /// becomes their address: queued in the transaction that creates the user, so that no
+    /// admin ever sees the password and a mail server that is down delays only the mail.
+    /// Returns the address as the audit log shows it (`mail::mask`).
+    pub async fn add_user_by_mail(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+        name: &str,
+        email: &str,
+    ) -> Result<String, AdminError> {
+        let actor = actor.into();
+        let vault = self.mail.as_ref().ok_or_else(|| {
+            AdminError::Invalid(
+                "this bank sends no e-mail: set [mail] smtp in its configuration, or add the \
+                 user without --email and hand the password over yourself"
+                    .into(),
+            )
+        })?;
+        let email = email.trim();
+        if !tresor_core::text::plausible_email(email) {
+            return Err(AdminError::Invalid(format!(
+                "{email:?} is not an e-mail address"
+            )));
+        }
+        let new = self.new_account(login, name).await?;
+        let now = self.unix_now();
+        let expires = format_time(now + secs(self.policy.initial_password_seconds));
+        let message = crate::mail::activation(
+            &self.info,
+            email,
+            new.login.as_str(),
+            &new.password,
+            &expires,
+        );
+        let id = crate::mail::new_id()
+            .ok_or_else(|| AdminError::Invalid("no randomness for a mail id".into()))?;
+        let sealed = crate::mail::seal(vault, &id, &message)
+            .ok_or_else(|| AdminError::Invalid("the mail could not be sealed".into()))?;
+        let masked = crate::mail::mask(email);
+        let mut work = self.begin().await?;
+        let user = self.insert_account_user(&mut work, &new).await?;
+        work.set_user_email(user, email).await?;
+        work.enqueue_mail(&id, &sealed, now).await?;
+        work.record(actor.event(
+            new.login.as_str(),
+            "user_add",
+            "ok",
+            &format!("initial password sent by e-mail to {masked}"),
+        ));
+        self.commit(work).await?;
+        Ok(masked)
+    }
+
     /// Checks a new user's login and name, and makes their initial password (Argon2 runs
     /// here, before any transaction).
     pub(crate) async fn new_account(

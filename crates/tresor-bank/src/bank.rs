@@ -57,6 +57,8 @@ pub struct Bank {
     pub(crate) clock: Arc<dyn Clock>,
     /// The bank's name and helpdesk, told to anyone who asks.
     pub(crate) info: BankInfo,
+    /// Seals the mail the bank queues; `None` if it sends no mail (`[mail]` unset).
+    pub(crate) mail: Option<crate::binding::Vault>,
 }
 
 /// What a request handler needs to know about where the request came from.
@@ -215,6 +217,7 @@ impl Bank {
                 name: name.to_owned(),
                 ..BankInfo::default()
             },
+            mail: None,
         };
         if bank.store.upgraded_from().is_some_and(|v| v < 3) {
             bank.bind_legacy_rows().await?;
@@ -357,6 +360,14 @@ impl Bank {
     /// The rules.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The bank sending mail (`[mail]` in bank.toml): what it queues is sealed with `vault`
+    /// (`mailer::vault`).
+    #[must_use]
+    pub fn with_mail(mut self, vault: crate::binding::Vault) -> Self {
+        self.mail = Some(vault);
+        self
     }
 
     /// The bank with its name and helpdesk as configured (`[bank]` in bank.toml).

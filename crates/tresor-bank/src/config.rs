@@ -33,6 +33,88 @@ pub struct Config {
     pub operations: OperationsConfig,
     /// The load balancers in front of the bank, which alone may say who a client is.
     pub proxy: crate::proxy::ProxyConfig,
+    /// The SMTP server the bank sends its mail through.
+    pub mail: MailConfig,
+}
+
+/// `[mail]`: the SMTP server the bank sends its mail through; no mail unless `smtp` is set.
+/// The password comes from `TRESOR_SMTP_PASSWORD` or `password_file`, never from this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The SMTP server's host name.
+    pub smtp: Option<String>,
+    /// Its port: 587 (STARTTLS) unless `security` says otherwise (465 for TLS, 25 for none).
+    pub port: Option<u16>,
+    /// How the connection is protected.
+    pub security: MailSecurity,
+    /// The sender: an address, or `Name <address>`.
+    pub from: String,
+    /// The bank's login on the SMTP server, if it asks for one.
+    pub username: Option<String>,
+    /// A file holding the SMTP password (mode 0600), where `TRESOR_SMTP_PASSWORD` is not set.
+    pub password_file: Option<PathBuf>,
+    /// A PEM CA certificate to trust for the SMTP server instead of the public roots (a mail
+    /// server with an internal CA's certificate).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How the bank's connection to its SMTP server is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailSecurity {
+    /// STARTTLS, required: the server must offer it and its certificate must verify.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// None: only for a server on this host (loopback), such as a local relay.
+    None,
+}
+
+impl MailConfig {
+    /// The port: `port`, else the usual one for `security`.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            MailSecurity::Starttls => 587,
+            MailSecurity::Tls => 465,
+            MailSecurity::None => 25,
+        })
+    }
+
+    /// The sender's address, from `from` (`Name <address>` or an address).
+    pub fn from_address(&self) -> &str {
+        let from = self.from.trim();
+        match (from.rfind('<'), from.strip_suffix('>')) {
+            (Some(open), Some(inner)) => &inner[open + 1..],
+            _ => from,
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let Some(host) = &self.smtp else {
+            return Ok(());
+        };
+        if host.trim().is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::Invalid("[mail] smtp is not a host name"));
+        }
+        if !tresor_core::text::plausible_email(self.from_address()) {
+            return Err(ConfigError::Invalid(
+                "[mail] from must be an e-mail address, or Name <address>",
+            ));
+        }
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if self.security == MailSecurity::None && !loopback {
+            return Err(ConfigError::Invalid(
+                "[mail] security = \"none\" is only for a server on this host (localhost): \
+                 use starttls or tls",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[operations]`: `/metrics`, `/healthz` and `/readyz` on a loopback address of their own
@@ -98,6 +180,7 @@ impl Default for Config {
             bank: BankSection::default(),
             operations: OperationsConfig::default(),
             proxy: crate::proxy::ProxyConfig::default(),
+            mail: MailConfig::default(),
             policy: Policy::default(),
             ca: CaConfig::default(),
         }
@@ -276,6 +359,7 @@ impl Config {
             ));
         }
         crate::proxy::Proxies::new(&self.proxy)?;
+        self.mail.check()?;
         if info.name.trim().is_empty() {
             return Err(ConfigError::Invalid("the bank's name is empty"));
         }
@@ -417,6 +501,47 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             match (Config::from_file(&path), want) {
                 (Ok(_), Ok(())) => {}
+                (Err(e), Err(needle)) => assert!(e.to_string().contains(needle), "{text}: {e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_mail_section_is_read_and_a_bad_one_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bank.toml");
+        let cases = [
+            ("", Ok(587)),
+            (
+                "[mail]\nsmtp = \"mail.bank.example\"\nfrom = \"Bank <noreply@bank.example>\"\n",
+                Ok(587),
+            ),
+            (
+                "[mail]\nsmtp = \"mail.bank.example\"\nsecurity = \"tls\"\nfrom = \"noreply@bank.example\"\n",
+                Ok(465),
+            ),
+            (
+                "[mail]\nsmtp = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\nfrom = \"n@bank.example\"\n",
+                Ok(2525),
+            ),
+            (
+                "[mail]\nsmtp = \"mail.bank.example\"\nsecurity = \"none\"\nfrom = \"n@bank.example\"\n",
+                Err("only for a server on this host"),
+            ),
+            (
+                "[mail]\nsmtp = \"mail.bank.example\"\nfrom = \"Bank\"\n",
+                Err("from must be an e-mail address"),
+            ),
+            (
+                "[mail]\nsmtp = \"mail.bank.example\"\nfrom = \"n@bank.example\"\npassword = \"x\"\n",
+                Err("unknown field `password`"),
+            ),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&path, text).unwrap();
+            match (Config::from_file(&path), want) {
+                (Ok(c), Ok(port)) => assert_eq!(c.mail.port(), port, "{text}"),
                 (Err(e), Err(needle)) => assert!(e.to_string().contains(needle), "{text}: {e}"),
                 (got, want) => panic!("{text}: {got:?}, wanted {want:?}"),
             }

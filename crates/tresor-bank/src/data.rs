@@ -79,9 +79,10 @@ pub enum DataError {
     Hsm(#[from] tresor_pkcs11::TokenError),
     /// The HSM's PIN file may be read by others.
     #[error(
-        "{0} holds the HSM's PIN and may be read by others: make it the bank user's alone (chmod 600)"
+        "{0} holds a secret (the HSM's PIN, the SMTP password) and may be read by others: make \
+         it the bank user's alone (chmod 600)"
     )]
-    PinFileOpen(PathBuf),
+    SecretFileOpen(PathBuf),
 }
 
 /// The bank's keys and certificates.
@@ -425,10 +426,16 @@ fn open_hsm_ca(dir: &Path, cert: Certificate, config: &CaConfig) -> Result<BankC
 
 /// The HSM's PIN: `TRESOR_CA_PIN`, else the PIN file (which others may not read), else none.
 fn ca_pin(config: &CaConfig) -> Result<Option<Password>, DataError> {
-    if let Some(pin) = std::env::var_os(CA_PIN_ENV).filter(|p| !p.is_empty()) {
-        return Ok(Some(Password::new(pin.to_string_lossy().into_owned())));
+    secret(CA_PIN_ENV, config.pin_file.as_deref())
+}
+
+/// A secret the configuration names: the environment variable `env`, else the file `file`
+/// (which others may not read), else none. Never from the command line, where `ps` shows it.
+pub fn secret(env: &str, file: Option<&Path>) -> Result<Option<Password>, DataError> {
+    if let Some(value) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return Ok(Some(Password::new(value.to_string_lossy().into_owned())));
     }
-    let Some(path) = &config.pin_file else {
+    let Some(path) = file else {
         return Ok(None);
     };
     #[cfg(unix)]
@@ -436,13 +443,13 @@ fn ca_pin(config: &CaConfig) -> Result<Option<Password>, DataError> {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(path)
             .map_err(|source| DataError::Io {
-                path: path.clone(),
+                path: path.to_owned(),
                 source,
             })?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
-            return Err(DataError::PinFileOpen(path.clone()));
+            return Err(DataError::SecretFileOpen(path.to_owned()));
         }
     }
     let text = Zeroizing::new(read(path)?);
@@ -597,7 +604,7 @@ mod tests {
             ..CaConfig::default()
         };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(matches!(ca_pin(&config), Err(DataError::PinFileOpen(_))));
+        assert!(matches!(ca_pin(&config), Err(DataError::SecretFileOpen(_))));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         // The environment wins where it is set (as the tests of the HSM set it).
         if std::env::var_os(CA_PIN_ENV).is_none() {

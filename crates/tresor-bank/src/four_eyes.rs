@@ -161,7 +161,20 @@ impl Bank {
                 users: self.find_users(query.as_deref()).await?,
             }),
             AdminAction::ShowUser { login } => Ok(Reply::User(self.show_user(&login).await?)),
-            AdminAction::AddUser { login, name } => {
+            AdminAction::AddUser {
+                login,
+                name,
+                email: Some(email),
+            } => {
+                let to = self.add_user_by_mail(actor, &login, &name, &email).await?;
+                let login = Login::new(&login).map_or(login, |l| l.to_string());
+                Ok(Reply::Mailed { login, to })
+            }
+            AdminAction::AddUser {
+                login,
+                name,
+                email: None,
+            } => {
                 let password = self.add_user(actor, &login, &name).await?;
                 // As stored: the login folded to lower case.
                 let login = Login::new(&login).map_or(login, |l| l.to_string());

@@ -37,6 +37,8 @@ mod files;
 pub mod four_eyes;
 pub mod generations;
 pub mod ledger;
+pub mod mail;
+pub mod mailer;
 pub mod metrics;
 pub mod operations;
 pub mod orders;

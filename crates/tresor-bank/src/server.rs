@@ -110,6 +110,11 @@ pub async fn open(
     )
     .await?
     .with_info(config.bank_info());
+    let bank = if config.mail.smtp.is_some() {
+        bank.with_mail(crate::mailer::vault(&files.secrets))
+    } else {
+        bank
+    };
     Ok(Opened { bank, files })
 }
 

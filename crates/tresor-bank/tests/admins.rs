@@ -90,6 +90,7 @@ fn sample_actions(s: &Staff) -> Vec<(&'static str, AdminAction)> {
             AdminAction::AddUser {
                 login: "new.client".into(),
                 name: "New Client".into(),
+                email: None,
             },
         ),
         (
@@ -968,5 +969,47 @@ on_both!(
             .filter(|r| r.event == "suspension" && r.outcome == "ok")
             .count();
         assert_eq!(suspensions, 2);
+    }
+);
+
+on_both!(
+    an_account_manager_adds_a_user_by_mail_and_sees_only_where_it_went,
+    |db: Db| async move {
+        let s = staff(db).await;
+        let mut am = s.bank.key_login(&s.manager, "10.9.0.1").await;
+        let r = am
+            .admin(AdminAction::AddUser {
+                login: "New.Mailed".into(),
+                name: "New Mailed".into(),
+                email: Some("new.mailed@example.com".into()),
+            })
+            .await;
+        match r {
+            Ok(Reply::Mailed { login, to }) => {
+                assert_eq!(login, "new.mailed");
+                assert_eq!(to, "n•••@example.com");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A bad address is refused, and nothing is created or queued.
+        let r = am
+            .admin(AdminAction::AddUser {
+                login: "bad.mail".into(),
+                name: "Bad Mail".into(),
+                email: Some("not an address".into()),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::Invalid, "{r:?}");
+        assert!(s.bank.bank().show_user("bad.mail").await.is_err());
+        let queued = s
+            .bank
+            .store()
+            .read()
+            .await
+            .unwrap()
+            .unsent_mail()
+            .await
+            .unwrap();
+        assert_eq!(queued, 1);
     }
 );

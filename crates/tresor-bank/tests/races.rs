@@ -415,3 +415,44 @@ on_both!(
         assert_eq!(bank.channel.session_count().await.unwrap(), 1);
     }
 );
+
+on_both!(
+    ten_mailers_racing_claim_each_due_mail_once,
+    |db: Db| async move {
+        // Each mail is claimed by an update conditioned on the attempt time it was read
+        // with (`claim_mail`): of ten instances' mailers claiming at once, one gets each.
+        let bank = TestBank::new(db).await;
+        let mut tx = bank.store().begin().await.unwrap();
+        for i in 0..30 {
+            tx.enqueue_mail(&format!("mail-{i}"), b"sealed", 1_000)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let mut racing = JoinSet::new();
+        for _ in 0..10 {
+            let store = bank.store().clone();
+            racing.spawn(async move {
+                let mut conn = store.read().await.unwrap();
+                conn.claim_mail(2_000, 5_000, 100)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect::<Vec<_>>()
+            });
+        }
+        let mut claimed = Vec::new();
+        while let Some(ids) = racing.join_next().await {
+            claimed.extend(ids.unwrap());
+        }
+        claimed.sort();
+        let mut want: Vec<String> = (0..30).map(|i| format!("mail-{i}")).collect();
+        want.sort();
+        assert_eq!(claimed, want);
+        // Claimed: due again only when the claim lapses.
+        let mut conn = bank.store().read().await.unwrap();
+        assert!(conn.claim_mail(4_999, 9_000, 100).await.unwrap().is_empty());
+        assert_eq!(conn.claim_mail(5_000, 9_000, 100).await.unwrap().len(), 30);
+    }
+);

@@ -953,3 +953,96 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    a_queued_mail_is_sealed_and_a_planted_one_is_never_sent,
+    |db: Db| async move {
+        // `user add --email` queues the initial password for the user; the database holds
+        // it sealed under the bank's key, and a row the database-only attacker writes is
+        // refused by the mailer before any SMTP.
+        let bank = TestBank::new(db).await;
+        let to = bank
+            .bank()
+            .add_user_by_mail(
+                "admin:test",
+                "mailed.user",
+                "Mailed User",
+                "mailed@example.com",
+            )
+            .await
+            .unwrap();
+        assert_eq!(to, "m•••@example.com");
+        let (id, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT id, sealed FROM mail_outbox")
+            .fetch_one(bank.store().pool())
+            .await
+            .unwrap();
+        let files = tresor_bank::data::open(bank.dir.path(), &Default::default()).unwrap();
+        let vault = tresor_bank::mailer::vault(&files.secrets);
+        let mail = tresor_bank::mail::open(&vault, &id, &sealed).unwrap();
+        assert_eq!(mail.to, "mailed@example.com");
+        let password = mail
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("Initial password: "))
+            .unwrap()
+            .to_owned();
+        assert!(
+            !sealed
+                .windows(password.len())
+                .any(|w| w == password.as_bytes())
+        );
+        // The mailed password is the user's one-time password.
+        let mut c = bank.anonymous("10.90.0.1").await;
+        match c.login("mailed.user", &password, None, None).await {
+            Ok(Reply::LoggedIn(info)) => assert_eq!(info.stage, Stage::ChangePassword),
+            other => panic!("{other:?}"),
+        }
+        // Planted: a row whose seal is not the bank's.
+        sqlx::query(
+            "INSERT INTO mail_outbox (id, sealed, created_at, next_attempt) \
+             VALUES ('planted', $1, 0, 0)",
+        )
+        .bind(b"to: attacker@example.com".to_vec())
+        .execute(bank.store().pool())
+        .await
+        .unwrap();
+        // A mail server that is not there: the genuine mail fails to connect, the planted
+        // one never gets that far.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = tresor_bank::config::MailConfig {
+            smtp: Some("127.0.0.1".into()),
+            port: Some(closed),
+            security: tresor_bank::config::MailSecurity::None,
+            from: "bank@example.com".into(),
+            ..Default::default()
+        };
+        let mailer = tresor_bank::mailer::Mailer::new(
+            &config,
+            bank.store().clone(),
+            &files.secrets,
+            std::sync::Arc::new(tresor_bank::clock::SystemClock),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(mailer.send_due().await.unwrap(), 0);
+        let errors: Vec<(String, Option<String>, i64)> =
+            sqlx::query_as("SELECT id, last_error, attempts FROM mail_outbox ORDER BY id")
+                .fetch_all(bank.store().pool())
+                .await
+                .unwrap();
+        assert_eq!(errors.len(), 2);
+        for (id, error, attempts) in errors {
+            let error = error.unwrap_or_default();
+            assert_eq!(attempts, 1);
+            assert_eq!(
+                error.contains("not sealed by this bank"),
+                id == "planted",
+                "{id}: {error}"
+            );
+        }
+    }
+);

@@ -71,6 +71,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_spent_handshakes.sql"),
         include_str!("../../migrations/postgres/0009_spent_handshakes.sql"),
     ),
+    (
+        10,
+        "mail",
+        include_str!("../../migrations/sqlite/0010_mail.sql"),
+        include_str!("../../migrations/postgres/0010_mail.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

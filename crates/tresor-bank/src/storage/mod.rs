@@ -24,6 +24,7 @@ mod audit;
 pub mod certs;
 pub mod directory;
 pub mod ledger;
+pub mod mail;
 mod meta;
 mod migrations;
 pub mod orders;

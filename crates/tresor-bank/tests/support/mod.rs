@@ -297,7 +297,9 @@ async fn instance(
         "Test Bank",
     )
     .await
-    .unwrap();
+    .unwrap()
+    // Mail is queued (never sent: no mailer runs here).
+    .with_mail(tresor_bank::mailer::vault(&files.secrets));
     server::channel(Opened { bank, files }).unwrap()
 }
 

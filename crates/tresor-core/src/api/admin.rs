@@ -97,12 +97,17 @@ pub enum AdminAction {
         /// The login.
         login: String,
     },
-    /// Creates a client user; the answer holds the one-time initial password.
+    /// Creates a client user; the answer holds the one-time initial password, or with
+    /// `email` says that it went there by e-mail.
     AddUser {
         /// The login.
         login: String,
         /// The full name.
         name: String,
+        /// The user's e-mail address: the bank sends the initial password there, and no
+        /// admin sees it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
     },
     /// Locks a user; their sessions end.
     LockUser {

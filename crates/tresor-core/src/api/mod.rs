@@ -320,6 +320,13 @@ pub enum Reply {
     AuditCheck(AuditCheck),
     /// A one-time secret, shown once.
     Secret(IssuedSecret),
+    /// A one-time secret sent to its user by e-mail, not shown.
+    Mailed {
+        /// For whom.
+        login: String,
+        /// Where it went, as the audit log shows it (`o•••@example.com`).
+        to: String,
+    },
     /// Four-eyes requests.
     Requests {
         /// Oldest first.
