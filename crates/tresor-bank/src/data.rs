@@ -77,7 +77,7 @@ pub enum DataError {
     /// The HSM holding the CA key refused or could not be reached.
     #[error("the bank CA's HSM: {0}")]
     Hsm(#[from] tresor_pkcs11::TokenError),
-    /// The HSM's PIN file may be read by others.
+    /// A file holding a secret (the HSM's PIN, the SMTP password) may be read by others.
     #[error(
         "{0} holds a secret (the HSM's PIN, the SMTP password) and may be read by others: make \
          it the bank user's alone (chmod 600)"
