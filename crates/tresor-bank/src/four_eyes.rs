@@ -161,24 +161,19 @@ impl Bank {
                 users: self.find_users(query.as_deref()).await?,
             }),
             AdminAction::ShowUser { login } => Ok(Reply::User(self.show_user(&login).await?)),
-            AdminAction::AddUser {
-                login,
-                name,
-                email: Some(email),
-            } => {
-                let to = self.add_user_by_mail(actor, &login, &name, &email).await?;
-                let login = Login::new(&login).map_or(login, |l| l.to_string());
-                Ok(Reply::Mailed { login, to })
-            }
-            AdminAction::AddUser {
-                login,
-                name,
-                email: None,
-            } => {
-                let password = self.add_user(actor, &login, &name).await?;
+            AdminAction::AddUser { login, name, email } => {
                 // As stored: the login folded to lower case.
-                let login = Login::new(&login).map_or(login, |l| l.to_string());
-                Ok(Reply::Secret(self.initial_secret(&login, password)))
+                let stored = Login::new(&login).map_or_else(|_| login.clone(), |l| l.to_string());
+                match email {
+                    Some(email) => {
+                        let to = self.add_user_by_mail(actor, &login, &name, &email).await?;
+                        Ok(Reply::Mailed { login: stored, to })
+                    }
+                    None => {
+                        let password = self.add_user(actor, &login, &name).await?;
+                        Ok(Reply::Secret(self.initial_secret(&stored, password)))
+                    }
+                }
             }
             AdminAction::LockUser { login } => {
                 self.lock_user(actor, &login).await?;

@@ -118,8 +118,9 @@ impl DbSessions {
 impl SessionStore for DbSessions {
     async fn insert(&self, session: &ServerSession, source: &str) -> Result<bool, StoreError> {
         let id = id_text(session.id());
+        let state = session.export();
         let mut stored = self.stored(&id, session)?;
-        stored.sealed = self.seal(session.id(), &session.export())?;
+        stored.sealed = self.seal(session.id(), &state)?;
         let idle = i64::try_from(session.idle_timeout().as_secs()).unwrap_or(i64::MAX);
         let until = stored.last_activity.saturating_add(SPENT_SECONDS);
         let mut tx = self.store.begin().await.map_err(db)?;
@@ -136,7 +137,7 @@ impl SessionStore for DbSessions {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        self.states.insert(session.id(), Arc::new(session.export()));
+        self.states.insert(session.id(), Arc::new(state));
         if let Some((_, all)) = lock(&self.total).as_mut() {
             *all += 1;
         }

@@ -19,10 +19,10 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tresor_core::PrivateKey;
-
-use crate::proxy::{Proxies, read_proxy_v2};
 use tresor_core::x509_cert::Certificate;
 use tresor_core::x509_cert::der::Encode as _;
+
+use crate::proxy::{Proxies, read_proxy_v2};
 
 /// Time allowed for the TLS handshake, and then for each request's headers.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
