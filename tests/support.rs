@@ -127,3 +127,32 @@ impl SoftHsm {
         )
     }
 }
+
+/// A new, empty PostgreSQL database named `prefix` plus this process and the time, on the
+/// server `TRESOR_TEST_POSTGRES` names (which scripts/test starts; it drops `tresor_test_*`
+/// and `tresor_bench_*` databases of earlier runs), made with `psql`; its URL.
+pub fn fresh_postgres(prefix: &str) -> String {
+    let server = std::env::var("TRESOR_TEST_POSTGRES").expect(
+        "TRESOR_TEST_POSTGRES must name a PostgreSQL server (postgres://tresor:tresor@127.0.0.1:5432); \
+         scripts/test sets it",
+    );
+    let server = server.trim_end_matches('/');
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let out = Command::new("psql")
+        .arg(format!("{server}/postgres"))
+        .args(["-qAtc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql (postgresql-client, which scripts/test installs)");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{server}/{name}")
+}

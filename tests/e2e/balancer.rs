@@ -243,7 +243,7 @@ fn run(setup: Setup) {
     );
     let env = vec![(
         "TRESOR_DATABASE_URL".to_string(),
-        PathBuf::from(fresh_postgres()),
+        PathBuf::from(fresh_postgres("tresor_test_e2e")),
     )];
     let bank = Bank::start_with(POLICY, &extra, env);
     let second: Instance = bank.another_instance("bank-2.log");

@@ -221,17 +221,6 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn local_ok(bank: &Bank, args: &[&str]) -> String {
-    let out = bank.local(args);
-    assert!(
-        out.status.success(),
-        "tresor-bank {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 #[ignore = "restarts the PostgreSQL server: scripts/load-test runs it on its own"]
 fn orders_survive_a_killed_instance_and_a_restarted_database() {
@@ -241,7 +230,7 @@ fn orders_survive_a_killed_instance_and_a_restarted_database() {
         "TRESOR_LOAD_RESTART_POSTGRES: the command that restarts the PostgreSQL server \
          (scripts/load-test sets it)",
     );
-    let database = fresh_postgres();
+    let database = fresh_postgres("tresor_test_e2e");
     let env = vec![(
         "TRESOR_DATABASE_URL".to_string(),
         PathBuf::from(database.clone()),
@@ -391,8 +380,8 @@ fn orders_survive_a_killed_instance_and_a_restarted_database() {
         let want = OPENING - spent.get(account).copied().unwrap_or(0);
         assert_eq!(balance, want, "{account}");
     }
-    local_ok(&bank, &["ledger", "verify"]);
-    local_ok(&bank, &["audit", "verify"]);
+    bank.admin(&["ledger", "verify"]);
+    bank.admin(&["audit", "verify"]);
     let logs: String = ["bank.log", "bank-2.log", "bank-2b.log"]
         .iter()
         .filter_map(|l| std::fs::read_to_string(bank.data().parent().unwrap().join(l)).ok())

@@ -82,16 +82,7 @@ impl Smtp {
 /// A CA and the SMTP server's certificate from it, for `localhost`, by OpenSSL.
 fn smtp_certificates(dir: &Path) {
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        tresor_tests::openssl_ok(dir, args, None);
     };
     let ec = [
         "-newkey",

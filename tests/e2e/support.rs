@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tresor_core::payment::Iban;
-pub use tresor_tests::{SOFTHSM_MODULE, SoftHsm};
+pub use tresor_tests::{SOFTHSM_MODULE, SoftHsm, fresh_postgres};
 
 /// The password every enrolled test user ends up with.
 pub const PASSWORD: &str = "correct horse battery";
@@ -334,35 +334,6 @@ impl Drop for Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A new, empty PostgreSQL database on the server `TRESOR_TEST_POSTGRES` names (which
-/// scripts/test starts), made with `psql`; its URL.
-pub fn fresh_postgres() -> String {
-    let server = std::env::var("TRESOR_TEST_POSTGRES").expect(
-        "TRESOR_TEST_POSTGRES must name a PostgreSQL server (postgres://tresor:tresor@127.0.0.1:5432); \
-         scripts/test sets it",
-    );
-    let server = server.trim_end_matches('/');
-    let name = format!(
-        "tresor_test_e2e_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let out = Command::new("psql")
-        .arg(format!("{server}/postgres"))
-        .args(["-qAtc", &format!("CREATE DATABASE {name}")])
-        .output()
-        .expect("psql (postgresql-client, which scripts/test installs)");
-    assert!(
-        out.status.success(),
-        "CREATE DATABASE: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!("{server}/{name}")
 }
 
 /// The `tresor` CLI as one user with one drive (or one token).

@@ -217,23 +217,6 @@ async fn bank_info(session: &mut Session) {
     assert!(matches!(reply, Ok(Reply::BankInfo(_))), "{reply:?}");
 }
 
-/// A new empty database on the PostgreSQL server `server`, by psql.
-fn fresh_postgres(server: &str) -> String {
-    let server = server.trim_end_matches('/');
-    let name = format!("tresor_bench_sessions_{}", std::process::id());
-    let out = Command::new("psql")
-        .arg(format!("{server}/postgres"))
-        .args(["-qAtc", &format!("CREATE DATABASE {name}")])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!("{server}/{name}")
-}
-
 fn main() {
     let sessions: usize = std::env::var("TRESOR_BENCH_SESSIONS")
         .ok()
@@ -249,8 +232,8 @@ fn main() {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     rt.block_on(async {
         run("SQLite (embedded)", sessions, None).await;
-        if let Ok(server) = std::env::var("TRESOR_TEST_POSTGRES") {
-            let url = fresh_postgres(&server);
+        if std::env::var_os("TRESOR_TEST_POSTGRES").is_some() {
+            let url = tresor_tests::fresh_postgres("tresor_bench_sessions");
             run("PostgreSQL 15", sessions, Some(&url)).await;
         }
     });
