@@ -485,6 +485,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let channel = server::channel(opened)?;
         if let Some(mailer) = mailer {
             tresor_bank::mailer::spawn(mailer, Duration::from_secs(2));
+            // Reminders fall due by the day: looking every ten minutes is plenty.
+            tresor_bank::notices::spawn_reminders(channel.clone(), Duration::from_secs(600));
         }
         let ops = Operations::new(channel.clone());
         // SIGTERM (systemd, a container stop) or Ctrl-C: stop accepting, say "not ready",

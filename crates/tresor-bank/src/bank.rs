@@ -36,10 +36,12 @@ use crate::channel::{Handler, SessionInfo, StoreError, source_of, unmapped};
 use crate::clock::Clock;
 use crate::config::Policy;
 use crate::data::BankSecrets;
+use crate::mail::Notice;
 use crate::passwords::{self, Busy};
 use crate::rules::{self, CertificateRefusal, Factor, LoginRefusal, PasswordState};
 use crate::sessions::id_text;
 use crate::storage::certs::NewCertificate;
+use crate::storage::mail::SeenAddress;
 use crate::storage::sessions::StoredLogin;
 use crate::storage::users::LoginSuccess;
 use crate::storage::{
@@ -442,6 +444,12 @@ impl Bank {
         if let Request::BankInfo {} = request {
             return Ok(Reply::BankInfo(self.info.clone()));
         }
+        if let Request::ForgotPassword { login } = request {
+            return self.forgot_password(ctx, &login).await;
+        }
+        if let Request::ResetPassword { login, code, new } = request {
+            return self.reset_password(ctx, &login, &code, &new).await;
+        }
         // Read by the channel with the record's seq, in the same statement; else here.
         let login = match ctx.login {
             Some(stored) => self.verified_login(&ctx.session, stored)?,
@@ -505,8 +513,17 @@ impl Bank {
         }
         match request {
             // Answered above, before the session's login is looked up.
-            Request::Login { .. } | Request::BlockKey { .. } | Request::BankInfo {} => {
-                Err(not_allowed("log in first"))
+            Request::Login { .. }
+            | Request::BlockKey { .. }
+            | Request::BankInfo {}
+            | Request::ForgotPassword { .. }
+            | Request::ResetPassword { .. } => Err(not_allowed("log in first")),
+            Request::Profile {} => self.profile(&session, &user).await,
+            Request::SetEmail { email } => self.set_email(ctx, &session, &user, &email).await,
+            Request::ConfirmEmail { code } => self.confirm_email(ctx, &session, &user, &code).await,
+            Request::SetPreferences { language, quiet } => {
+                self.set_preferences(ctx, &session, &user, language, &quiet)
+                    .await
             }
             Request::Admin { action } => self.admin_request(ctx, &session, &user, action).await,
             Request::ChangePassword { current, new } => {
@@ -797,6 +814,19 @@ impl Bank {
             }),
         )
         .await?;
+        // Told to the user when it is not their first login and the address is new.
+        if work.saw_address(user.id, &ctx.source, now).await? == SeenAddress::New {
+            let at = crate::admin::format_time(now);
+            self.notify(
+                &mut work,
+                user.id,
+                &Notice::NewAddress {
+                    ip: &ctx.ip,
+                    at: &at,
+                },
+            )
+            .await?;
+        }
         let factor_name = factor.map_or("none", Factor::name);
         work.record(ctx.event(
             &user.login,
@@ -954,6 +984,9 @@ impl Bank {
                 if locked {
                     work.record(ctx.event(&user.login, "lockout", "locked", &detail));
                     work.end_sessions_of(user.id, None).await?;
+                    let at = crate::admin::format_time(self.unix_now());
+                    self.notify(&mut work, user.id, &Notice::Lockout { at: &at })
+                        .await?;
                 }
             }
             None => work.record(ctx.event(&user.login, event, "refused: account locked", "")),
@@ -1026,7 +1059,11 @@ impl Bank {
     }
 
     /// One penalty point for a failed login from `source`; above the limit, a block.
-    async fn penalize_login(&self, work: &mut Work, source: &str) -> Result<(), StorageError> {
+    pub(crate) async fn penalize_login(
+        &self,
+        work: &mut Work,
+        source: &str,
+    ) -> Result<(), StorageError> {
         self.penalize_in(work, source, "failed logins")
             .await
             .map(drop)
@@ -1204,12 +1241,12 @@ impl Bank {
     // -----------------------------------------------------------------------------------------
     // Certificates.
 
-    fn renewal_window(&self) -> i64 {
+    pub(crate) fn renewal_window(&self) -> i64 {
         i64::try_from(self.policy.renewal_window().as_secs()).unwrap_or(i64::MAX)
     }
 
     /// The certificate that signed this session, if the bank issued it to `user`.
-    async fn session_certificate(
+    pub(crate) async fn session_certificate(
         &self,
         ctx: &Ctx<'_>,
         user: &UserRow,

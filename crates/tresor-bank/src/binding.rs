@@ -310,6 +310,33 @@ impl Binding {
         hmac::verify(&self.mac, &Self::movement_message(prev, m), tag).is_ok()
     }
 
+    /// The MAC that makes `email` the verified address of the user `user_id`, `login`.
+    pub fn email_tag(&self, user_id: i64, login: &str, email: &str) -> Vec<u8> {
+        let id = user_id.to_be_bytes();
+        self.tag("email", &[&id, login.as_bytes(), email.as_bytes()])
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether a stored address is the user's verified one.
+    pub fn email_holds(&self, user_id: i64, login: &str, email: &str, tag: &[u8]) -> bool {
+        let id = user_id.to_be_bytes();
+        self.verify("email", &[&id, login.as_bytes(), email.as_bytes()], tag)
+    }
+
+    /// The MAC under which a one-time code is kept: over the code, the user, what it is for,
+    /// its target (a new address) and its expiry. The code itself is stored nowhere.
+    pub fn code_tag(&self, c: &CodeFacts<'_>, code: &str) -> Vec<u8> {
+        self.tag("one-time code", &c.parts(code).as_refs())
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether `code` is the one kept under `tag` for these facts (in constant time).
+    pub fn code_holds(&self, c: &CodeFacts<'_>, code: &str, tag: &[u8]) -> bool {
+        self.verify("one-time code", &c.parts(code).as_refs(), tag)
+    }
+
     fn roles_parts<'a>(user_id: &'a [u8; 8], login: &'a str, roles: &'a str) -> [&'a [u8]; 3] {
         [user_id, login.as_bytes(), roles.as_bytes()]
     }
@@ -417,6 +444,33 @@ fn login_parts(session: &str, login: Option<&SessionLogin>) -> Parts {
         parts.push(l.stage.to_db().as_bytes().to_vec());
     }
     Parts(parts)
+}
+
+/// What a one-time code is bound to.
+pub struct CodeFacts<'a> {
+    /// The user.
+    pub user_id: i64,
+    /// Their login.
+    pub login: &'a str,
+    /// What the code does (`reset`, `email`).
+    pub purpose: &'a str,
+    /// What it confirms: a new address, or empty.
+    pub target: &'a str,
+    /// Until when, Unix seconds.
+    pub expires: i64,
+}
+
+impl CodeFacts<'_> {
+    fn parts(&self, code: &str) -> Parts {
+        Parts(vec![
+            self.user_id.to_be_bytes().to_vec(),
+            self.login.as_bytes().to_vec(),
+            self.purpose.as_bytes().to_vec(),
+            self.target.as_bytes().to_vec(),
+            self.expires.to_be_bytes().to_vec(),
+            code.as_bytes().to_vec(),
+        ])
+    }
 }
 
 #[cfg(test)]

@@ -330,6 +330,17 @@ impl Bank {
                     as_order.payer_iban
                 ),
             ));
+            let amount = format!("{} {}", payment::format_amount(p.amount), account.currency);
+            self.notify_viewers(
+                &mut work,
+                &account.iban,
+                &crate::mail::Notice::IncomingPayment {
+                    account: &account.iban,
+                    amount: &amount,
+                    from: &as_order.payee_name,
+                },
+            )
+            .await?;
             balances.push(u64::try_from(booked).unwrap_or(0));
         }
         self.commit(work).await?;

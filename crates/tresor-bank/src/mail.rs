@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tresor_core::Password;
 use tresor_core::api::BankInfo;
+use tresor_core::api::profile::{Language, NoticeKind};
 use zeroize::Zeroize as _;
 
 use crate::binding::Vault;
@@ -52,8 +53,7 @@ pub fn activation(
     password: &Password,
     expires: &str,
 ) -> Mail {
-    let contact = contact_line(info);
-    let uk = [
+    let uk = vec![
         format!(
             "Для вас створено вхід до Tresor, клієнт-банку {}.",
             info.name
@@ -66,9 +66,8 @@ pub fn activation(
         "Під час першого входу Tresor попросить змінити цей пароль і створить ваш ключ на \
          USB-накопичувачі. Нікому не повідомляйте пароль: працівники банку його не питають."
             .to_owned(),
-        format!("Питання: {}", contact.0),
     ];
-    let en = [
+    let en = vec![
         format!("You now have a Tresor login at {}.", info.name),
         String::new(),
         format!("Login: {login}"),
@@ -78,17 +77,362 @@ pub fn activation(
         "At the first login Tresor asks you to change this password and makes your key on \
          your USB drive. Tell this password to nobody: the bank's staff never ask for it."
             .to_owned(),
-        format!("Questions: {}", contact.1),
     ];
+    compose(
+        info,
+        to,
+        None,
+        ("ваш вхід до Tresor", uk),
+        ("your Tresor login", en),
+    )
+}
+
+/// What the bank tells a user unasked, or sends them on their request (a code).
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// A code to set a new password with.
+    ResetCode {
+        /// The code.
+        code: &'a Password,
+        /// Until when, as the bank prints times.
+        expires: &'a str,
+    },
+    /// A code confirming this address as the user's.
+    EmailCode {
+        /// The code.
+        code: &'a Password,
+        /// Until when.
+        expires: &'a str,
+    },
+    /// A login from an address not seen before.
+    NewAddress {
+        /// The address.
+        ip: &'a str,
+        /// When.
+        at: &'a str,
+    },
+    /// Locked after wrong passwords.
+    Lockout {
+        /// When.
+        at: &'a str,
+    },
+    /// The password was reset with a mailed code.
+    PasswordReset {
+        /// When.
+        at: &'a str,
+    },
+    /// Someone with the key asked to move the user's mail to another address.
+    EmailChanging {
+        /// The new address, masked.
+        new: &'a str,
+    },
+    /// The user's mail now goes to another address.
+    EmailChanged {
+        /// The new address, masked.
+        new: &'a str,
+    },
+    /// A certificate expires soon.
+    CertificateExpiry {
+        /// Its serial.
+        serial: &'a str,
+        /// Its expiry.
+        expires: &'a str,
+        /// Days left (30, 14, 7, 3 or 1).
+        days: u32,
+    },
+    /// An order was rejected.
+    OrderRejected {
+        /// The order's number.
+        id: u64,
+        /// The payer account.
+        account: &'a str,
+        /// Amount and currency, as printed.
+        amount: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// Money came in.
+    IncomingPayment {
+        /// The account credited.
+        account: &'a str,
+        /// Amount and currency, as printed.
+        amount: &'a str,
+        /// From whom.
+        from: &'a str,
+    },
+}
+
+impl Notice<'_> {
+    /// Which notice kind this is; none for a code the user asked for.
+    pub fn kind(&self) -> Option<NoticeKind> {
+        match self {
+            Self::ResetCode { .. } | Self::EmailCode { .. } => None,
+            Self::NewAddress { .. } => Some(NoticeKind::NewAddress),
+            Self::Lockout { .. } => Some(NoticeKind::Lockout),
+            Self::PasswordReset { .. } | Self::EmailChanging { .. } | Self::EmailChanged { .. } => {
+                Some(NoticeKind::Credentials)
+            }
+            Self::CertificateExpiry { .. } => Some(NoticeKind::CertificateExpiry),
+            Self::OrderRejected { .. } => Some(NoticeKind::OrderRejected),
+            Self::IncomingPayment { .. } => Some(NoticeKind::IncomingPayment),
+        }
+    }
+
+    /// Subject and lines, in Ukrainian and in English.
+    fn texts(&self, login: &str) -> [(String, Vec<String>); 2] {
+        let never = (
+            "Працівники банку ніколи не питають коди та паролі.".to_owned(),
+            "The bank's staff never ask for codes or passwords.".to_owned(),
+        );
+        let not_you = (
+            "Якщо це були не ви, негайно зверніться до банку.".to_owned(),
+            "If this was not you, contact the bank at once.".to_owned(),
+        );
+        let (uk, en) = match self {
+            Self::ResetCode { code, expires } => (
+                (
+                    "код для нового пароля".to_owned(),
+                    vec![
+                        format!("Код для встановлення нового пароля до входу {login}:"),
+                        String::new(),
+                        format!("Код: {}", code.expose()),
+                        format!("Діє до: {expires}, один раз."),
+                        String::new(),
+                        not_you.0.clone(),
+                        never.0.clone(),
+                    ],
+                ),
+                (
+                    "code for a new password".to_owned(),
+                    vec![
+                        format!("A code to set a new password for the login {login}:"),
+                        String::new(),
+                        format!("Code: {}", code.expose()),
+                        format!("Valid until: {expires}, once."),
+                        String::new(),
+                        not_you.1.clone(),
+                        never.1.clone(),
+                    ],
+                ),
+            ),
+            Self::EmailCode { code, expires } => (
+                (
+                    "підтвердження адреси".to_owned(),
+                    vec![
+                        format!("Щоб банк писав на цю адресу для входу {login}, введіть у Tresor код:"),
+                        String::new(),
+                        format!("Код: {}", code.expose()),
+                        format!("Діє до: {expires}, один раз."),
+                        String::new(),
+                        never.0.clone(),
+                    ],
+                ),
+                (
+                    "confirm your address".to_owned(),
+                    vec![
+                        format!("For the bank to write to this address for the login {login}, enter this code in Tresor:"),
+                        String::new(),
+                        format!("Code: {}", code.expose()),
+                        format!("Valid until: {expires}, once."),
+                        String::new(),
+                        never.1.clone(),
+                    ],
+                ),
+            ),
+            Self::NewAddress { ip, at } => (
+                (
+                    "вхід з нової адреси".to_owned(),
+                    vec![
+                        format!("{at}: вхід {login} з адреси {ip}, з якої ви раніше не входили."),
+                        not_you.0.clone(),
+                    ],
+                ),
+                (
+                    "login from a new address".to_owned(),
+                    vec![
+                        format!("{at}: the login {login} was used from {ip}, an address not seen before."),
+                        not_you.1.clone(),
+                    ],
+                ),
+            ),
+            Self::Lockout { at } => (
+                (
+                    "вхід заблоковано".to_owned(),
+                    vec![
+                        format!("{at}: вхід {login} заблоковано після кількох неправильних паролів."),
+                        "Щоб розблокувати, попросіть у банку тимчасовий пароль.".to_owned(),
+                        not_you.0.clone(),
+                    ],
+                ),
+                (
+                    "login locked".to_owned(),
+                    vec![
+                        format!("{at}: the login {login} was locked after several wrong passwords."),
+                        "To unlock it, ask the bank for a temporary password.".to_owned(),
+                        not_you.1.clone(),
+                    ],
+                ),
+            ),
+            Self::PasswordReset { at } => (
+                (
+                    "пароль змінено".to_owned(),
+                    vec![
+                        format!("{at}: пароль входу {login} змінено кодом, надісланим на цю адресу."),
+                        not_you.0.clone(),
+                    ],
+                ),
+                (
+                    "password changed".to_owned(),
+                    vec![
+                        format!("{at}: the password of the login {login} was changed with a code sent to this address."),
+                        not_you.1.clone(),
+                    ],
+                ),
+            ),
+            Self::EmailChanging { new } => (
+                (
+                    "зміна адреси".to_owned(),
+                    vec![
+                        format!("Для входу {login} запитано зміну адреси пошти на {new}."),
+                        "Поки код з листа на нову адресу не введено, банк пише сюди.".to_owned(),
+                        not_you.0.clone(),
+                    ],
+                ),
+                (
+                    "address change".to_owned(),
+                    vec![
+                        format!("A change of the login {login}'s mail address to {new} was asked for."),
+                        "Until the code mailed there is entered, the bank writes here.".to_owned(),
+                        not_you.1.clone(),
+                    ],
+                ),
+            ),
+            Self::EmailChanged { new } => (
+                (
+                    "адресу змінено".to_owned(),
+                    vec![
+                        format!("Відтепер банк пише листи для входу {login} на {new}, не сюди."),
+                        not_you.0.clone(),
+                    ],
+                ),
+                (
+                    "address changed".to_owned(),
+                    vec![
+                        format!("From now on the bank writes to {new} for the login {login}, not here."),
+                        not_you.1.clone(),
+                    ],
+                ),
+            ),
+            Self::CertificateExpiry {
+                serial,
+                expires,
+                days,
+            } => (
+                (
+                    format!("сертифікат ключа спливає через {days} дн."),
+                    vec![
+                        format!("Сертифікат ключа входу {login} (серійний номер {serial}) діє до {expires}."),
+                        "Відкрийте Tresor і оновіть ключ, поки сертифікат чинний: після цього знадобиться відновлення через банк.".to_owned(),
+                    ],
+                ),
+                (
+                    format!("your key's certificate expires in {days} day(s)"),
+                    vec![
+                        format!("The certificate of the login {login}'s key (serial {serial}) is valid until {expires}."),
+                        "Open Tresor and renew the key while the certificate is valid: afterwards only a recovery through the bank helps.".to_owned(),
+                    ],
+                ),
+            ),
+            Self::OrderRejected {
+                id,
+                account,
+                amount,
+                reason,
+            } => (
+                (
+                    format!("платіжне доручення {id} відхилено"),
+                    vec![
+                        format!("Доручення {id} з рахунку {account} на {amount} відхилено: {reason}."),
+                    ],
+                ),
+                (
+                    format!("payment order {id} rejected"),
+                    vec![format!(
+                        "Order {id} from account {account} for {amount} was rejected: {reason}."
+                    )],
+                ),
+            ),
+            Self::IncomingPayment {
+                account,
+                amount,
+                from,
+            } => (
+                (
+                    "надходження коштів".to_owned(),
+                    vec![format!("На рахунок {account} надійшло {amount} від {from}.")],
+                ),
+                (
+                    "money in".to_owned(),
+                    vec![format!("{amount} came into account {account} from {from}.")],
+                ),
+            ),
+        };
+        [uk, en]
+    }
+}
+
+/// `notice` as a mail to `login`'s `address`, in their language (both when not known).
+pub fn notice(
+    info: &BankInfo,
+    to: &str,
+    login: &str,
+    language: Option<Language>,
+    notice: &Notice<'_>,
+) -> Mail {
+    let [uk, en] = notice.texts(login);
+    compose(info, to, language, (&uk.0, uk.1), (&en.0, en.1))
+}
+
+/// A mail from its texts in both languages: one of them, or both (Ukrainian first), each
+/// ending with whom to call.
+fn compose(
+    info: &BankInfo,
+    to: &str,
+    language: Option<Language>,
+    uk: (&str, Vec<String>),
+    en: (&str, Vec<String>),
+) -> Mail {
+    let contact = contact_line(info);
+    let mut uk_lines = uk.1;
+    uk_lines.push(format!("Питання: {}", contact.0));
+    let mut en_lines = en.1;
+    en_lines.push(format!("Questions: {}", contact.1));
+    let (subject, text, html) = match language {
+        Some(Language::Uk) => (
+            uk.0.to_owned(),
+            uk_lines.join("\n"),
+            format!("<div lang=\"uk\">{}</div>", html_lines(&uk_lines)),
+        ),
+        Some(Language::En) => (
+            en.0.to_owned(),
+            en_lines.join("\n"),
+            format!("<div lang=\"en\">{}</div>", html_lines(&en_lines)),
+        ),
+        None => (
+            format!("{} / {}", uk.0, en.0),
+            format!("{}\n\n---\n\n{}", uk_lines.join("\n"), en_lines.join("\n")),
+            format!(
+                "<div lang=\"uk\">{}</div><hr><div lang=\"en\">{}</div>",
+                html_lines(&uk_lines),
+                html_lines(&en_lines)
+            ),
+        ),
+    };
     Mail {
         to: to.to_owned(),
-        subject: format!("{}: ваш вхід до Tresor / your Tresor login", info.name),
-        text: format!("{}\n\n---\n\n{}\n", uk.join("\n"), en.join("\n")),
-        html: format!(
-            "<!DOCTYPE html><html><body><div lang=\"uk\">{}</div><hr><div lang=\"en\">{}</div></body></html>",
-            html_lines(&uk),
-            html_lines(&en)
-        ),
+        subject: format!("{}: {subject}", info.name),
+        text: format!("{text}\n"),
+        html: format!("<!DOCTYPE html><html><body>{html}</body></html>"),
     }
 }
 

@@ -23,6 +23,7 @@ use tresor_core::x509_cert::der::Decode as _;
 
 use crate::bank::{Answer, Bank, Ctx, Refusal, conflict, not_allowed};
 use crate::ledger::Posting;
+use crate::mail::Notice;
 use crate::rules::ledger::BookingRefusal;
 use crate::rules::{self, SendStep, SignRefusal};
 use crate::storage::orders::NewSignature;
@@ -485,6 +486,24 @@ impl Bank {
         }
         let (status, reason) = self.execute(&mut work, id, &o.order).await?;
         work.settle_order(id, status, reason).await?;
+        if let (OrderStatus::Rejected, Some(reason)) = (status, reason) {
+            let amount = format!(
+                "{} {}",
+                payment::format_amount(o.order.amount),
+                o.order.currency
+            );
+            self.notify_viewers(
+                &mut work,
+                &o.order.payer_iban,
+                &Notice::OrderRejected {
+                    id,
+                    account: &o.order.payer_iban,
+                    amount: &amount,
+                    reason,
+                },
+            )
+            .await?;
+        }
         let detail = format!(
             "order {id}: {} {}{}",
             payment::format_amount(o.order.amount),
@@ -578,6 +597,21 @@ impl Bank {
                     payee.iban
                 )));
             }
+            let amount = format!(
+                "{} {}",
+                payment::format_amount(order.amount),
+                order.currency
+            );
+            self.notify_viewers(
+                work,
+                &payee.iban,
+                &Notice::IncomingPayment {
+                    account: &payee.iban,
+                    amount: &amount,
+                    from: &payer.holder,
+                },
+            )
+            .await?;
         }
         Ok((OrderStatus::Accepted, None))
     }

@@ -199,6 +199,29 @@ pub fn one_time() -> Password {
     Password::new(std::mem::take(&mut *out))
 }
 
+/// A one-time code of `digits` decimal digits, for a user to type from a mail or an SMS,
+/// uniformly drawn.
+pub fn numeric_code(digits: usize) -> Password {
+    let mut out = Zeroizing::new(String::with_capacity(digits));
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    let mut i = 0;
+    while out.len() < digits {
+        if i % 32 == 0 {
+            // Fails only if the OS random number generator does.
+            #[allow(clippy::expect_used)]
+            getrandom_fill(&mut *bytes).expect("the operating system's random number generator");
+        }
+        let b = bytes[i % 32];
+        i += 1;
+        // Rejection sampling keeps the digits uniform: 250 = 25 × 10.
+        if b >= 250 {
+            continue;
+        }
+        out.push(char::from(b'0' + b % 10));
+    }
+    Password::new(std::mem::take(&mut *out))
+}
+
 fn getrandom_fill(buf: &mut [u8]) -> Result<(), ring::error::Unspecified> {
     use ring::rand::SecureRandom as _;
     ring::rand::SystemRandom::new().fill(buf)
@@ -281,6 +304,24 @@ mod tests {
             })
         })
         .await
+    }
+
+    #[test]
+    fn numeric_codes_are_digits_of_the_asked_length() {
+        for digits in [6, 8] {
+            let a = numeric_code(digits);
+            assert_eq!(a.expose().len(), digits);
+            assert!(
+                a.expose().bytes().all(|b| b.is_ascii_digit()),
+                "{}",
+                a.expose()
+            );
+        }
+        // Every digit turns up: the draw is not stuck on a few.
+        let seen: std::collections::BTreeSet<u8> = (0..50)
+            .flat_map(|_| numeric_code(8).expose().bytes().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(seen.len(), 10);
     }
 
     #[test]

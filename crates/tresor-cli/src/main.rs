@@ -36,6 +36,7 @@ use tresor_client::statements::{self, ExchangeError};
 use tresor_client::token::{self, TokenModule, TokenStore};
 use tresor_core::api::directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use tresor_core::api::ledger::ImportOutcome;
+use tresor_core::api::profile::{Language, NoticeKind};
 use tresor_core::api::{OrderView, Overview, Stage};
 use tresor_core::date::Day;
 use tresor_core::keyfile::{KdfLimits, KeyFileError};
@@ -131,6 +132,11 @@ enum Command {
         #[command(subcommand)]
         command: PasswordCommand,
     },
+    /// Your e-mail address and what the bank mails you.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
     /// One-time codes from an authenticator app (TOTP).
     Otp {
         #[command(subcommand)]
@@ -195,6 +201,54 @@ enum MediaCommand {
 enum PasswordCommand {
     /// Change the password (TRESOR_PASSWORD → TRESOR_NEW_PASSWORD).
     Change(Who),
+    /// Forgot the password: with the key, ask the bank to mail a one-time code to your
+    /// verified e-mail address.
+    Forgot {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        #[command(flatten)]
+        medium: Medium,
+    },
+    /// Set a new password with the mailed code (TRESOR_RESET_CODE, then
+    /// TRESOR_NEW_PASSWORD), with the key.
+    Reset {
+        /// The login.
+        #[arg(long, env = "TRESOR_LOGIN")]
+        login: String,
+        #[command(flatten)]
+        medium: Medium,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCommand {
+    /// Show your e-mail address, the language of the bank's mail and the notices you
+    /// turned off.
+    Show(Who),
+    /// Have the bank write to another address: it mails a code there (confirm with
+    /// `profile confirm`).
+    Email {
+        #[command(flatten)]
+        who: Who,
+        /// The new address.
+        #[arg(long)]
+        address: String,
+    },
+    /// Confirm the new address with the mailed code (TRESOR_EMAIL_CODE).
+    Confirm(Who),
+    /// Set the language of the bank's mail and the notices you do not want.
+    Set {
+        #[command(flatten)]
+        who: Who,
+        /// uk, en, or both.
+        #[arg(long, default_value = "both")]
+        language: String,
+        /// Notices to turn off, comma-separated: certificate_expiry, order_rejected,
+        /// incoming_payment (security notices cannot be).
+        #[arg(long, value_delimiter = ',')]
+        quiet: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -722,6 +776,43 @@ async fn online(cli: &Cli, command: &Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Password {
+            command: PasswordCommand::Forgot { login, medium },
+        } => {
+            let login = Login::new(login).context("invalid login")?;
+            let home = key_home(&client, &login, medium)?;
+            let key_password = key_secret(&home)?;
+            let to = client.forgot_password(&home, &key_password).await?;
+            if json {
+                println!("{}", json!({ "code_sent_to": to }));
+            } else {
+                println!(
+                    "A one-time code was sent to {to}. Within 15 minutes, run \
+                     `tresor password reset` with it."
+                );
+            }
+            Ok(())
+        }
+        Command::Password {
+            command: PasswordCommand::Reset { login, medium },
+        } => {
+            let login = Login::new(login).context("invalid login")?;
+            let home = key_home(&client, &login, medium)?;
+            let code = secret("TRESOR_RESET_CODE", "Code from the mail: ")?;
+            let new = new_login_password(&login)?;
+            let key_password = key_secret(&home)?;
+            let session = client
+                .reset_password(&home, &key_password, &code, &new)
+                .await?;
+            finish(session).await;
+            if json {
+                println!("{}", json!({ "password_reset": true }));
+            } else {
+                println!("The password is reset. Every other session of yours has ended.");
+            }
+            Ok(())
+        }
+        Command::Profile { command } => profile(&client, json, command).await,
         Command::Otp {
             command: OtpCommand::Enroll { who, qr },
         } => otp_enroll(&client, json, who, qr.as_deref()).await,
@@ -1805,6 +1896,101 @@ fn key_letter(
         );
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile.
+
+async fn profile(client: &Client, json: bool, command: &ProfileCommand) -> Result<()> {
+    let who = match command {
+        ProfileCommand::Show(who) | ProfileCommand::Confirm(who) => who,
+        ProfileCommand::Email { who, .. } | ProfileCommand::Set { who, .. } => who,
+    };
+    // Checked before the key is opened: bad input spends nothing.
+    let set = match command {
+        ProfileCommand::Set {
+            language, quiet, ..
+        } => {
+            let language = match language.as_str() {
+                "both" => None,
+                l => Some(
+                    Language::parse(l)
+                        .with_context(|| format!("unknown language {l:?}: use uk, en or both"))?,
+                ),
+            };
+            let quiet = quiet
+                .iter()
+                .filter(|q| !q.is_empty())
+                .map(|q| {
+                    NoticeKind::parse(q.trim()).with_context(|| format!("unknown notice {q:?}"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some((language, quiet))
+        }
+        _ => None,
+    };
+    let code = match command {
+        ProfileCommand::Confirm(_) => Some(secret("TRESOR_EMAIL_CODE", "Code from the mail: ")?),
+        _ => None,
+    };
+    let mut session = open(client, who).await?;
+    let result = match (command, set, code) {
+        (ProfileCommand::Email { address, .. }, _, _) => {
+            session.set_email(address).await.map(ProfileOutcome::Sent)
+        }
+        (_, Some((language, quiet)), _) => session
+            .set_preferences(language, quiet)
+            .await
+            .map(ProfileOutcome::Profile),
+        (_, _, Some(code)) => session
+            .confirm_email(&code)
+            .await
+            .map(ProfileOutcome::Profile),
+        _ => session.profile().await.map(ProfileOutcome::Profile),
+    };
+    finish(session).await;
+    match result? {
+        ProfileOutcome::Sent(to) => {
+            if json {
+                println!("{}", json!({ "code_sent_to": to }));
+            } else {
+                println!(
+                    "A code was sent to {to}. Confirm with `tresor profile confirm` within 15 \
+                     minutes; until then the bank writes to your current address."
+                );
+            }
+        }
+        ProfileOutcome::Profile(p) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                println!(
+                    "E-mail:    {}",
+                    p.email.as_deref().unwrap_or("(none verified)")
+                );
+                if let Some(pending) = &p.pending_email {
+                    println!("Pending:   {pending} (waiting for its code)");
+                }
+                println!("Language:  {}", p.language.map_or("both", Language::as_str));
+                let quiet: Vec<&str> = p.quiet.iter().map(|k| k.as_str()).collect();
+                println!(
+                    "Turned off: {}",
+                    if quiet.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        quiet.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a profile command got back.
+enum ProfileOutcome {
+    Sent(String),
+    Profile(tresor_core::api::profile::Profile),
 }
 
 // ---------------------------------------------------------------------------------------------

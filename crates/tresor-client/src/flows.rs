@@ -240,6 +240,38 @@ impl Client {
         Ok(session)
     }
 
+    /// "Forgot my password": the key (unlocked here) signs a session on which the bank is
+    /// asked to mail a one-time code to the user's verified address; where it went, masked.
+    pub async fn forgot_password(
+        &self,
+        home: &KeyHome,
+        key_password: &Password,
+    ) -> Result<String, ClientError> {
+        let key = self.unlock_key(home, key_password, SystemTime::now())?;
+        let mut session = self.with_key(key).await?;
+        let result = session.forgot_password(home.login().as_str()).await;
+        session.logout(&crate::media::SystemMedia).await;
+        result
+    }
+
+    /// Sets a new password with the mailed code, on a session signed by the key; the
+    /// session comes back logged in.
+    pub async fn reset_password(
+        &self,
+        home: &KeyHome,
+        key_password: &Password,
+        code: &Password,
+        new: &Password,
+    ) -> Result<BankSession, ClientError> {
+        new.check_new_login_password(home.login())?;
+        let key = self.unlock_key(home, key_password, SystemTime::now())?;
+        let mut session = self.with_key(key).await?;
+        session
+            .reset_password(home.login().as_str(), code, new)
+            .await?;
+        Ok(session)
+    }
+
     /// Login with an OTP code instead of the key: view and prepare only.
     pub async fn login_with_otp(
         &self,

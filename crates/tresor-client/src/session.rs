@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tresor_core::api::admin::AdminAction;
 use tresor_core::api::directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use tresor_core::api::ledger::{ImportOutcome, ImportedOrder, StatementPage};
+use tresor_core::api::profile::{Language, NoticeKind, Profile};
 use tresor_core::api::{
     ApiError, LoginInfo, MAX_SIGN_BATCH, OrderSignature, OrderView, Overview, QUEUE_PAGE, Reply,
     Request, Response, SignResult, Stage,
@@ -290,6 +291,86 @@ impl BankSession {
                 self.info = Some(info.clone());
                 Ok(info)
             }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// "Forgot my password", on a session signed by the login's key and not logged in: the
+    /// bank mails a one-time code to the verified address; where it went, masked.
+    pub async fn forgot_password(&mut self, login: &str) -> Result<String, ClientError> {
+        let request = Request::ForgotPassword {
+            login: login.to_string(),
+        };
+        match self.call(&request).await? {
+            Reply::Mailed { to, .. } => Ok(to),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sets a new password with the mailed code (checked against the policy here first); the
+    /// session is logged in.
+    pub async fn reset_password(
+        &mut self,
+        login: &str,
+        code: &Password,
+        new: &Password,
+    ) -> Result<LoginInfo, ClientError> {
+        let checked = tresor_core::login::Login::new(login)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        new.check_new_login_password(&checked)?;
+        let request = Request::ResetPassword {
+            login: login.to_string(),
+            code: code.clone(),
+            new: new.clone(),
+        };
+        match self.call(&request).await? {
+            Reply::LoggedIn(info) => {
+                self.info = Some(info.clone());
+                Ok(info)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The user's profile: verified address, language, notices turned off.
+    pub async fn profile(&mut self) -> Result<Profile, ClientError> {
+        match self.call(&Request::Profile {}).await? {
+            Reply::Profile(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks to move the bank's mail to `email`: a code goes there; where, masked.
+    pub async fn set_email(&mut self, email: &str) -> Result<String, ClientError> {
+        let request = Request::SetEmail {
+            email: email.to_string(),
+        };
+        match self.call(&request).await? {
+            Reply::Mailed { to, .. } => Ok(to),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Confirms the new address with the mailed code.
+    pub async fn confirm_email(&mut self, code: &Password) -> Result<Profile, ClientError> {
+        let request = Request::ConfirmEmail { code: code.clone() };
+        match self.call(&request).await? {
+            Reply::Profile(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sets the language of the bank's mail and the notices not wanted.
+    pub async fn set_preferences(
+        &mut self,
+        language: Option<Language>,
+        quiet: Vec<NoticeKind>,
+    ) -> Result<Profile, ClientError> {
+        match self
+            .call(&Request::SetPreferences { language, quiet })
+            .await?
+        {
+            Reply::Profile(p) => Ok(p),
             other => Err(unexpected(&other)),
         }
     }

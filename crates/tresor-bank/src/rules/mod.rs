@@ -9,6 +9,7 @@ use crate::storage::{CertPurpose, PasswordKind};
 
 pub mod admin;
 pub mod ledger;
+pub mod voice;
 
 // ---------------------------------------------------------------------------------------------
 // Login.
@@ -208,7 +209,8 @@ impl Operation {
             | Request::Statement { .. }
             | Request::SignatureQueue { .. }
             | Request::ListTemplates { .. }
-            | Request::ListCounterparties { .. } => Self::View,
+            | Request::ListCounterparties { .. }
+            | Request::Profile {} => Self::View,
             Request::PrepareOrder { .. }
             | Request::ImportOrders { .. }
             | Request::EditOrder { .. }
@@ -229,7 +231,13 @@ impl Operation {
             | Request::ChangePassword { .. }
             | Request::TotpEnroll {}
             | Request::TotpConfirm { .. }
-            | Request::RequestCertificate { .. } => Self::Credentials,
+            | Request::RequestCertificate { .. }
+            | Request::ForgotPassword { .. }
+            | Request::ResetPassword { .. }
+            // The address receives reset codes; the language and the notices go with it.
+            | Request::SetEmail { .. }
+            | Request::ConfirmEmail { .. }
+            | Request::SetPreferences { .. } => Self::Credentials,
         }
     }
 }
@@ -270,6 +278,12 @@ pub fn client_work(request: &Request) -> bool {
         | Request::Logout {}
         | Request::BlockKey { .. }
         | Request::BankInfo {}
+        | Request::ForgotPassword { .. }
+        | Request::ResetPassword { .. }
+        | Request::Profile {}
+        | Request::SetEmail { .. }
+        | Request::ConfirmEmail { .. }
+        | Request::SetPreferences { .. }
         | Request::Admin { .. } => false,
     }
 }

@@ -77,6 +77,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0010_mail.sql"),
         include_str!("../../migrations/postgres/0010_mail.sql"),
     ),
+    (
+        11,
+        "voice",
+        include_str!("../../migrations/sqlite/0011_voice.sql"),
+        include_str!("../../migrations/postgres/0011_voice.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -245,6 +245,63 @@ impl TestBank {
         }
     }
 
+    /// The mail queued since the last call, opened with the bank's key, oldest first; each
+    /// marked sent, as the mailer would after the SMTP server took it.
+    pub async fn mailbox(&self) -> Vec<tresor_bank::mail::Mail> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(self.store().pool())
+        .await
+        .unwrap();
+        let files = data::open(self.dir.path(), &Default::default()).unwrap();
+        let vault = tresor_bank::mailer::vault(&files.secrets);
+        let mut mails = Vec::new();
+        for (id, sealed) in rows {
+            mails.push(tresor_bank::mail::open(&vault, &id, &sealed).expect("sealed by the bank"));
+            self.store()
+                .read()
+                .await
+                .unwrap()
+                .mail_sent(&id, 0)
+                .await
+                .unwrap();
+        }
+        mails
+    }
+
+    /// A user created with an e-mail address (`user add --email`), the initial password
+    /// read from the mail, taken through the first login.
+    pub async fn mailed_user(
+        &self,
+        login: &str,
+        email: &str,
+        accounts: &[(&str, Rights)],
+    ) -> Holder {
+        self.bank()
+            .add_user_by_mail("admin:test", login, "Mailed User", email)
+            .await
+            .unwrap();
+        let mails = self.mailbox().await;
+        let initial = mails
+            .iter()
+            .filter(|m| m.to == email)
+            .find_map(|m| {
+                m.text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Initial password: "))
+            })
+            .expect("an activation mail");
+        for (iban, rights) in accounts {
+            self.bank()
+                .change_rights("admin:test", login, iban, *rights, true)
+                .await
+                .unwrap();
+        }
+        self.first_login(login, &Password::from(initial.trim()))
+            .await
+    }
+
     /// Opens an account with a balance.
     pub async fn account(&self, n: u32, balance: u64) -> String {
         let iban =
@@ -453,4 +510,14 @@ pub fn order(payer: &str, amount: u64) -> tresor_core::payment::PaymentOrder {
 /// Moves the bank's clock.
 pub fn advance(bank: &TestBank, by: Duration) {
     bank.clock.advance(by);
+}
+
+/// The code (`Code: …`) in a mail's text.
+pub fn mailed_code(mail: &tresor_bank::mail::Mail) -> String {
+    mail.text
+        .lines()
+        .find_map(|l| l.strip_prefix("Code: "))
+        .unwrap_or_else(|| panic!("no code in {}", mail.text))
+        .trim()
+        .to_owned()
 }

@@ -18,10 +18,12 @@ use crate::payment::PaymentOrder;
 pub mod admin;
 pub mod directory;
 pub mod ledger;
+pub mod profile;
 
 use crate::date::Day;
 use directory::{Counterparty, CounterpartyContent, Template, TemplateContent};
 use ledger::{ImportOutcome, ImportedOrder, StatementPage};
+use profile::{Language, NoticeKind, Profile};
 
 use admin::{
     AccountRow, AdminAction, AdminView, ApprovalView, AuditCheck, AuditRecord, CertificateView,
@@ -208,6 +210,45 @@ pub enum Request {
         #[serde(with = "password")]
         password: Password,
     },
+    /// Forgot the password: on a session signed by the user's key, before any login, the
+    /// bank mails a one-time code to the user's verified address.
+    ForgotPassword {
+        /// The login.
+        login: String,
+    },
+    /// Sets a new password with the mailed code, on a session signed by the user's key;
+    /// logs the session in. A wrong code counts as a wrong password.
+    ResetPassword {
+        /// The login.
+        login: String,
+        /// The code from the mail.
+        #[serde(with = "password")]
+        code: Password,
+        /// The new password.
+        #[serde(with = "password")]
+        new: Password,
+    },
+    /// The user's profile.
+    Profile {},
+    /// Asks to change the e-mail address: a code goes to the new address, a notice to the
+    /// old one. On a session with the key.
+    SetEmail {
+        /// The new address.
+        email: String,
+    },
+    /// Confirms the new address with the code mailed to it.
+    ConfirmEmail {
+        /// The code from the mail.
+        #[serde(with = "password")]
+        code: Password,
+    },
+    /// Sets the language of the bank's mails and the notifications the user does not want.
+    SetPreferences {
+        /// The language; none: both.
+        language: Option<Language>,
+        /// The notifications to turn off (security ones cannot be).
+        quiet: Vec<NoticeKind>,
+    },
     /// A bank admin's command, on a session signed by an admin's key.
     Admin {
         /// What to do.
@@ -327,6 +368,8 @@ pub enum Reply {
         /// Where it went, as the audit log shows it (`o•••@example.com`).
         to: String,
     },
+    /// The user's profile.
+    Profile(Profile),
     /// Four-eyes requests.
     Requests {
         /// Oldest first.

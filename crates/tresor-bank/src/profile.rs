@@ -1,0 +1,453 @@
+//! The user's own profile and the self-service password reset.
+//!
+//! A reset needs the key: "forgot my password" is asked on a session signed by a valid
+//! certificate of the login, and the bank mails a one-time code to the user's verified
+//! address; with the code (on such a session again) the user sets a new password. Without
+//! the key, the only way stays the admin's temporary password: a mailbox alone must not
+//! open an account (docs/THREAT_MODEL.md). A code is kept only as a MAC over itself and what
+//! it is for, is used once (a conditioned delete in the transaction that uses it), lives 15
+//! minutes, and a wrong one counts as a wrong password: towards the lockout and the
+//! address's penalty points.
+//!
+//! An address is verified by a code mailed to it; the old address hears of the change.
+
+use tresor_core::api::profile::Profile;
+use tresor_core::api::{ApiError, CertificateStatus, ErrorCode, LoginInfo, Reply, Stage};
+use tresor_core::channel::Mode;
+use tresor_core::{Login, Password, pki};
+
+use crate::admin::format_time;
+use crate::bank::{Answer, Bank, Ctx, Refusal, conflict, login_failed, not_allowed};
+use crate::binding::CodeFacts;
+use crate::mail::{self, Notice};
+use crate::passwords;
+use crate::rules::voice as rules;
+use crate::storage::mail::NewCode;
+use crate::storage::{PasswordKind, SessionLogin, UserRow};
+
+/// A code that sets a new password.
+const RESET: &str = "reset";
+/// A code that confirms a new address.
+const EMAIL: &str = "email";
+
+impl Bank {
+    /// The user a "forgot my password" or reset request is for, if this session is signed
+    /// by a valid certificate of theirs and not logged in; otherwise the generic refusal,
+    /// audited and counted as a failed login (a locked account is told as such to the key's
+    /// holder, as a login tells it).
+    async fn key_holder(&self, ctx: &Ctx<'_>, login: &str) -> Result<UserRow, Refusal> {
+        let now = self.unix_now();
+        let shown: String = login.chars().take(64).collect();
+        let mut read = self.store.read().await?;
+        if self.session_login(&mut read, &ctx.session).await?.is_some() {
+            return Err(not_allowed(
+                "already logged in on this session: change the password in Settings",
+            ));
+        }
+        if read.ip_blocked_until(&ctx.source, now).await?.is_some() {
+            drop(read);
+            self.audit_alone(ctx.event(&shown, "password_reset", "refused: address blocked", ""))
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::AddressBlocked,
+                "too many failed attempts from this address; try again later",
+            )
+            .into());
+        }
+        let user = match Login::new(login) {
+            Ok(l) => read.user_by_login(l.as_str()).await?,
+            Err(_) => None,
+        };
+        let certificate = match (ctx.mode, ctx.serial, &user) {
+            (Mode::Authenticated, Some(serial), Some(user))
+                if ctx.cert_login.is_some_and(|l| l.as_str() == user.login) =>
+            {
+                read.certificate(&pki::serial_hex(serial))
+                    .await?
+                    .filter(|c| c.user_id == user.id && c.valid_at(now))
+            }
+            _ => None,
+        };
+        drop(read);
+        let (Some(user), Some(_)) = (user, certificate) else {
+            self.refuse_reset(ctx, &shown, "refused: not a session of this login's key")
+                .await?;
+            return Err(login_failed());
+        };
+        if user.suspended {
+            self.refuse_reset(ctx, &user.login, "refused: key blocked, recovery needed")
+                .await?;
+            return Err(login_failed());
+        }
+        if user.locked {
+            self.refuse_reset(ctx, &user.login, "refused: account locked")
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::AccountLocked,
+                "the account is locked; ask the bank for a temporary password",
+            )
+            .into());
+        }
+        Ok(user)
+    }
+
+    /// A refused reset request: audited, and a penalty point for the address.
+    async fn refuse_reset(&self, ctx: &Ctx<'_>, login: &str, outcome: &str) -> Result<(), Refusal> {
+        let mut work = self.begin().await?;
+        self.penalize_login(&mut work, &ctx.source).await?;
+        work.record(ctx.event(login, "password_reset", outcome, ""));
+        self.commit(work).await?;
+        Ok(())
+    }
+
+    /// A new code for `user`, kept (as its MAC) in the caller's transaction; `None` while
+    /// the last one is less than a minute old.
+    async fn new_code(
+        &self,
+        work: &mut crate::bank::Work,
+        user: &UserRow,
+        purpose: &str,
+        target: &str,
+    ) -> Result<Option<(Password, i64)>, Refusal> {
+        let now = self.unix_now();
+        if let Some(last) = work.code(user.id, purpose).await?
+            && rules::too_soon_for_another_code(last.created_at, now)
+        {
+            return Ok(None);
+        }
+        let code = passwords::numeric_code(rules::CODE_DIGITS);
+        let expires = now + rules::CODE_SECONDS;
+        let facts = CodeFacts {
+            user_id: user.id,
+            login: &user.login,
+            purpose,
+            target,
+            expires,
+        };
+        let tag = self.binding.code_tag(&facts, code.expose());
+        work.put_code(&NewCode {
+            user_id: user.id,
+            purpose,
+            target,
+            expires,
+            created_at: now,
+            tag: &tag,
+        })
+        .await?;
+        Ok(Some((code, expires)))
+    }
+
+    /// The code kept for `user` and `purpose`, if `code` is it and it has not expired: its
+    /// target and MAC.
+    async fn matching_code(
+        &self,
+        user: &UserRow,
+        purpose: &str,
+        code: &Password,
+    ) -> Result<Option<(String, Vec<u8>)>, Refusal> {
+        let now = self.unix_now();
+        let kept = self.store.read().await?.code(user.id, purpose).await?;
+        Ok(kept.and_then(|k| {
+            let facts = CodeFacts {
+                user_id: user.id,
+                login: &user.login,
+                purpose,
+                target: &k.target,
+                expires: k.expires,
+            };
+            (k.expires >= now && self.binding.code_holds(&facts, code.expose(), &k.tag))
+                .then_some((k.target, k.tag))
+        }))
+    }
+
+    /// A wrong or expired code: a wrong password, with the error that says so.
+    async fn wrong_code(&self, ctx: &Ctx<'_>, user: &UserRow, event: &'static str) -> Answer {
+        match self.wrong_password(ctx, user, event, true).await {
+            Err(e) if e.0.code == ErrorCode::LoginFailed => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "the code is wrong, used or expired; ask for a new one",
+            )
+            .into()),
+            other => other,
+        }
+    }
+
+    /// "Forgot my password", on a session of the user's key: a code to the verified address.
+    pub(crate) async fn forgot_password(&self, ctx: &Ctx<'_>, login: &str) -> Answer {
+        let user = self.key_holder(ctx, login).await?;
+        let mut work = self.begin().await?;
+        let Some(contact) = self.contact_in(&mut work, user.id).await? else {
+            return Err(login_failed());
+        };
+        let Some(to) = contact.email.clone().filter(|_| self.mail.is_some()) else {
+            drop(work);
+            self.audit_alone(ctx.event(
+                &user.login,
+                "password_reset",
+                "refused: no verified e-mail address",
+                "",
+            ))
+            .await?;
+            return Err(not_allowed(
+                "the bank has no verified e-mail address for this login; ask the bank for a \
+                 temporary password",
+            ));
+        };
+        let Some((code, expires)) = self.new_code(&mut work, &user, RESET, "").await? else {
+            return Err(conflict(
+                "a code was sent less than a minute ago; look in your mail",
+            ));
+        };
+        let expires = format_time(expires);
+        let masked = self
+            .queue_to(
+                &mut work,
+                &to,
+                &contact,
+                &Notice::ResetCode {
+                    code: &code,
+                    expires: &expires,
+                },
+            )
+            .await?
+            .unwrap_or_default();
+        work.record(ctx.event(
+            &user.login,
+            "password_reset",
+            "code sent",
+            &format!("to {masked}"),
+        ));
+        self.commit(work).await?;
+        Ok(Reply::Mailed {
+            login: user.login,
+            to: masked,
+        })
+    }
+
+    /// Sets a new password with the mailed code, on a session of the user's key, and logs
+    /// this session in; every other session of the user ends.
+    pub(crate) async fn reset_password(
+        &self,
+        ctx: &Ctx<'_>,
+        login: &str,
+        code: &Password,
+        new: &Password,
+    ) -> Answer {
+        let user = self.key_holder(ctx, login).await?;
+        // A new password the policy refuses spends no guess and no code.
+        let checked = Login::new(&user.login).map_err(crate::storage::StorageError::corrupt)?;
+        if let Err(e) = new.check_new_login_password(&checked) {
+            return Err(ApiError::new(ErrorCode::PasswordPolicy, e.to_string()).into());
+        }
+        let Some((_, tag)) = self.matching_code(&user, RESET, code).await? else {
+            return self.wrong_code(ctx, &user, "password_reset").await;
+        };
+        let hash = self.bind_password(
+            &user.login,
+            PasswordKind::Regular,
+            &passwords::hash(new).await?,
+        );
+        let now = self.unix_now();
+        let mut work = self.begin().await?;
+        if !work.take_code(user.id, RESET, &tag).await? {
+            return Err(conflict("the code was used meanwhile; ask for a new one"));
+        }
+        if !work
+            .set_regular_password(user.id, &user.password_hash, &hash)
+            .await?
+        {
+            return Err(conflict("the password was changed meanwhile; log in again"));
+        }
+        // Whoever knew the old password is logged out everywhere.
+        work.end_sessions_of(user.id, Some(&ctx.session)).await?;
+        self.set_session_login(
+            &mut work,
+            &ctx.session,
+            Some(&SessionLogin {
+                user_id: user.id,
+                stage: Stage::Key,
+            }),
+        )
+        .await?;
+        // A login from here now; the reset's own notice tells the user of it.
+        work.saw_address(user.id, &ctx.source, now).await?;
+        let at = format_time(now);
+        self.notify(&mut work, user.id, &Notice::PasswordReset { at: &at })
+            .await?;
+        work.record(ctx.event(&user.login, "password_reset", "ok", "with a mailed code"));
+        self.commit(work).await?;
+        let certificate = self
+            .session_certificate(ctx, &user)
+            .await?
+            .map(|c| CertificateStatus {
+                renewal_open: crate::rules::renewal_open(c.not_after, now, self.renewal_window()),
+                not_after: u64::try_from(c.not_after).unwrap_or(0),
+                serial: c.serial,
+            });
+        Ok(Reply::LoggedIn(LoginInfo {
+            login: user.login,
+            name: user.name,
+            stage: Stage::Key,
+            certificate,
+        }))
+    }
+
+    /// The user's profile.
+    pub(crate) async fn profile(&self, session: &SessionLogin, user: &UserRow) -> Answer {
+        if !matches!(session.stage, Stage::Key | Stage::Otp) {
+            return Err(not_allowed("the profile is not available on this session"));
+        }
+        let mut read = self.store.read().await?;
+        let contact = read
+            .contact(user.id)
+            .await?
+            .map(|row| self.contact_of(user.id, row));
+        let pending = read
+            .code(user.id, EMAIL)
+            .await?
+            .filter(|c| c.expires >= self.unix_now())
+            .map(|c| mail::mask(&c.target));
+        let contact = contact.ok_or_else(|| crate::storage::StorageError::corrupt("no user"))?;
+        Ok(Reply::Profile(Profile {
+            email: contact.email,
+            pending_email: pending,
+            language: contact.language,
+            quiet: contact.quiet,
+        }))
+    }
+
+    /// Asks to move the user's mail to `email`: a code to it, a notice to the old address.
+    pub(crate) async fn set_email(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionLogin,
+        user: &UserRow,
+        email: &str,
+    ) -> Answer {
+        if session.stage != Stage::Key {
+            return Err(not_allowed(
+                "the e-mail address can be changed only on a session with the key",
+            ));
+        }
+        if self.mail.is_none() {
+            return Err(not_allowed("this bank sends no e-mail"));
+        }
+        let email = email.trim();
+        if !tresor_core::text::plausible_email(email) {
+            return Err(ApiError::new(
+                ErrorCode::Invalid,
+                format!("{email:?} is not an e-mail address"),
+            )
+            .into());
+        }
+        let mut work = self.begin().await?;
+        let contact = self
+            .contact_in(&mut work, user.id)
+            .await?
+            .ok_or_else(|| crate::storage::StorageError::corrupt("no user"))?;
+        if contact.email.as_deref() == Some(email) {
+            return Err(ApiError::new(ErrorCode::Invalid, "this is already your address").into());
+        }
+        let Some((code, expires)) = self.new_code(&mut work, user, EMAIL, email).await? else {
+            return Err(conflict(
+                "a code was sent less than a minute ago; look in your mail",
+            ));
+        };
+        let expires = format_time(expires);
+        let masked = self
+            .queue_to(
+                &mut work,
+                email,
+                &contact,
+                &Notice::EmailCode {
+                    code: &code,
+                    expires: &expires,
+                },
+            )
+            .await?
+            .unwrap_or_default();
+        self.notify(&mut work, user.id, &Notice::EmailChanging { new: &masked })
+            .await?;
+        work.record(ctx.event(
+            &user.login,
+            "email_change",
+            "code sent",
+            &format!("to {masked}"),
+        ));
+        self.commit(work).await?;
+        Ok(Reply::Mailed {
+            login: user.login.clone(),
+            to: masked,
+        })
+    }
+
+    /// Confirms the new address with its code: it becomes the user's, and the old address
+    /// is told.
+    pub(crate) async fn confirm_email(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionLogin,
+        user: &UserRow,
+        code: &Password,
+    ) -> Answer {
+        if session.stage != Stage::Key {
+            return Err(not_allowed(
+                "the e-mail address can be changed only on a session with the key",
+            ));
+        }
+        let Some((target, tag)) = self.matching_code(user, EMAIL, code).await? else {
+            return self.wrong_code(ctx, user, "email_change").await;
+        };
+        let masked = mail::mask(&target);
+        let mut work = self.begin().await?;
+        if !work.take_code(user.id, EMAIL, &tag).await? {
+            return Err(conflict("the code was used meanwhile; ask for a new one"));
+        }
+        // The old address hears of it before the new one replaces it.
+        self.notify(&mut work, user.id, &Notice::EmailChanged { new: &masked })
+            .await?;
+        let bound = self.binding.email_tag(user.id, &user.login, &target);
+        work.set_user_email(user.id, &target, &bound).await?;
+        work.record(ctx.event(&user.login, "email_change", "ok", &format!("now {masked}")));
+        self.commit(work).await?;
+        self.profile(session, user).await
+    }
+
+    /// Sets the language of the user's mail and the notices they do not want.
+    pub(crate) async fn set_preferences(
+        &self,
+        ctx: &Ctx<'_>,
+        session: &SessionLogin,
+        user: &UserRow,
+        language: Option<tresor_core::api::profile::Language>,
+        quiet: &[tresor_core::api::profile::NoticeKind],
+    ) -> Answer {
+        if !matches!(session.stage, Stage::Key | Stage::Otp) {
+            return Err(not_allowed("the profile is not available on this session"));
+        }
+        let stored = rules::quiet_to_store(quiet).map_err(|k| {
+            ApiError::new(
+                ErrorCode::Invalid,
+                format!(
+                    "{} is a security notice: it cannot be turned off",
+                    k.as_str()
+                ),
+            )
+        })?;
+        let mut work = self.begin().await?;
+        work.set_mail_preferences(user.id, language.map(|l| l.as_str()), &stored)
+            .await?;
+        work.record(ctx.event(
+            &user.login,
+            "preferences",
+            "ok",
+            &format!(
+                "language: {}; off: {}",
+                language.map_or("both", |l| l.as_str()),
+                if stored.is_empty() { "none" } else { &stored }
+            ),
+        ));
+        self.commit(work).await?;
+        self.profile(session, user).await
+    }
+}
