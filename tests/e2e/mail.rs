@@ -6,233 +6,55 @@
 //! which opens the first login; a mail server that is down delays the mail, not the action.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tresor_tests::smtp;
 
 use crate::balancer::free_port;
-use crate::support::{Bank, KEY_PASSWORD, PASSWORD, Tresor};
+use crate::support::{Bank, KEY_PASSWORD, PASSWORD, Tresor, iban};
 
-/// An SMTP server that takes mail only after STARTTLS and AUTH (login `bank`, the password
-/// in `SMTP_PASSWORD`), and writes each message to `OUT/<n>.eml`.
-const SMTP_SERVER: &str = r#"
-import os, ssl, sys, time
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
-
-out, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-class Save:
-    async def handle_DATA(self, server, session, envelope):
-        name = os.path.join(out, "%d.eml" % time.time_ns())
-        with open(name + ".tmp", "wb") as f:
-            f.write(envelope.original_content)
-        os.rename(name + ".tmp", name)
-        return "250 OK"
-
-def authenticate(server, session, envelope, mechanism, auth_data):
-    ok = auth_data.login == b"bank" and auth_data.password == os.environb[b"SMTP_PASSWORD"]
-    return AuthResult(success=ok)
-
-context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-context.load_cert_chain(cert, key)
-server = Controller(Save(), hostname="127.0.0.1", port=port, server_hostname="localhost",
-                    tls_context=context, require_starttls=True, auth_require_tls=True, auth_required=True,
-                    authenticator=authenticate)
-server.start()
-print("ready", flush=True)
-sys.stdin.read()
-"#;
-
-/// The SMTP server; stopped when dropped.
-struct Smtp {
-    child: Child,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Smtp {
-    fn start(out: &Path, port: u16, tls: &Path) -> Smtp {
-        use std::io::BufRead as _;
-        let mut child = Command::new("python3")
-            .args(["-c", SMTP_SERVER])
-            .arg(out)
-            .arg(port.to_string())
-            .arg(tls.join("smtp.pem"))
-            .arg(tls.join("smtp.key"))
-            .env("SMTP_PASSWORD", "smtp s3cret")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 with aiosmtpd (scripts/test installs it)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
-        Smtp { child }
-    }
-}
-
-/// A CA and the SMTP server's certificate from it, for `localhost`, by OpenSSL.
-fn smtp_certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        tresor_tests::openssl_ok(dir, args, None);
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Test Mail CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign",
-            ],
-        ]
-        .concat(),
+/// A bank that mails through the test SMTP server on `port`, trusting the CA in `tls`. Its
+/// address penalty is high: every client of the test is 127.0.0.1, and the test's wrong
+/// codes and passwords are to lock an account, not block the address.
+fn bank_with_mail(tls: &Path, port: u16) -> Bank {
+    let extra = format!(
+        "[bank]\nname = \"Test Bank\"\nphone = \"+380 44 000 00 00\"\n\
+         [mail]\nsmtp = \"localhost\"\nport = {port}\nfrom = \"Test Bank <noreply@bank.example>\"\n\
+         username = \"bank\"\nca_file = \"{}\"\n",
+        tls.join("ca.pem").display()
     );
-    openssl(
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "smtp.key",
-                "-out",
-                "smtp.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("smtp.ext"),
-        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    Bank::start_with(
+        "ip_max_points = 50",
+        &extra,
+        vec![(
+            "TRESOR_SMTP_PASSWORD".to_string(),
+            PathBuf::from(smtp::PASSWORD),
+        )],
     )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "smtp.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "smtp.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "smtp.ext",
-    ]);
 }
 
-/// The mails received so far, oldest first, as Python's `email` package reads them:
-/// recipient, subject, and the plain-text part decoded.
-fn received(out: &Path) -> Vec<(String, String, String)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|f| {
-            let out = Command::new("python3")
-                .args([
-                    "-c",
-                    "import email, email.policy, json, sys\n\
-                     m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
-                     text = m.get_body(preferencelist=('plain',)).get_content()\n\
-                     html = m.get_body(preferencelist=('html',)).get_content()\n\
-                     print(json.dumps([str(m['To']), str(m['Subject']), text, html]))",
-                ])
-                .arg(f)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
-            assert!(v[3].contains("<html>"), "no HTML part: {}", v[3]);
-            (v[0].clone(), v[1].clone(), v[2].clone())
-        })
-        .collect()
-}
-
-fn wait_for_mails(out: &Path, n: usize, within: Duration) -> Vec<(String, String, String)> {
-    let deadline = Instant::now() + within;
-    loop {
-        let mails = received(out);
-        if mails.len() >= n {
-            return mails;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} mails after {within:?}, wanted {n}",
-            mails.len()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+/// The rest of the line after `prefix` in a mail's text.
+fn line_after(text: &str, prefix: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {text}"))
+        .trim()
+        .to_owned()
 }
 
 /// The initial password in an activation mail's text.
 fn initial_password(text: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix("Initial password: "))
-        .unwrap_or_else(|| panic!("no initial password in {text}"))
-        .trim()
-        .to_owned()
+    line_after(text, "Initial password: ")
 }
 
 #[test]
 fn user_add_with_email_delivers_the_initial_password_and_an_outage_only_delays_it() {
     let tls = tempfile::tempdir().unwrap();
-    smtp_certificates(tls.path());
+    smtp::certificates(tls.path());
     let out = tempfile::tempdir().unwrap();
     let port = free_port();
-    let extra = format!(
-        "[bank]\nname = \"Test Bank\"\nphone = \"+380 44 000 00 00\"\n\
-         [mail]\nsmtp = \"localhost\"\nport = {port}\nfrom = \"Test Bank <noreply@bank.example>\"\n\
-         username = \"bank\"\nca_file = \"{}\"\n",
-        tls.path().join("ca.pem").display()
-    );
-    let bank = Bank::start_with(
-        "",
-        &extra,
-        vec![(
-            "TRESOR_SMTP_PASSWORD".to_string(),
-            PathBuf::from("smtp s3cret"),
-        )],
-    );
-    let smtp = Smtp::start(out.path(), port, tls.path());
+    let bank = bank_with_mail(tls.path(), port);
+    let smtp = smtp::Smtp::start(out.path(), port, tls.path());
 
     // The admin sees that the password was sent, not the password.
     let said = bank.admin(&[
@@ -245,7 +67,7 @@ fn user_add_with_email_delivers_the_initial_password_and_an_outage_only_delays_i
         "olena.k@example.com",
     ]);
     assert!(said.contains("sent to o•••@example.com"), "{said}");
-    let mails = wait_for_mails(out.path(), 1, Duration::from_secs(30));
+    let mails = smtp::wait_for(out.path(), 1, Duration::from_secs(30));
     let (to, subject, text) = &mails[0];
     assert_eq!(to, "olena.k@example.com");
     assert!(subject.starts_with("Test Bank:"), "{subject}");
@@ -287,10 +109,10 @@ fn user_add_with_email_delivers_the_initial_password_and_an_outage_only_delays_i
     let listed = bank.admin(&["user", "show", "petro.s"]);
     assert!(listed.contains("Petro S"), "{listed}");
     std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(received(out.path()).len(), 1);
+    assert_eq!(smtp::received(out.path()).len(), 1);
     // Back up: the mail goes out on a later attempt.
-    let _smtp = Smtp::start(out.path(), port, tls.path());
-    let mails = wait_for_mails(out.path(), 2, Duration::from_secs(60));
+    let _smtp = smtp::Smtp::start(out.path(), port, tls.path());
+    let mails = smtp::wait_for(out.path(), 2, Duration::from_secs(60));
     assert_eq!(mails[1].0, "petro@example.com");
     initial_password(&mails[1].2);
     let audit = String::from_utf8(
@@ -324,4 +146,147 @@ fn without_mail_configured_user_add_with_email_is_refused_and_changes_nothing() 
     assert!(err.contains("sends no e-mail"), "{err}");
     let listed = bank.admin(&["user", "list"]);
     assert!(!listed.contains("ivan.p"), "{listed}");
+}
+
+#[test]
+fn a_key_holder_resets_the_password_with_the_code_from_the_mail_and_notices_arrive_once() {
+    let tls = tempfile::tempdir().unwrap();
+    smtp::certificates(tls.path());
+    let out = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bank = bank_with_mail(tls.path(), port);
+    let _smtp = smtp::Smtp::start(out.path(), port, tls.path());
+    let account = iban("77");
+    bank.admin(&[
+        "account",
+        "add",
+        &account,
+        "--holder",
+        "Koval LLC",
+        "--balance",
+        "10.00",
+    ]);
+    bank.admin(&[
+        "user",
+        "add",
+        "olena.k",
+        "--name",
+        "Olena K",
+        "--email",
+        "olena.k@example.com",
+    ]);
+    bank.admin(&[
+        "rights",
+        "grant",
+        "olena.k",
+        &account,
+        "view,prepare,sign,send",
+    ]);
+    let mails = smtp::wait_for(out.path(), 1, Duration::from_secs(30));
+    let initial = initial_password(&mails[0].2);
+    let drive = tempfile::tempdir().unwrap();
+    let me = Tresor::new(&bank, "olena.k", drive.path());
+    me.run(&["first-login"])
+        .secret("TRESOR_PASSWORD", &initial)
+        .secret("TRESOR_NEW_PASSWORD", PASSWORD)
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .json_ok();
+
+    // Forgot the password: with the key, a code by mail.
+    let sent = me
+        .run(&["password", "forgot"])
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .json_ok();
+    assert_eq!(sent["code_sent_to"], "o•••@example.com");
+    let mails = smtp::wait_for(out.path(), 2, Duration::from_secs(30));
+    let (to, subject, text) = &mails[1];
+    assert_eq!(to, "olena.k@example.com");
+    assert!(subject.contains("code for a new password"), "{subject}");
+    let code = line_after(text, "Code: ");
+    // A wrong code is refused (and counted); the right one sets the password.
+    let new_password = "Harbour violet engine 88";
+    me.run(&["password", "reset"])
+        .secret("TRESOR_RESET_CODE", "00000001")
+        .secret("TRESOR_NEW_PASSWORD", new_password)
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .fails_with(7, "code is wrong");
+    me.run(&["password", "reset"])
+        .secret("TRESOR_RESET_CODE", &code)
+        .secret("TRESOR_NEW_PASSWORD", new_password)
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .json_ok();
+    me.login(PASSWORD, KEY_PASSWORD).fails_with(3, "");
+    me.login(new_password, KEY_PASSWORD).json_ok();
+    // Used once.
+    me.run(&["password", "reset"])
+        .secret("TRESOR_RESET_CODE", &code)
+        .secret("TRESOR_NEW_PASSWORD", "Another harbour engine 99")
+        .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+        .fails_with(7, "code is wrong");
+
+    // English from now on; an order rejected for want of funds, and money in.
+    let with = |r: crate::support::Run| {
+        r.secret("TRESOR_PASSWORD", new_password)
+            .secret("TRESOR_KEY_PASSWORD", KEY_PASSWORD)
+    };
+    let profile = with(me.run(&["profile", "set", "--language", "en"])).json_ok();
+    assert_eq!(profile["email"], "olena.k@example.com");
+    assert_eq!(profile["language"], "en");
+    let order = with(me.order_create(&account, &iban("78"), "500.00")).json_ok();
+    let id = order["id"].as_u64().unwrap().to_string();
+    let digest = order["summary"]["digest"].as_str().unwrap().to_string();
+    with(me.run(&["order", "sign", &id, "--digest", &digest])).json_ok();
+    let rejected = with(me.run(&["order", "send", &id])).json_ok();
+    assert_eq!(rejected["status"], "rejected");
+    let incoming = bank.local(&[
+        "payments",
+        "incoming",
+        "--account",
+        &account,
+        "--amount",
+        "250.00",
+        "--payer-name",
+        "Buyer LLC",
+        "--payer-iban",
+        "UA903052992990004149123456789",
+        "--payer-tax-code",
+        "32855961",
+        "--purpose",
+        "Invoice 7",
+        "--number",
+        "55",
+    ]);
+    assert!(
+        incoming.status.success(),
+        "{}",
+        String::from_utf8_lossy(&incoming.stderr)
+    );
+    // Five wrong passwords with the key lock the account.
+    for _ in 0..5 {
+        me.login("Wrong password again 1", KEY_PASSWORD).outcome();
+    }
+    let mails = smtp::wait_for(out.path(), 6, Duration::from_secs(30));
+    let subjects: Vec<&str> = mails[2..].iter().map(|m| m.1.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Test Bank: пароль змінено / password changed",
+            &format!("Test Bank: payment order {id} rejected"),
+            "Test Bank: money in",
+            "Test Bank: login locked",
+        ]
+    );
+    assert!(
+        mails[4].2.contains("250.00 UAH came into account"),
+        "{}",
+        mails[4].2
+    );
+    assert!(
+        mails[5].2.contains("+380 44 000 00 00"),
+        "the helpdesk: {}",
+        mails[5].2
+    );
+    // Nothing more arrives: each notice once.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(smtp::received(out.path()).len(), 6);
 }

@@ -386,6 +386,8 @@ impl Tresor {
             "TRESOR_TOKEN_PIN",
             "TRESOR_EMERGENCY_PASSWORD",
             "TRESOR_OTP",
+            "TRESOR_RESET_CODE",
+            "TRESOR_EMAIL_CODE",
             "TRESOR_DRIVE",
             "TRESOR_TOKEN",
             "TRESOR_PKCS11_MODULE",

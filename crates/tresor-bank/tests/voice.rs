@@ -510,6 +510,79 @@ on_both!(
     }
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_reminders_reach_a_real_smtp_server_once_each_as_the_banks_clock_moves() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use tresor_tests::smtp;
+
+    let bank = TestBank::new(Db::Sqlite).await;
+    let user = bank
+        .mailed_user("clock.user", "clock@example.com", &[])
+        .await;
+    // The bank's SMTP client, on the bank's clock, to a server that wants STARTTLS and AUTH.
+    let tls = tempfile::tempdir().unwrap();
+    smtp::certificates(tls.path());
+    let out = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = smtp::Smtp::start(out.path(), port, tls.path());
+    let password_file = tls.path().join("smtp-password");
+    std::fs::write(&password_file, smtp::PASSWORD).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = tresor_bank::config::MailConfig {
+        smtp: Some("localhost".into()),
+        port: Some(port),
+        from: "Test Bank <noreply@bank.example>".into(),
+        username: Some("bank".into()),
+        password_file: Some(password_file),
+        ca_file: Some(tls.path().join("ca.pem")),
+        ..Default::default()
+    };
+    let files = tresor_bank::data::open(bank.dir.path(), &Default::default()).unwrap();
+    let mailer = tresor_bank::mailer::Mailer::new(
+        &config,
+        bank.store().clone(),
+        &files.secrets,
+        bank.clock.clone(),
+    )
+    .unwrap()
+    .unwrap();
+
+    let not_after = tresor_core::pki::not_after(&user.cert)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (n, days) in [30u64, 14, 7, 3, 1].into_iter().enumerate() {
+        let here = bank
+            .clock_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        advance(
+            &bank,
+            Duration::from_secs(not_after - days * 86_400 + 60 - here),
+        );
+        bank.bank().remind_expiring().await.unwrap();
+        bank.bank().remind_expiring().await.unwrap();
+        assert_eq!(mailer.send_due().await.unwrap(), 1, "{days} days");
+        let mails = smtp::wait_for(out.path(), n + 1, Duration::from_secs(30));
+        let (to, subject, text) = &mails[n];
+        assert_eq!(to, "clock@example.com");
+        assert!(
+            subject.contains(&format!("expires in {days} day(s)")),
+            "{subject}"
+        );
+        assert!(text.contains("renew"), "{text}");
+    }
+    // A day before expiry nothing more is due, and nothing was sent twice.
+    assert_eq!(bank.bank().remind_expiring().await.unwrap(), 0);
+    assert_eq!(mailer.send_due().await.unwrap(), 0);
+    assert_eq!(smtp::received(out.path()).len(), 5);
+}
+
 fn incoming(iban: &str, amount: u64) -> tresor_bank::ledger::IncomingPayment {
     tresor_bank::ledger::IncomingPayment {
         account: iban.to_owned(),
