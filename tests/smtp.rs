@@ -1,5 +1,5 @@
 //! A real SMTP server on loopback for the mail tests: aiosmtpd (from PyPI; scripts/test
-//! installs it), requiring STARTTLS with a certificate from a CA made by OpenSSL and a login
+//! installs it; `smtp_server.py`), requiring STARTTLS with a certificate from a CA made by OpenSSL and a login
 //! (`bank`, password [`PASSWORD`]). Each mail it takes is written to a folder and read back
 //! by Python's `email` package, an independent MIME parser.
 
@@ -13,36 +13,8 @@ use std::time::{Duration, Instant};
 /// The SMTP login's password.
 pub const PASSWORD: &str = "smtp s3cret";
 
-/// An SMTP server that takes mail only after STARTTLS and AUTH (login `bank`, the password
-/// in `SMTP_PASSWORD`), and writes each message to `OUT/<n>.eml`.
-const SMTP_SERVER: &str = r#"
-import os, ssl, sys, time
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
-
-out, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-class Save:
-    async def handle_DATA(self, server, session, envelope):
-        name = os.path.join(out, "%d.eml" % time.time_ns())
-        with open(name + ".tmp", "wb") as f:
-            f.write(envelope.original_content)
-        os.rename(name + ".tmp", name)
-        return "250 OK"
-
-def authenticate(server, session, envelope, mechanism, auth_data):
-    ok = auth_data.login == b"bank" and auth_data.password == os.environb[b"SMTP_PASSWORD"]
-    return AuthResult(success=ok)
-
-context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-context.load_cert_chain(cert, key)
-server = Controller(Save(), hostname="127.0.0.1", port=port, server_hostname="localhost",
-                    tls_context=context, require_starttls=True, auth_require_tls=True, auth_required=True,
-                    authenticator=authenticate)
-server.start()
-print("ready", flush=True)
-sys.stdin.read()
-"#;
+/// The server and reader, shared with the desktop app's end-to-end tests.
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_server.py");
 
 /// The SMTP server; stopped when dropped.
 pub struct Smtp {
@@ -62,7 +34,7 @@ impl Smtp {
     pub fn start(out: &Path, port: u16, tls: &Path) -> Smtp {
         use std::io::BufRead as _;
         let mut child = Command::new("python3")
-            .args(["-c", SMTP_SERVER])
+            .args([SCRIPT, "serve"])
             .arg(out)
             .arg(port.to_string())
             .arg(tls.join("smtp.pem"))
@@ -167,14 +139,7 @@ pub fn received(out: &Path) -> Vec<(String, String, String)> {
         .iter()
         .map(|f| {
             let out = Command::new("python3")
-                .args([
-                    "-c",
-                    "import email, email.policy, json, sys\n\
-                     m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
-                     text = m.get_body(preferencelist=('plain',)).get_content()\n\
-                     html = m.get_body(preferencelist=('html',)).get_content()\n\
-                     print(json.dumps([str(m['To']), str(m['Subject']), text, html]))",
-                ])
+                .args([SCRIPT, "read"])
                 .arg(f)
                 .output()
                 .unwrap();

@@ -1,5 +1,5 @@
 /// Every command the app exposes to its window, in the order of `src/commands.rs`, then
-/// `src/statements.rs`, then `src/admin.rs`.
+/// `src/profile.rs`, then `src/statements.rs`, then `src/admin.rs`.
 pub const ALL: &[&str] = &[
     "app_start",
     "refresh_bank_info",
@@ -30,6 +30,12 @@ pub const ALL: &[&str] = &[
     "save_key_letter",
     "block_key",
     "logout",
+    "forgot_password",
+    "reset_password",
+    "profile",
+    "set_email",
+    "confirm_email",
+    "set_preferences",
     "statement_page",
     "export_statement",
     "signature_queue",

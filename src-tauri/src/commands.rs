@@ -102,7 +102,7 @@ pub struct SessionView {
 
 impl SessionView {
     /// The view of the state's session, with the admin it belongs to, if it does.
-    fn of_state(inner: &mut crate::state::Inner) -> Result<Self> {
+    pub(crate) fn of_state(inner: &mut crate::state::Inner) -> Result<Self> {
         let admin = inner.admin.clone();
         let mut view = Self::of(inner.session()?)?;
         view.admin = admin;
@@ -176,7 +176,7 @@ pub struct LogoutView {
     pub remove_drive: Option<String>,
 }
 
-fn login(login: &str) -> Result<Login> {
+pub(crate) fn login(login: &str) -> Result<Login> {
     Ok(Login::new(login.trim())?)
 }
 
@@ -193,7 +193,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))
 }
 
-async fn remember(state: &AppState, login: &str, drive: Option<&std::path::Path>) {
+pub(crate) async fn remember(state: &AppState, login: &str, drive: Option<&std::path::Path>) {
     let store = state.remember.clone();
     let login = login.to_owned();
     let drive = drive.map(|d| d.display().to_string());

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod commands;
 pub mod error;
+pub mod profile;
 pub mod remember;
 pub mod state;
 pub mod statements;
@@ -53,6 +54,12 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::save_key_letter,
             commands::block_key,
             commands::logout,
+            profile::forgot_password,
+            profile::reset_password,
+            profile::profile,
+            profile::set_email,
+            profile::confirm_email,
+            profile::set_preferences,
             statements::statement_page,
             statements::export_statement,
             statements::signature_queue,

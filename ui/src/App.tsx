@@ -14,11 +14,12 @@ import { LoginScreen } from "./screens/Login";
 import { OrdersScreen } from "./screens/Orders";
 import { QueueScreen } from "./screens/Queue";
 import { StatementsScreen } from "./screens/Statements";
-import { FirstLoginWizard, RecoveryWizard } from "./screens/Wizards";
+import { FirstLoginWizard, RecoveryWizard, ResetPasswordWizard } from "./screens/Wizards";
+import { ProfileScreen } from "./screens/Profile";
 import { AdminArea } from "./screens/Admin";
 import { adminPages, type AdminPage } from "./logic/admin";
 
-export type Page = "accounts" | "orders" | "queue" | "statements" | "key" | "security" | "settings";
+export type Page = "accounts" | "orders" | "queue" | "statements" | "key" | "security" | "profile" | "settings";
 
 /** Why a session ended: the app's idle lock, the user's logout, or the bank. */
 type Ended = "locked" | "logout" | "expired";
@@ -28,6 +29,7 @@ export type View =
   | { name: "login"; notice?: string }
   | { name: "first-login" }
   | { name: "recovery"; login: string; drive: string }
+  | { name: "reset"; login: string; drive: string }
   | { name: "settings" }
   | { name: "change-password" }
   | { name: "main"; page: Page }
@@ -142,11 +144,25 @@ function Shell() {
     }
   }, []);
 
+  // Set when a key login finds no confirmed address: the profile opens first, once.
+  const [welcome, setWelcome] = useState(false);
   const loggedIn = (s: SessionView) => {
     setSession(s);
     const next = landing(s);
     setView(next);
-    if (next.name === "main") void refreshOverview();
+    if (next.name !== "main") return;
+    void refreshOverview();
+    // The first-login profile: a user without a confirmed address is asked for one.
+    if (s.stage === "key" && next.page === "accounts") {
+      run(commands.profile()).then(
+        (p) => {
+          if (p.email) return;
+          setWelcome(true);
+          setView({ name: "main", page: "profile" });
+        },
+        () => {},
+      );
+    }
   };
 
   if (startError) return <ErrorBox error={startError} />;
@@ -165,7 +181,17 @@ function Shell() {
           onLoggedIn={loggedIn}
           onFirstLogin={() => setView({ name: "first-login" })}
           onRecover={(login, drive) => setView({ name: "recovery", login, drive })}
+          onReset={(login, drive) => setView({ name: "reset", login, drive })}
           onSettings={() => setView({ name: "settings" })}
+        />
+      );
+    case "reset":
+      return (
+        <ResetPasswordWizard
+          login={view.login}
+          drive={view.drive}
+          onLoggedIn={loggedIn}
+          onCancel={() => setView({ name: "login" })}
         />
       );
     case "first-login":
@@ -247,6 +273,7 @@ function Shell() {
           {view.page === "statements" && overview && <StatementsScreen overview={overview} />}
           {view.page === "key" && <KeyScreen session={session} />}
           {view.page === "security" && <TotpScreen enrolled={overview?.totp_enrolled ?? false} onEnrolled={refreshOverview} />}
+          {view.page === "profile" && <ProfileScreen welcome={welcome} />}
           {view.page === "settings" && (
             <SettingsScreen
               start={start}
@@ -278,6 +305,7 @@ function MainLayout(props: {
     ["statements", "nav.statements"],
     ["key", "nav.key"],
     ["security", "nav.security"],
+    ["profile", "nav.profile"],
     ["settings", "nav.settings"],
   ];
   return (

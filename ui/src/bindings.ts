@@ -104,6 +104,21 @@ export const commands = {
 	/**  Logs out (also the idle lock), and names the drive to pull out if it is still plugged in. */
 	logout: () => typedError<LogoutView, AppError>(__TAURI_INVOKE("logout")),
 	/**
+	 *  "Forgot my password": the key on `drive`, opened here, signs a session on which the bank
+	 *  is asked to mail a one-time code to the user's verified address. Where it went, masked.
+	 */
+	forgotPassword: (loginName: string, drive: string, keyPassword: string) => typedError<string, AppError>(__TAURI_INVOKE("forgot_password", { loginName, drive, keyPassword })),
+	/**  Sets a new password with the mailed code, with the key on `drive`; logged in afterwards. */
+	resetPassword: (loginName: string, drive: string, keyPassword: string, code: string, newPassword: string) => typedError<SessionView, AppError>(__TAURI_INVOKE("reset_password", { loginName, drive, keyPassword, code, newPassword })),
+	/**  The user's profile. */
+	profile: () => typedError<Profile, AppError>(__TAURI_INVOKE("profile")),
+	/**  Asks the bank to write to `email` from now on: a code goes there. Where, masked. */
+	setEmail: (email: string) => typedError<string, AppError>(__TAURI_INVOKE("set_email", { email })),
+	/**  Confirms the new address with the mailed code. */
+	confirmEmail: (code: string) => typedError<Profile, AppError>(__TAURI_INVOKE("confirm_email", { code })),
+	/**  Sets the language of the bank's mail (none: both) and the notices not wanted. */
+	setPreferences: (language: Language | null, quiet: NoticeKind[]) => typedError<Profile, AppError>(__TAURI_INVOKE("set_preferences", { language, quiet })),
+	/**
 	 *  A page of the statement of `account` for the days `from` to `to` (`YYYY-MM-DD`), from
 	 *  `cursor` (a previous page's `next`).
 	 */
@@ -470,6 +485,13 @@ export type KeyCertificate = {
 	not_after: number,
 };
 
+/**  The language of the bank's mails to a user. */
+export type Language = 
+/**  Ukrainian. */
+"uk" | 
+/**  English. */
+"en";
+
 /**  A key letter saved for printing. */
 export type LetterView = {
 	/**  Where the PDF was written. */
@@ -541,6 +563,21 @@ export type MovementKind =
 "internal" | 
 /**  A payment from another bank. */
 "incoming";
+
+/**  What the bank tells a user by e-mail, unasked. */
+export type NoticeKind = 
+/**  A login from an address not seen before for this user (security). */
+"new_address" | 
+/**  The account was locked after wrong passwords (security). */
+"lockout" | 
+/**  The password was reset, or the e-mail address changed (security). */
+"credentials" | 
+/**  A certificate expires in 30, 14, 7, 3 or 1 days. */
+"certificate_expiry" | 
+/**  An order from an account the user sees was rejected. */
+"order_rejected" | 
+/**  Money came into an account the user sees. */
+"incoming_payment";
 
 /**  A payment order as typed in the form: the amount as text, identifiers as typed. */
 export type OrderDraft = {
@@ -632,6 +669,18 @@ export type PaymentOrder = {
 	currency: string,
 	/**  The purpose of payment, as the payee's bank will show it. */
 	purpose: string,
+};
+
+/**  The user's profile, as the bank holds it. */
+export type Profile = {
+	/**  The verified e-mail address, if any. */
+	email: string | null,
+	/**  A new address waiting for its code, masked as it was mailed (`o•••@example.com`). */
+	pending_email: string | null,
+	/**  The language of the bank's mails; none: both languages. */
+	language: Language | null,
+	/**  The notifications the user turned off. */
+	quiet: NoticeKind[],
 };
 
 /**  The remembered login and drive. */

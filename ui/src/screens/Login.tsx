@@ -26,6 +26,7 @@ export function LoginScreen(props: {
   onLoggedIn: (s: SessionView) => void;
   onFirstLogin: () => void;
   onRecover: (login: string, drive: string) => void;
+  onReset: (login: string, drive: string) => void;
   onSettings: () => void;
 }) {
   const { t } = useI18n();
@@ -171,6 +172,9 @@ export function LoginScreen(props: {
       <nav className="links" aria-label={t("login.title")}>
         <button type="button" className="link" id="go-first-login" onClick={props.onFirstLogin}>
           {t("login.firstLogin")}
+        </button>
+        <button type="button" className="link" id="go-reset" onClick={() => props.onReset(login, chosen)}>
+          {t("reset.open")}
         </button>
         <button type="button" className="link" id="go-recovery" onClick={() => props.onRecover(login, chosen)}>
           {t("login.recover")}

@@ -2,7 +2,7 @@
 // policies through the app, and only then runs the one command that talks to the bank, so
 // that a mistake on a later step never spends a one-time password.
 import { useState, type FormEvent } from "react";
-import type { AppError, KeyCertificate } from "../bindings";
+import type { AppError, KeyCertificate, SessionView } from "../bindings";
 import { asAppError, commands, run } from "../api";
 import { isToken } from "../logic/drives";
 import {
@@ -241,6 +241,101 @@ export function RecoveryWizard(props: { login: string; drive: string; onDone: (l
           </button>
           <button type="submit" className="primary" id="recovery-next" disabled={busy}>
             {step === 2 ? t("recovery.start") : t("common.next")}
+          </button>
+        </div>
+      </form>
+    </main>
+  );
+}
+
+/** "Forgot the password?": with the key, a code by mail; with the code, a new password. The
+ * new password is checked against the policy before the code is spent. */
+export function ResetPasswordWizard(props: {
+  login: string;
+  drive: string;
+  onLoggedIn: (s: SessionView) => void;
+  onCancel: () => void;
+}) {
+  const { t } = useI18n();
+  const [login, setLogin] = useState(props.login);
+  const [keyPassword, setKeyPassword] = useState("");
+  const [sentTo, setSentTo] = useState<string | null>(null);
+  const [code, setCode] = useState("");
+  const [newPassword, setNewPassword] = useState("");
+  const [newAgain, setNewAgain] = useState("");
+  const [error, setError] = useState<AppError | string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const { drives, tokens, chosen, choose } = useDrives(login, props.drive || null, () =>
+    document.getElementById("rs-key")?.focus(),
+  );
+  const problem = useProblemText();
+
+  const next = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      if (sentTo === null) {
+        if (required(login, chosen, keyPassword)) return setError(t("common.required"));
+        setBusy(true);
+        setSentTo(await run(commands.forgotPassword(login, chosen, keyPassword)));
+        return;
+      }
+      const p = problem(required(code) ?? confirmed(newPassword, newAgain));
+      if (p) return setError(p);
+      await run(commands.checkNewPassword(login, newPassword));
+      setBusy(true);
+      const session = await run(commands.resetPassword(login, chosen, keyPassword, code.trim(), newPassword));
+      setKeyPassword("");
+      setCode("");
+      setNewPassword("");
+      setNewAgain("");
+      props.onLoggedIn(session);
+    } catch (err) {
+      setError(asAppError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="card narrow" data-test="reset-password">
+      <ScreenTitle>{t("reset.title")}</ScreenTitle>
+      <Steps now={sentTo === null ? 1 : 2} total={2} />
+      <p>{t("reset.intro")}</p>
+      <HelpdeskHint />
+      <form onSubmit={next} aria-busy={busy}>
+        {sentTo === null ? (
+          <fieldset>
+            <legend>{t("reset.title")}</legend>
+            <Field id="rs-login" label={t("login.login")} value={login} onChange={setLogin} autoFocus={!login} />
+            <DrivePicker drives={drives} tokens={tokens} chosen={chosen} choose={choose} />
+            <Field
+              id="rs-key"
+              label={isToken(chosen) ? t("login.tokenPin") : t("login.keyPassword")}
+              type="password"
+              value={keyPassword}
+              onChange={setKeyPassword}
+              autoFocus={!!login}
+            />
+          </fieldset>
+        ) : (
+          <fieldset>
+            <legend>{t("reset.title")}</legend>
+            <p className="notice" role="status" data-test="reset-sent">
+              {t("reset.sent", { to: sentTo })}
+            </p>
+            <Field id="rs-code" label={t("reset.code")} value={code} onChange={setCode} inputMode="numeric" autoComplete="one-time-code" autoFocus />
+            <Field id="rs-new" label={t("reset.newPassword")} type="password" value={newPassword} onChange={setNewPassword} autoComplete="new-password" />
+            <Field id="rs-new-again" label={t("reset.newPasswordAgain")} type="password" value={newAgain} onChange={setNewAgain} autoComplete="new-password" />
+          </fieldset>
+        )}
+        <ErrorBox error={error} />
+        <div className="buttons">
+          <button type="button" onClick={props.onCancel} disabled={busy}>
+            {t("common.cancel")}
+          </button>
+          <button type="submit" className="primary" id="reset-next" disabled={busy}>
+            {busy ? t("common.working") : sentTo === null ? t("reset.send") : t("reset.submit")}
           </button>
         </div>
       </form>

@@ -18,13 +18,15 @@ const commands = vi.hoisted(() => ({
   checkNewPassword: vi.fn(),
   checkNewKeyPassword: vi.fn(),
   firstLogin: vi.fn(),
+  forgotPassword: vi.fn(),
+  resetPassword: vi.fn(),
 }));
 vi.mock("../bindings", () => ({ commands }));
 
 import { useState } from "react";
 import { DrivePicker, ErrorBox } from "../components";
 import { LoginScreen } from "./Login";
-import { FirstLoginWizard } from "./Wizards";
+import { FirstLoginWizard, ResetPasswordWizard } from "./Wizards";
 import { landing } from "../App";
 import { BankContext, I18nContext } from "../context";
 import { translate } from "../i18n";
@@ -72,7 +74,7 @@ describe("login screen", () => {
     );
     commands.loginWithKey.mockReturnValue(new Promise(() => {}));
     render(
-      <LoginScreen start={start} remembered={remembered} onLoggedIn={() => {}} onFirstLogin={() => {}} onRecover={() => {}} onSettings={() => {}} />,
+      <LoginScreen start={start} remembered={remembered} onLoggedIn={() => {}} onFirstLogin={() => {}} onRecover={() => {}} onReset={() => {}} onSettings={() => {}} />,
     );
     const token = await screen.findByRole("radio", { name: /Olena token/ });
     expect(screen.getByLabelText("Key password")).toBeTruthy();
@@ -99,7 +101,7 @@ describe("login screen", () => {
     );
     const onRecover = vi.fn();
     render(
-      <LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={onRecover} onSettings={vi.fn()} />,
+      <LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={onRecover} onReset={vi.fn()} onSettings={vi.fn()} />,
     );
     expect((screen.getByLabelText("Login") as HTMLInputElement).value).toBe("olena.koval");
     await waitFor(() => expect((screen.getByRole("radio") as HTMLInputElement).checked).toBe(true));
@@ -119,7 +121,7 @@ describe("login screen", () => {
   it("keeps a refused login generic: no detail from the bank", async () => {
     commands.listDrives.mockReturnValue(ok([usb]));
     commands.loginWithOtp.mockReturnValue(fail({ code: "credentials", message: "login failed (detail)", offers_recovery: false }));
-    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onReset={vi.fn()} onSettings={vi.fn()} />);
     fireEvent.click(screen.getByRole("tab", { name: "With a one-time code" }));
     fill("Password", "pw");
     fill("Code from the authenticator app", "123456");
@@ -135,7 +137,7 @@ describe("login screen", () => {
     const bank = { name: "Банк Приклад", phone: "+380 44 000 00 00", email: "help@bank.example", hours: "", website: "" };
     render(
       <BankContext.Provider value={bank}>
-        <LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />
+        <LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onReset={vi.fn()} onSettings={vi.fn()} />
       </BankContext.Provider>,
     );
     const footer = screen.getByRole("contentinfo", { name: "Your bank" });
@@ -155,7 +157,7 @@ describe("login screen", () => {
   it("is up before the credential store answers, and fills the login in when it does", async () => {
     commands.listDrives.mockReturnValue(ok([]));
     const none = { login: null, drive: null };
-    const props = { start, onLoggedIn: vi.fn(), onFirstLogin: vi.fn(), onRecover: vi.fn(), onSettings: vi.fn() };
+    const props = { start, onLoggedIn: vi.fn(), onFirstLogin: vi.fn(), onRecover: vi.fn(), onReset: vi.fn(), onSettings: vi.fn() };
     const { rerender } = render(<LoginScreen {...props} remembered={none} />);
     const login = screen.getByLabelText("Login") as HTMLInputElement;
     expect(login.value).toBe("");
@@ -167,7 +169,7 @@ describe("login screen", () => {
 
   it("keeps what the user typed when the credential store answers late", async () => {
     commands.listDrives.mockReturnValue(ok([]));
-    const props = { start, onLoggedIn: vi.fn(), onFirstLogin: vi.fn(), onRecover: vi.fn(), onSettings: vi.fn() };
+    const props = { start, onLoggedIn: vi.fn(), onFirstLogin: vi.fn(), onRecover: vi.fn(), onReset: vi.fn(), onSettings: vi.fn() };
     const { rerender } = render(<LoginScreen {...props} remembered={{ login: null, drive: null }} />);
     fill("Login", "petro.b");
     rerender(<LoginScreen {...props} remembered={remembered} />);
@@ -184,6 +186,7 @@ describe("login screen", () => {
         onLoggedIn={vi.fn()}
         onFirstLogin={vi.fn()}
         onRecover={vi.fn()}
+        onReset={vi.fn()}
         onSettings={vi.fn()}
       />,
     );
@@ -195,7 +198,7 @@ describe("login screen", () => {
 
   it("moves between the login tabs with the arrow keys, one tab stop", () => {
     commands.listDrives.mockReturnValue(ok([]));
-    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onReset={vi.fn()} onSettings={vi.fn()} />);
     const key = screen.getByRole("tab", { name: "With the key" });
     const otp = screen.getByRole("tab", { name: "With a one-time code" });
     expect([key.tabIndex, otp.tabIndex]).toEqual([0, -1]);
@@ -211,13 +214,13 @@ describe("login screen", () => {
 
   it("shows no helpdesk the bank never gave", () => {
     commands.listDrives.mockReturnValue(ok([]));
-    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onReset={vi.fn()} onSettings={vi.fn()} />);
     expect(screen.queryByRole("contentinfo")).toBeNull();
   });
 
   it("asks for every field before calling the app", async () => {
     commands.listDrives.mockReturnValue(ok([]));
-    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onSettings={vi.fn()} />);
+    render(<LoginScreen start={start} remembered={remembered} onLoggedIn={vi.fn()} onFirstLogin={vi.fn()} onRecover={vi.fn()} onReset={vi.fn()} onSettings={vi.fn()} />);
     fireEvent.click(screen.getByRole("button", { name: "Log in" }));
     await screen.findByText("Fill in every field.");
     expect(commands.loginWithKey).not.toHaveBeenCalled();
@@ -346,5 +349,38 @@ describe("the error box in Ukrainian", () => {
     render(<ErrorBox error={{ code: "refused", message: "the order needs a second signature", offers_recovery: false }} />);
     expect(screen.getByRole("alert").textContent).toContain("the order needs a second signature");
     expect(screen.getByRole("alert").querySelector("details")).toBeNull();
+  });
+});
+
+describe("forgot the password", () => {
+  it("asks for the code with the key, then spends it only on a new password the policy takes", async () => {
+    commands.listDrives.mockReturnValue(ok([usb]));
+    commands.forgotPassword.mockReturnValue(ok("o•••@example.com"));
+    commands.checkNewPassword.mockReturnValueOnce(fail({ code: "policy", message: "too short", offers_recovery: false } as AppError));
+    commands.checkNewPassword.mockReturnValue(ok(null));
+    const session = { login: "olena.koval", stage: "key" } as unknown as SessionView;
+    commands.resetPassword.mockReturnValue(ok(session));
+    const onLoggedIn = vi.fn();
+    render(
+      <I18nContext.Provider value={{ lang: "en", setLang: () => {}, t: (k, v) => translate("en", k, v) }}>
+        <ResetPasswordWizard login="olena.koval" drive="/media/usb" onLoggedIn={onLoggedIn} onCancel={vi.fn()} />
+      </I18nContext.Provider>,
+    );
+    await waitFor(() => expect(commands.listDrives).toHaveBeenCalled());
+    fill("Key password", "key pass");
+    fireEvent.click(screen.getByRole("button", { name: "Send the code" }));
+    expect(await screen.findByText(/A code was sent to o•••@example.com/)).toBeTruthy();
+    expect(commands.forgotPassword).toHaveBeenCalledWith("olena.koval", "/media/usb", "key pass");
+    fill("Code from the mail", " 12345678 ");
+    fill("New password", "short");
+    fill("New password again", "short");
+    fireEvent.click(screen.getByRole("button", { name: "Set the password" }));
+    await screen.findByRole("alert");
+    expect(commands.resetPassword).not.toHaveBeenCalled();
+    fill("New password", "Harbour violet engine 88");
+    fill("New password again", "Harbour violet engine 88");
+    fireEvent.click(screen.getByRole("button", { name: "Set the password" }));
+    await waitFor(() => expect(onLoggedIn).toHaveBeenCalledWith(session));
+    expect(commands.resetPassword).toHaveBeenCalledWith("olena.koval", "/media/usb", "key pass", "12345678", "Harbour violet engine 88");
   });
 });
