@@ -356,7 +356,7 @@ describe("forgot the password", () => {
   it("asks for the code with the key, then spends it only on a new password the policy takes", async () => {
     commands.listDrives.mockReturnValue(ok([usb]));
     commands.forgotPassword.mockReturnValue(ok("o•••@example.com"));
-    commands.checkNewPassword.mockReturnValueOnce(fail({ code: "policy", message: "too short", offers_recovery: false } as AppError));
+    commands.checkNewPassword.mockReturnValueOnce(fail({ code: "password_policy", message: "too short", offers_recovery: false }));
     commands.checkNewPassword.mockReturnValue(ok(null));
     const session = { login: "olena.koval", stage: "key" } as unknown as SessionView;
     commands.resetPassword.mockReturnValue(ok(session));
