@@ -13,7 +13,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHmac } from "node:crypto";
-import { T, click, openApp, shot, shown, startBank as startBankIn, startDriver as startDriverFor, stopDriver, type } from "./support.mjs";
+import {
+  T,
+  click,
+  onboard as onboardWith,
+  openApp,
+  shot,
+  shown,
+  startBank as startBankIn,
+  startDriver as startDriverFor,
+  stopDriver,
+  type,
+} from "./support.mjs";
 
 
 const LOGIN = "olena.koval";
@@ -64,20 +75,7 @@ after(async () => {
   for (const b of banks) b.proc.kill();
 });
 
-/** The first-login wizard, from the login screen to the key on `drive`. */
-async function onboard(app, login, initial, drive) {
-  await shown(app, '[data-test="login-screen"]');
-  await click(app, "#go-first-login");
-  await type(app, "#fl-login", login);
-  await type(app, "#fl-initial", initial);
-  await click(app, "#wizard-next");
-  await type(app, "#fl-new", PASSWORD);
-  await type(app, "#fl-new-again", PASSWORD);
-  await click(app, "#wizard-next");
-  await type(app, "#drive-path", drive);
-  await type(app, "#fl-key", KEY_PASSWORD);
-  await type(app, "#fl-key-again", KEY_PASSWORD);
-}
+const onboard = (app, login, initial, drive) => onboardWith(app, login, initial, drive, PASSWORD, KEY_PASSWORD);
 
 let initial;
 

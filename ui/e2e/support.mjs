@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { remote } from "webdriverio";
 
@@ -13,6 +14,7 @@ export const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
 const APP = join(TARGET, "debug", "tresor-app");
 const BANK = join(TARGET, "debug", "tresor-bank");
 const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
+const SMTP_SCRIPT = join(ROOT, "tests", "smtp_server.py");
 const SHOTS = process.env.TRESOR_SCREENSHOTS; // a folder: save a screenshot of each screen
 
 let driver;
@@ -117,4 +119,61 @@ export async function shown(app, selector) {
     throw new Error(`${selector} not shown; the window says:\n${text}`, { cause: e });
   }
   return el;
+}
+
+/** The first-login wizard, from the login screen to its last step with the key on `drive`
+ * (the caller confirms the fixed-disk warning and creates the key). */
+export async function onboard(app, login, initial, drive, password, keyPassword) {
+  await shown(app, '[data-test="login-screen"]');
+  await click(app, "#go-first-login");
+  await type(app, "#fl-login", login);
+  await type(app, "#fl-initial", initial);
+  await click(app, "#wizard-next");
+  await type(app, "#fl-new", password);
+  await type(app, "#fl-new-again", password);
+  await click(app, "#wizard-next");
+  await type(app, "#drive-path", drive);
+  await type(app, "#fl-key", keyPassword);
+  await type(app, "#fl-key-again", keyPassword);
+}
+
+/** A real SMTP server on loopback (tests/smtp_server.py, aiosmtpd), plain SMTP as a bank
+ * allows on loopback; each mail saved in `out`. */
+export async function startSmtp(out) {
+  const port = await new Promise((done) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => done(p));
+    });
+  });
+  mkdirSync(out, { recursive: true });
+  const proc = spawn("python3", [SMTP_SCRIPT, "serve", out, String(port)], { stdio: ["pipe", "pipe", "inherit"] });
+  for await (const line of createInterface({ input: proc.stdout })) if (line.trim() === "ready") break;
+  return { proc, port, out };
+}
+
+/** The mails `smtp` has taken, oldest first, read by Python's `email` package: to, subject,
+ * plain text. */
+export function mails(smtp) {
+  return readdirSync(smtp.out)
+    .filter((f) => f.endsWith(".eml"))
+    .sort()
+    .map((f) => {
+      const [to, subject, text] = JSON.parse(execFileSync("python3", [SMTP_SCRIPT, "read", join(smtp.out, f)], { encoding: "utf8" }));
+      return { to, subject, text };
+    });
+}
+
+/** Waits for a mail to `to` whose subject contains `about`, beyond the first `after`; its
+ * one-time code. */
+export async function mailedCode(smtp, to, about, after = 0) {
+  for (let i = 0; i < 120; i++) {
+    const found = mails(smtp)
+      .slice(after)
+      .find((m) => m.to === to && m.subject.includes(about));
+    if (found) return found.text.match(/^(?:Code|Код): (\d+)$/m)[1];
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no mail to ${to} about ${about}`);
 }

@@ -156,7 +156,7 @@ function Shell() {
     if (s.stage === "key" && next.page === "accounts") {
       run(commands.profile()).then(
         (p) => {
-          if (p.email) return;
+          if (p.email || !p.bank_sends_mail) return;
           setWelcome(true);
           setView({ name: "main", page: "profile" });
         },

@@ -681,6 +681,11 @@ export type Profile = {
 	language: Language | null,
 	/**  The notifications the user turned off. */
 	quiet: NoticeKind[],
+	/**
+	 *  Whether the bank sends e-mail at all: where it does not, there is no address to ask
+	 *  for.
+	 */
+	bank_sends_mail?: boolean,
 };
 
 /**  The remembered login and drive. */

@@ -313,6 +313,7 @@ impl Bank {
             pending_email: pending,
             language: contact.language,
             quiet: contact.quiet,
+            bank_sends_mail: self.mail.is_some(),
         }))
     }
 

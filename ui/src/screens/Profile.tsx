@@ -73,6 +73,7 @@ export function ProfileScreen(props: { welcome?: boolean }) {
       <ErrorBox error={error} />
       {profile && (
         <>
+          {!profile.bank_sends_mail && <Notice>{t("profile.noMail")}</Notice>}
           <p data-test="profile-email">
             {profile.email ? t("profile.current", { email: profile.email }) : t("profile.noEmail")}
           </p>

@@ -98,6 +98,10 @@ pub struct Profile {
     pub language: Option<Language>,
     /// The notifications the user turned off.
     pub quiet: Vec<NoticeKind>,
+    /// Whether the bank sends e-mail at all: where it does not, there is no address to ask
+    /// for.
+    #[serde(default)]
+    pub bank_sends_mail: bool,
 }
 
 #[cfg(test)]
