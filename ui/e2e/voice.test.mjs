@@ -2,13 +2,15 @@
 // (tests/smtp_server.py, aiosmtpd) whose mails Python's `email` package reads back: the first
 // key login of a user without an address opens the profile, where the address is confirmed
 // with the code mailed to it; a user who forgot the password sets a new one with the key and
-// the code from the mail, from the login screen.
+// the code from the mail, from the login screen. And a drive plugged in with the user's key
+// (a folder appearing in TRESOR_MEDIA_DIR, which the app lists as removable drives) is chosen
+// and the key password asked for.
 //
 // Needs what app.test.mjs needs, and python3 with aiosmtpd (scripts/test installs both).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { T, click, mailedCode, mails, onboard, openApp, shot, shown, startBank, startDriver, startSmtp, stopDriver, type } from "./support.mjs";
@@ -22,16 +24,18 @@ const ACCOUNT = "UA343052990000026000000000077";
 
 const dir = mkdtempSync(join(tmpdir(), "tresor-voice-e2e-"));
 const stick = join(dir, "stick");
+const media = join(dir, "media");
 let bank;
 let smtp;
 
 before(async () => {
   mkdirSync(stick);
+  mkdirSync(media);
   smtp = await startSmtp(join(dir, "mail"));
   const mail = `[mail]\nsmtp = "127.0.0.1"\nport = ${smtp.port}\nsecurity = "none"\nfrom = "Test Bank <noreply@bank.example>"\n`;
   bank = await startBank(dir, "bank", "ip_max_points = 1000\n", mail);
   bank.admin("account", "add", ACCOUNT, "--holder", "Voice LLC", "--balance", "100.00");
-  await startDriver(bank, { TRESOR_CLIENT_CONFIG: join(dir, "client.toml"), TRESOR_LETTER_DIR: dir });
+  await startDriver(bank, { TRESOR_CLIENT_CONFIG: join(dir, "client.toml"), TRESOR_LETTER_DIR: dir, TRESOR_MEDIA_DIR: media });
 });
 
 after(() => {
@@ -134,3 +138,33 @@ async function waitForMail(about, after) {
   }
   assert.fail(`no mail about ${about}`);
 }
+
+test("a drive plugged in with the login's key is chosen, and the key password is next", async () => {
+  const app = await openApp();
+  try {
+    await shown(app, '[data-test="login-screen"]');
+    await type(app, "#login", LOGIN);
+    await type(app, "#password", NEW_PASSWORD);
+    // Plugged in now: a drive holding this login's key.
+    const plugged = join(media, "VOICE-STICK");
+    cpSync(stick, plugged, { recursive: true });
+    await app.waitUntil(
+      async () => {
+        const radio = await app.$(`input[type="radio"][value="${plugged}"]`);
+        return (await radio.isExisting()) && (await radio.isSelected());
+      },
+      { ...T, timeoutMsg: "the plugged-in drive chosen" },
+    );
+    await app.waitUntil(async () => (await app.execute(() => document.activeElement?.id)) === "key-password", {
+      ...T,
+      timeoutMsg: "the key password field focused",
+    });
+    await shot(app, "drive-plugged");
+    // The login goes through with that drive.
+    await type(app, "#key-password", KEY_PASSWORD);
+    await click(app, "#login-submit");
+    await shown(app, '[data-test="accounts"]');
+  } finally {
+    await app.deleteSession();
+  }
+});

@@ -65,9 +65,38 @@ impl MediaSource for SystemMedia {
                 }
             })
             .collect();
+        if let Some(dir) = std::env::var_os(MEDIA_DIR_ENV) {
+            drives.extend(folder_drives(Path::new(&dir)));
+        }
         sort_drives(&mut drives);
         Ok(drives)
     }
+}
+
+/// Names a folder whose subfolders [`SystemMedia`] lists as removable drives besides the
+/// mounted ones: a drive is "plugged in" by making a folder, which is how the desktop app's
+/// end-to-end tests plug one in without root (and how a site whose sticks mount somewhere
+/// the OS does not report could point the app at them).
+pub const MEDIA_DIR_ENV: &str = "TRESOR_MEDIA_DIR";
+
+/// Each folder in `dir`, as a removable drive.
+fn folder_drives(dir: &Path) -> Vec<Drive> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| Drive {
+            label: e.file_name().to_string_lossy().into_owned(),
+            mount_path: e.path(),
+            file_system: "folder".to_owned(),
+            free_bytes: 0,
+            total_bytes: 0,
+            removable: true,
+            read_only: false,
+        })
+        .collect()
 }
 
 /// The drive `path` is on: the one with the longest mount path that contains it.
@@ -179,6 +208,20 @@ impl MediaSource for FixedMedia {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn each_folder_of_the_media_folder_is_a_removable_drive() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(folder_drives(&dir.path().join("missing")).is_empty());
+        std::fs::create_dir(dir.path().join("STICK")).unwrap();
+        std::fs::write(dir.path().join("not-a-drive.txt"), b"x").unwrap();
+        let drives = folder_drives(dir.path());
+        assert_eq!(drives.len(), 1);
+        assert_eq!(drives[0].label, "STICK");
+        assert_eq!(drives[0].mount_path, dir.path().join("STICK"));
+        assert!(drives[0].removable);
+    }
+
     use super::*;
 
     fn drive(path: &str, removable: bool) -> Drive {
