@@ -566,6 +566,72 @@ mod tests {
     }
 
     #[test]
+    fn notices_carry_no_link_and_no_code_and_speak_the_users_language() {
+        let code = Password::from("40417733");
+        let info = bank("+380 44 000 00 00");
+        let notices = [
+            Notice::ResetCode {
+                code: &code,
+                expires: "then",
+            },
+            Notice::EmailCode {
+                code: &code,
+                expires: "then",
+            },
+            Notice::NewAddress {
+                ip: "198.51.100.7",
+                at: "now",
+            },
+            Notice::Lockout { at: "now" },
+            Notice::PasswordReset { at: "now" },
+            Notice::EmailChanging {
+                new: "n•••@x.ua"
+            },
+            Notice::EmailChanged {
+                new: "n•••@x.ua"
+            },
+            Notice::CertificateExpiry {
+                serial: "0a1b",
+                expires: "then",
+                days: 7,
+            },
+            Notice::OrderRejected {
+                id: 9,
+                account: "UA…",
+                amount: "1.00 UAH",
+                reason: "insufficient funds",
+            },
+            Notice::IncomingPayment {
+                account: "UA…",
+                amount: "1.00 UAH",
+                from: "Buyer <b>",
+            },
+        ];
+        for n in &notices {
+            let asked = n.kind().is_none();
+            for language in [None, Some(Language::Uk), Some(Language::En)] {
+                let m = notice(&info, "u@x.ua", "olena.k", language, n);
+                for body in [&m.text, &m.html] {
+                    assert!(!body.contains("http"), "{n:?}: {body}");
+                    assert_eq!(body.contains("40417733"), asked, "{n:?}: {body}");
+                    assert!(body.contains("+380 44 000 00 00"), "{n:?}: the helpdesk");
+                }
+                let (uk, en) = (m.text.contains("Питання"), m.text.contains("Questions"));
+                assert_eq!(
+                    (uk, en),
+                    match language {
+                        None => (true, true),
+                        Some(Language::Uk) => (true, false),
+                        Some(Language::En) => (false, true),
+                    },
+                    "{n:?} {language:?}"
+                );
+                assert!(!m.html.contains("<b>"), "text, not markup");
+            }
+        }
+    }
+
+    #[test]
     fn escaping_and_masking() {
         let cases = [
             ("plain", "plain"),
