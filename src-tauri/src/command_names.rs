@@ -36,6 +36,7 @@ pub const ALL: &[&str] = &[
     "set_email",
     "confirm_email",
     "set_preferences",
+    "confirm_login",
     "statement_page",
     "export_statement",
     "signature_queue",

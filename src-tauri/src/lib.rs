@@ -60,6 +60,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             profile::set_email,
             profile::confirm_email,
             profile::set_preferences,
+            profile::confirm_login,
             statements::statement_page,
             statements::export_statement,
             statements::signature_queue,

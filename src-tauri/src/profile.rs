@@ -105,3 +105,24 @@ pub async fn set_preferences(
     let result = inner.session()?.set_preferences(language, quiet).await;
     inner.outcome(result)
 }
+
+/// The second step of a key login where the bank asks for one: the code it sent by SMS.
+#[tauri::command]
+#[specta::specta]
+pub async fn confirm_login(state: State<'_, AppState>, code: String) -> Result<SessionView> {
+    let code = Password::new(code);
+    let mut inner = state.lock().await;
+    let result = inner.session()?.confirm_login(&code).await;
+    inner.outcome(result)?;
+    // An admin's key opens the administration area, as at a login without the step.
+    let session = inner.session()?;
+    let admin_key = session.key().is_some_and(|k| {
+        tresor_core::pki::certificate_kind(&k.certificate)
+            == Some(tresor_core::pki::CertKind::Admin)
+    });
+    if admin_key {
+        let admin = crate::admin::whoami(session).await?;
+        inner.admin = Some(admin);
+    }
+    SessionView::of_state(&mut inner)
+}

@@ -12,6 +12,7 @@ mod helpdesk;
 mod load;
 mod mail;
 mod operations;
+mod sms;
 mod statements;
 mod support;
 mod token;

@@ -388,6 +388,7 @@ impl Tresor {
             "TRESOR_OTP",
             "TRESOR_RESET_CODE",
             "TRESOR_EMAIL_CODE",
+            "TRESOR_SMS_CODE",
             "TRESOR_DRIVE",
             "TRESOR_TOKEN",
             "TRESOR_PKCS11_MODULE",
@@ -543,6 +544,17 @@ impl Run {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    /// Starts it with its standard input a pipe (for what arrives later, as an SMS code)
+    /// and its output captured.
+    pub fn spawn_piped(mut self) -> std::process::Child {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// Runs; returns its exit code and stderr, whatever they are.

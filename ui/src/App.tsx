@@ -10,7 +10,7 @@ import { ACTIVITY_EVENTS, IdleTimer } from "./logic/idle";
 import { opensKeyScreen } from "./logic/reminder";
 import { AccountsScreen } from "./screens/Accounts";
 import { ChangePasswordForm, KeyScreen, SettingsScreen, TotpScreen } from "./screens/Account";
-import { LoginScreen } from "./screens/Login";
+import { LoginScreen, SmsCodeScreen } from "./screens/Login";
 import { OrdersScreen } from "./screens/Orders";
 import { QueueScreen } from "./screens/Queue";
 import { StatementsScreen } from "./screens/Statements";
@@ -30,6 +30,7 @@ export type View =
   | { name: "first-login" }
   | { name: "recovery"; login: string; drive: string }
   | { name: "reset"; login: string; drive: string }
+  | { name: "sms-code" }
   | { name: "settings" }
   | { name: "change-password" }
   | { name: "main"; page: Page }
@@ -39,6 +40,7 @@ export type View =
 /** Where a fresh session lands: the forced password change, the key screen when expiry is near, else the accounts. */
 export function landing(s: SessionView): View {
   if (s.stage === "change_password") return { name: "change-password" };
+  if (s.stage === "sms_code") return { name: "sms-code" };
   if (s.stage === "reconnect") return { name: "login" };
   if (s.admin) return { name: "admin", page: null };
   return { name: "main", page: opensKeyScreen(s.reminder) ? "key" : "accounts" };
@@ -183,6 +185,17 @@ function Shell() {
           onRecover={(login, drive) => setView({ name: "recovery", login, drive })}
           onReset={(login, drive) => setView({ name: "reset", login, drive })}
           onSettings={() => setView({ name: "settings" })}
+        />
+      );
+    case "sms-code":
+      return (
+        <SmsCodeScreen
+          onLoggedIn={loggedIn}
+          onCancel={() => {
+            void run(commands.logout());
+            setSession(null);
+            setView({ name: "login" });
+          }}
         />
       );
     case "reset":

@@ -118,6 +118,8 @@ export const commands = {
 	confirmEmail: (code: string) => typedError<Profile, AppError>(__TAURI_INVOKE("confirm_email", { code })),
 	/**  Sets the language of the bank's mail (none: both) and the notices not wanted. */
 	setPreferences: (language: Language | null, quiet: NoticeKind[]) => typedError<Profile, AppError>(__TAURI_INVOKE("set_preferences", { language, quiet })),
+	/**  The second step of a key login where the bank asks for one: the code it sent by SMS. */
+	confirmLogin: (code: string) => typedError<SessionView, AppError>(__TAURI_INVOKE("confirm_login", { code })),
 	/**
 	 *  A page of the statement of `account` for the days `from` to `to` (`YYYY-MM-DD`), from
 	 *  `cursor` (a previous page's `next`).
@@ -835,7 +837,12 @@ export type Stage =
 /**  Logged in with an OTP code: view and prepare, never sign. */
 "otp" | 
 /**  Nothing more on this session: log in again with the key. */
-"reconnect";
+"reconnect" | 
+/**
+ *  The key and password were right; the code the bank sent by SMS is still wanted
+ *  (`confirm_login`), where the bank's policy asks for a second step.
+ */
+"sms_code";
 
 /**  What the window needs to show its first screen. */
 export type StartInfo = {

@@ -146,6 +146,16 @@ enum UserCommand {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Sets a user's mobile number for the SMS second step (`+380…`), or removes it
+    /// (security officer).
+    Phone {
+        user: String,
+        /// The number; none with --remove.
+        #[arg(required_unless_present = "remove")]
+        phone: Option<String>,
+        #[arg(long, conflicts_with = "phone")]
+        remove: bool,
+    },
     /// Locks a user.
     Lock { user: String },
     /// Suspends every certificate of a user and ends their sessions (the user's call that the
@@ -330,6 +340,10 @@ fn action_of(command: &Command) -> Result<AdminAction> {
                 login: user.clone(),
                 name: name.clone(),
                 email: email.clone(),
+            },
+            UserCommand::Phone { user, phone, .. } => AdminAction::SetPhone {
+                login: user.clone(),
+                phone: phone.clone(),
             },
             UserCommand::Lock { user } => AdminAction::LockUser {
                 login: user.clone(),

@@ -210,6 +210,15 @@ enum UserCommand {
     List,
     /// Shows a user's status, certificates and rights.
     Show { login: String },
+    /// Sets the user's mobile number for the SMS second step (`+380…`), or removes it.
+    Phone {
+        login: String,
+        /// The number; none with --remove.
+        #[arg(required_unless_present = "remove")]
+        phone: Option<String>,
+        #[arg(long, conflicts_with = "phone")]
+        remove: bool,
+    },
     /// Locks an account.
     Lock { login: String },
     /// Unlocks an account.
@@ -482,7 +491,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             &opened.files.secrets,
             Arc::new(SystemClock),
         )?;
+        let sms = tresor_bank::sms::Gateway::new(
+            &config.sms,
+            opened.bank.store().clone(),
+            &opened.files.secrets,
+            Arc::new(SystemClock),
+        )?;
         let channel = server::channel(opened)?;
+        if let Some(gateway) = sms {
+            // A login waits on its code: looked for every second.
+            tresor_bank::sms::spawn(gateway, Duration::from_secs(1));
+        }
         if let Some(mailer) = mailer {
             tresor_bank::mailer::spawn(mailer, Duration::from_secs(2));
             // Reminders fall due by the day: looking every ten minutes is plenty.
@@ -685,6 +704,13 @@ async fn break_glass(
                 out!("rights:");
                 for (iban, r) in &d.rights {
                     out!("  {iban} {}", r.names());
+                }
+            }
+            UserCommand::Phone { login, phone, .. } => {
+                bank.set_phone(actor, &login, phone.as_deref()).await?;
+                match phone {
+                    Some(_) => out!("{login}'s mobile number set."),
+                    None => out!("{login}'s mobile number removed."),
                 }
             }
             UserCommand::Lock { login } => {

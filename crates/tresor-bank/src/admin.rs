@@ -556,6 +556,44 @@ impl Bank {
         Ok(conn.admin_of(u.id).await?.is_some())
     }
 
+    /// Sets (or with `None` removes) a user's mobile number, where the SMS second step's
+    /// codes go: bound to the user by a MAC, so that one written in the database alone gets
+    /// no code. The user is told by e-mail (a security notice).
+    pub async fn set_phone(
+        &self,
+        actor: impl Into<Actor>,
+        login: &str,
+        phone: Option<&str>,
+    ) -> Result<(), AdminError> {
+        let actor = actor.into();
+        let phone = phone.map(str::trim);
+        if let Some(p) = phone
+            && !crate::sms::plausible_phone(p)
+        {
+            return Err(AdminError::Invalid(format!(
+                "{p:?} is not a mobile number: + and 8 to 15 digits, e.g. +380441234567"
+            )));
+        }
+        let u = self.existing_user(login).await?;
+        let mut work = self.begin().await?;
+        let tag = phone.map(|p| self.binding.phone_tag(u.id, &u.login, p));
+        work.set_user_phone(u.id, phone.zip(tag.as_deref())).await?;
+        let shown = phone.map_or_else(|| "removed".to_owned(), crate::sms::mask_phone);
+        let at = format_time(self.unix_now());
+        self.notify(
+            &mut work,
+            u.id,
+            &crate::mail::Notice::PhoneChanged {
+                phone: &shown,
+                at: &at,
+            },
+        )
+        .await?;
+        work.record(actor.event(&u.login, "phone_set", "ok", &shown));
+        self.commit(work).await?;
+        Ok(())
+    }
+
     /// Locks an account; its sessions end.
     pub async fn lock_user(&self, actor: impl Into<Actor>, login: &str) -> Result<(), AdminError> {
         let actor = actor.into();

@@ -41,7 +41,6 @@ use crate::passwords::{self, Busy};
 use crate::rules::{self, CertificateRefusal, Factor, LoginRefusal, PasswordState};
 use crate::sessions::id_text;
 use crate::storage::certs::NewCertificate;
-use crate::storage::mail::SeenAddress;
 use crate::storage::sessions::StoredLogin;
 use crate::storage::users::LoginSuccess;
 use crate::storage::{
@@ -61,6 +60,8 @@ pub struct Bank {
     pub(crate) info: BankInfo,
     /// Seals the mail the bank queues; `None` if it sends no mail (`[mail]` unset).
     pub(crate) mail: Option<crate::binding::Vault>,
+    /// Seals the text messages the bank queues; `None` if it sends none (`[sms]` unset).
+    pub(crate) sms: Option<crate::binding::Vault>,
 }
 
 /// What a request handler needs to know about where the request came from.
@@ -220,6 +221,7 @@ impl Bank {
                 ..BankInfo::default()
             },
             mail: None,
+            sms: None,
         };
         if bank.store.upgraded_from().is_some_and(|v| v < 3) {
             bank.bind_legacy_rows().await?;
@@ -364,6 +366,14 @@ impl Bank {
         &self.policy
     }
 
+    /// The bank sending text messages (`[sms]` in bank.toml): what it queues is sealed with
+    /// `vault` (`mailer::vault`, under AADs of their own).
+    #[must_use]
+    pub fn with_sms(mut self, vault: crate::binding::Vault) -> Self {
+        self.sms = Some(vault);
+        self
+    }
+
     /// The bank sending mail (`[mail]` in bank.toml): what it queues is sealed with `vault`
     /// (`mailer::vault`).
     #[must_use]
@@ -444,6 +454,9 @@ impl Bank {
         if let Request::BankInfo {} = request {
             return Ok(Reply::BankInfo(self.info.clone()));
         }
+        if let Request::ConfirmLogin { code } = request {
+            return self.confirm_login(ctx, &code).await;
+        }
         if let Request::ForgotPassword { login } = request {
             return self.forgot_password(ctx, &login).await;
         }
@@ -517,7 +530,8 @@ impl Bank {
             | Request::BlockKey { .. }
             | Request::BankInfo {}
             | Request::ForgotPassword { .. }
-            | Request::ResetPassword { .. } => Err(not_allowed("log in first")),
+            | Request::ResetPassword { .. }
+            | Request::ConfirmLogin { .. } => Err(not_allowed("log in first")),
             Request::Profile {} => self.profile(&session, &user).await,
             Request::SetEmail { email } => self.set_email(ctx, &session, &user, &email).await,
             Request::ConfirmEmail { code } => self.confirm_email(ctx, &session, &user, &code).await,
@@ -781,15 +795,50 @@ impl Bank {
             self.check_otp(ctx, &user, code, now).await?;
         }
 
+        // Where the bank's policy asks for it, a key login ends with a code by SMS; the
+        // session is logged in only by `confirm_login`.
+        let sms_to = if stage == Stage::Key
+            && self.policy.login_second_step == crate::config::SecondStep::Sms
+        {
+            let phone = self
+                .store
+                .read()
+                .await?
+                .contact(user.id)
+                .await?
+                .and_then(|row| self.contact_of(user.id, row).phone);
+            match phone {
+                Some(p) if self.sms.is_some() => Some(p),
+                _ => {
+                    self.audit_alone(ctx.event(
+                        &user.login,
+                        "login",
+                        "refused: no mobile number for the SMS code",
+                        "",
+                    ))
+                    .await?;
+                    return Err(not_allowed(
+                        "the bank asks for a code by SMS at login and has no mobile number for \
+                         you; ask the bank",
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+
         // Written only if nothing it was decided on changed meanwhile.
         let mut work = self.begin().await?;
-        let recorded = work
-            .record_login(&LoginSuccess {
-                user_id: user.id,
-                password_hash: &user.password_hash,
-                one_time: user.password_kind.one_time(),
-            })
-            .await?;
+        // With an SMS step, the login succeeds (failures reset) only with the code: else each
+        // right password would give a code guesser a fresh count.
+        let recorded = sms_to.is_some()
+            || work
+                .record_login(&LoginSuccess {
+                    user_id: user.id,
+                    password_hash: &user.password_hash,
+                    one_time: user.password_kind.one_time(),
+                })
+                .await?;
         let consumed = match &emergency_hash {
             Some(hash) => work.consume_emergency(user.id, hash).await?,
             None => true,
@@ -805,6 +854,27 @@ impl Bank {
             };
             return self.refuse(ctx, &user.login, outcome).await;
         }
+        let certificate = certificate.map(|c| CertificateStatus {
+            renewal_open: rules::renewal_open(c.not_after, now, self.renewal_window()),
+            not_after: u64::try_from(c.not_after).unwrap_or(0),
+            serial: c.serial,
+        });
+        if let Some(phone) = sms_to {
+            let to = self.send_login_code(&mut work, ctx, &user, &phone).await?;
+            work.record(ctx.event(
+                &user.login,
+                "login",
+                "password right; SMS code sent",
+                &format!("to {to}"),
+            ));
+            self.commit(work).await?;
+            return Ok(Reply::LoggedIn(LoginInfo {
+                login: user.login,
+                name: user.name,
+                stage: Stage::SmsCode,
+                certificate,
+            }));
+        }
         self.set_session_login(
             &mut work,
             &ctx.session,
@@ -814,19 +884,7 @@ impl Bank {
             }),
         )
         .await?;
-        // Told to the user when it is not their first login and the address is new.
-        if work.saw_address(user.id, &ctx.source, now).await? == SeenAddress::New {
-            let at = crate::admin::format_time(now);
-            self.notify(
-                &mut work,
-                user.id,
-                &Notice::NewAddress {
-                    ip: &ctx.ip,
-                    at: &at,
-                },
-            )
-            .await?;
-        }
+        self.note_address(&mut work, ctx, user.id, now).await?;
         let factor_name = factor.map_or("none", Factor::name);
         work.record(ctx.event(
             &user.login,
@@ -835,12 +893,6 @@ impl Bank {
             &format!("factor: {factor_name}; stage: {stage:?}"),
         ));
         self.commit(work).await?;
-
-        let certificate = certificate.map(|c| CertificateStatus {
-            renewal_open: rules::renewal_open(c.not_after, now, self.renewal_window()),
-            not_after: u64::try_from(c.not_after).unwrap_or(0),
-            serial: c.serial,
-        });
         Ok(Reply::LoggedIn(LoginInfo {
             login: user.login,
             name: user.name,

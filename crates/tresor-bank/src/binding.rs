@@ -324,6 +324,20 @@ impl Binding {
         self.verify("email", &[&id, login.as_bytes(), email.as_bytes()], tag)
     }
 
+    /// The MAC that makes `phone` the mobile number of the user `user_id`, `login`.
+    pub fn phone_tag(&self, user_id: i64, login: &str, phone: &str) -> Vec<u8> {
+        let id = user_id.to_be_bytes();
+        self.tag("phone", &[&id, login.as_bytes(), phone.as_bytes()])
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Whether a stored number is the user's.
+    pub fn phone_holds(&self, user_id: i64, login: &str, phone: &str, tag: &[u8]) -> bool {
+        let id = user_id.to_be_bytes();
+        self.verify("phone", &[&id, login.as_bytes(), phone.as_bytes()], tag)
+    }
+
     /// The MAC under which a one-time code is kept: over the code, the user, what it is for,
     /// its target (a new address) and its expiry. The code itself is stored nowhere.
     pub fn code_tag(&self, c: &CodeFacts<'_>, code: &str) -> Vec<u8> {

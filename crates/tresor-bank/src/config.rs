@@ -35,6 +35,53 @@ pub struct Config {
     pub proxy: crate::proxy::ProxyConfig,
     /// The SMTP server the bank sends its mail through.
     pub mail: MailConfig,
+    /// The HTTP gateway the bank sends text messages through.
+    pub sms: SmsConfig,
+}
+
+/// `[sms]`: the HTTP gateway the bank sends text messages (the login's second step)
+/// through; none unless `url` is set. `template` is the request body with `{to}` and `{text}`
+/// in it, filled in as JSON strings' contents or form values as `body` says. The value of
+/// the `auth_header` comes from `TRESOR_SMS_AUTH` or `auth_file`, never from this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// The gateway's URL (https, or http on loopback).
+    pub url: Option<String>,
+    /// `POST` (default) or `PUT`.
+    pub method: Option<String>,
+    /// How `template` is filled in.
+    pub body: SmsBody,
+    /// The request body, with `{to}` and `{text}`.
+    pub template: String,
+    /// A header that authenticates the bank to the gateway (`Authorization`, `X-Api-Key`).
+    pub auth_header: Option<String>,
+    /// A file holding that header's value (mode 0600), where `TRESOR_SMS_AUTH` is not set.
+    pub auth_file: Option<PathBuf>,
+    /// A PEM CA certificate to trust for the gateway instead of the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How an SMS gateway's request body is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmsBody {
+    /// JSON (`Content-Type: application/json`): `{to}` and `{text}` inside JSON strings.
+    #[default]
+    Json,
+    /// A form (`application/x-www-form-urlencoded`): `{to}` and `{text}` as values.
+    Form,
+}
+
+/// What a key login needs besides the key and the password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondStep {
+    /// Nothing.
+    #[default]
+    None,
+    /// A 6-digit code the bank sends by SMS to the user's mobile number.
+    Sms,
 }
 
 /// `[mail]`: the SMTP server the bank sends its mail through; no mail unless `smtp` is set.
@@ -181,6 +228,7 @@ impl Default for Config {
             operations: OperationsConfig::default(),
             proxy: crate::proxy::ProxyConfig::default(),
             mail: MailConfig::default(),
+            sms: SmsConfig::default(),
             policy: Policy::default(),
             ca: CaConfig::default(),
         }
@@ -237,6 +285,8 @@ pub struct Policy {
     /// Whether a new certificate opens sessions at once, or only once a security officer
     /// has activated it from its signed key letter.
     pub activation: Activation,
+    /// After a key login, a code by SMS (`sms`), or nothing more (`none`).
+    pub login_second_step: SecondStep,
 }
 
 impl Default for Policy {
@@ -258,6 +308,7 @@ impl Default for Policy {
             anonymous_guesses: 10,
             anonymous_guess_seconds: 15 * 60,
             activation: Activation::Immediate,
+            login_second_step: SecondStep::None,
         }
     }
 }
@@ -360,6 +411,12 @@ impl Config {
         }
         crate::proxy::Proxies::new(&self.proxy)?;
         self.mail.check()?;
+        crate::sms::check(&self.sms)?;
+        if self.policy.login_second_step == SecondStep::Sms && self.sms.url.is_none() {
+            return Err(ConfigError::Invalid(
+                "login_second_step = \"sms\" needs an [sms] gateway url",
+            ));
+        }
         if info.name.trim().is_empty() {
             return Err(ConfigError::Invalid("the bank's name is empty"));
         }

@@ -175,6 +175,10 @@ impl Bank {
                     }
                 }
             }
+            AdminAction::SetPhone { login, phone } => {
+                self.set_phone(actor, &login, phone.as_deref()).await?;
+                Ok(Reply::Done)
+            }
             AdminAction::LockUser { login } => {
                 self.lock_user(actor, &login).await?;
                 Ok(Reply::Done)

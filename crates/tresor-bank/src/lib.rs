@@ -49,5 +49,6 @@ pub mod proxy;
 pub mod rules;
 pub mod server;
 pub mod sessions;
+pub mod sms;
 pub mod storage;
 pub mod tls;

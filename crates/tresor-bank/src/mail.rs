@@ -131,6 +131,13 @@ pub enum Notice<'a> {
         /// The new address, masked.
         new: &'a str,
     },
+    /// The bank set or removed the user's mobile number for the SMS second step.
+    PhoneChanged {
+        /// The number, masked, or "removed".
+        phone: &'a str,
+        /// When.
+        at: &'a str,
+    },
     /// A certificate expires soon.
     CertificateExpiry {
         /// Its serial.
@@ -169,9 +176,10 @@ impl Notice<'_> {
             Self::ResetCode { .. } | Self::EmailCode { .. } => None,
             Self::NewAddress { .. } => Some(NoticeKind::NewAddress),
             Self::Lockout { .. } => Some(NoticeKind::Lockout),
-            Self::PasswordReset { .. } | Self::EmailChanging { .. } | Self::EmailChanged { .. } => {
-                Some(NoticeKind::Credentials)
-            }
+            Self::PasswordReset { .. }
+            | Self::PhoneChanged { .. }
+            | Self::EmailChanging { .. }
+            | Self::EmailChanged { .. } => Some(NoticeKind::Credentials),
             Self::CertificateExpiry { .. } => Some(NoticeKind::CertificateExpiry),
             Self::OrderRejected { .. } => Some(NoticeKind::OrderRejected),
             Self::IncomingPayment { .. } => Some(NoticeKind::IncomingPayment),
@@ -285,6 +293,22 @@ impl Notice<'_> {
                     "password changed".to_owned(),
                     vec![
                         format!("{at}: the password of the login {login} was changed with a code sent to this address."),
+                        not_you.1.clone(),
+                    ],
+                ),
+            ),
+            Self::PhoneChanged { phone, at } => (
+                (
+                    "номер для SMS-кодів змінено".to_owned(),
+                    vec![
+                        format!("{at}: банк змінив номер мобільного для кодів входу {login}: {phone}."),
+                        not_you.0.clone(),
+                    ],
+                ),
+                (
+                    "mobile number for login codes changed".to_owned(),
+                    vec![
+                        format!("{at}: the bank changed the mobile number for the login {login}'s codes: {phone}."),
                         not_you.1.clone(),
                     ],
                 ),
@@ -584,6 +608,10 @@ mod tests {
             },
             Notice::Lockout { at: "now" },
             Notice::PasswordReset { at: "now" },
+            Notice::PhoneChanged {
+                phone: "•••567",
+                at: "now",
+            },
             Notice::EmailChanging {
                 new: "n•••@x.ua"
             },

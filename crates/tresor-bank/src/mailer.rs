@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::config::{MailConfig, MailSecurity};
 use crate::data::{self, BankSecrets};
 use crate::mail;
-use crate::storage::mail::DueMail;
+use crate::storage::mail::{Channel, DueMail};
 use crate::storage::{StorageError, Store, unix};
 
 /// The environment variable that holds the SMTP password.
@@ -120,7 +120,7 @@ impl Mailer {
             .store
             .read()
             .await?
-            .claim_mail(now, now + LEASE_SECONDS, BATCH)
+            .claim_mail(Channel::Mail, now, now + LEASE_SECONDS, BATCH)
             .await?;
         let mut sent = 0;
         for m in due {

@@ -16,7 +16,7 @@ use crate::admin::format_time;
 use crate::bank::Bank;
 use crate::mail::{self, Notice};
 use crate::rules::voice as rules;
-use crate::storage::mail::ContactRow;
+use crate::storage::mail::{ContactRow, SeenAddress};
 use crate::storage::{StorageError, Tx};
 
 /// A user's verified address and what they want, read from their row.
@@ -29,6 +29,8 @@ pub(crate) struct Contact {
     pub(crate) language: Option<Language>,
     /// Kinds turned off.
     pub(crate) quiet: Vec<tresor_core::api::profile::NoticeKind>,
+    /// The mobile number, if its MAC holds.
+    pub(crate) phone: Option<String>,
 }
 
 impl Bank {
@@ -49,8 +51,24 @@ impl Bank {
             }
             (None, _) => None,
         };
+        let phone = match (row.phone, row.phone_tag) {
+            (Some(phone), Some(tag))
+                if self.binding.phone_holds(user_id, &row.login, &phone, &tag) =>
+            {
+                Some(phone)
+            }
+            (Some(_), _) => {
+                tracing::warn!(
+                    user = row.login,
+                    "a stored mobile number is not bound to the user; no code goes to it"
+                );
+                None
+            }
+            (None, _) => None,
+        };
         Contact {
             email,
+            phone,
             login: row.login,
             language: row.language.as_deref().and_then(Language::parse),
             quiet: rules::parse_quiet(&row.quiet),
@@ -107,6 +125,30 @@ impl Bank {
             .ok_or_else(|| StorageError::corrupt("a mail could not be sealed"))?;
         tx.enqueue_mail(&id, &sealed, self.unix_now()).await?;
         Ok(Some(mail::mask(to)))
+    }
+
+    /// Records that the user logged in from `ctx`'s address, and tells them when it is new
+    /// to them (not on their first login).
+    pub(crate) async fn note_address(
+        &self,
+        tx: &mut Tx,
+        ctx: &crate::bank::Ctx<'_>,
+        user_id: i64,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        if tx.saw_address(user_id, &ctx.source, now).await? == SeenAddress::New {
+            let at = format_time(now);
+            self.notify(
+                tx,
+                user_id,
+                &Notice::NewAddress {
+                    ip: &ctx.ip,
+                    at: &at,
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Queues `notice` for every user who may view `iban`.

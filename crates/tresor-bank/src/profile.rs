@@ -22,13 +22,16 @@ use crate::binding::CodeFacts;
 use crate::mail::{self, Notice};
 use crate::passwords;
 use crate::rules::voice as rules;
-use crate::storage::mail::NewCode;
-use crate::storage::{PasswordKind, SessionLogin, UserRow};
+use crate::storage::mail::{Channel, NewCode};
+use crate::storage::users::LoginSuccess;
+use crate::storage::{PasswordKind, SessionLogin, StorageError, UserRow};
 
 /// A code that sets a new password.
 const RESET: &str = "reset";
 /// A code that confirms a new address.
 const EMAIL: &str = "email";
+/// A code that completes a key login (the SMS second step).
+const LOGIN: &str = "login";
 
 impl Bank {
     /// The user a "forgot my password" or reset request is for, if this session is signed
@@ -115,8 +118,33 @@ impl Bank {
         {
             return Ok(None);
         }
-        let code = passwords::numeric_code(rules::CODE_DIGITS);
-        let expires = now + rules::CODE_SECONDS;
+        Ok(Some(
+            self.keep_code(
+                work,
+                user,
+                purpose,
+                target,
+                rules::CODE_DIGITS,
+                rules::CODE_SECONDS,
+            )
+            .await?,
+        ))
+    }
+
+    /// A new code of `digits` for `user`, valid `seconds`, kept as its MAC in the caller's
+    /// transaction (replacing any earlier one for `purpose`).
+    async fn keep_code(
+        &self,
+        work: &mut crate::bank::Work,
+        user: &UserRow,
+        purpose: &str,
+        target: &str,
+        digits: usize,
+        seconds: i64,
+    ) -> Result<(Password, i64), Refusal> {
+        let now = self.unix_now();
+        let code = passwords::numeric_code(digits);
+        let expires = now + seconds;
         let facts = CodeFacts {
             user_id: user.id,
             login: &user.login,
@@ -134,7 +162,136 @@ impl Bank {
             tag: &tag,
         })
         .await?;
-        Ok(Some((code, expires)))
+        Ok((code, expires))
+    }
+
+    /// A login's SMS code, sent to `phone` and bound to this session; the number masked.
+    pub(crate) async fn send_login_code(
+        &self,
+        work: &mut crate::bank::Work,
+        ctx: &Ctx<'_>,
+        user: &UserRow,
+        phone: &str,
+    ) -> Result<String, Refusal> {
+        let vault = self
+            .sms
+            .as_ref()
+            .ok_or_else(|| not_allowed("this bank sends no SMS"))?;
+        let (code, _) = self
+            .keep_code(
+                work,
+                user,
+                LOGIN,
+                &ctx.session,
+                crate::sms::LOGIN_CODE_DIGITS,
+                crate::sms::LOGIN_CODE_SECONDS,
+            )
+            .await?;
+        let message = crate::sms::login_code(&self.info, phone, code.expose());
+        let id = mail::new_id().ok_or_else(|| StorageError::corrupt("no randomness"))?;
+        let sealed = crate::sms::seal(vault, &id, &message)
+            .ok_or_else(|| StorageError::corrupt("an SMS could not be sealed"))?;
+        work.enqueue(Channel::Sms, &id, &sealed, self.unix_now())
+            .await?;
+        Ok(crate::sms::mask_phone(phone))
+    }
+
+    /// The second step of a key login: the code sent by SMS, on the session it was sent for.
+    /// A wrong one counts as a wrong password; a right one logs the session in.
+    pub(crate) async fn confirm_login(&self, ctx: &Ctx<'_>, code: &Password) -> Answer {
+        let now = self.unix_now();
+        let mut read = self.store.read().await?;
+        if self.session_login(&mut read, &ctx.session).await?.is_some() {
+            return Err(not_allowed("already logged in on this session"));
+        }
+        if read.ip_blocked_until(&ctx.source, now).await?.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::AddressBlocked,
+                "too many failed attempts from this address; try again later",
+            )
+            .into());
+        }
+        let Some((user_id, kept)) = read.login_code_of_session(&ctx.session).await? else {
+            return Err(not_allowed(
+                "no SMS code was sent for this session: log in with the key first",
+            ));
+        };
+        let user = read
+            .user_by_id(user_id)
+            .await?
+            .ok_or_else(|| StorageError::corrupt("a login code names a user who does not exist"))?;
+        drop(read);
+        // Still a session of this login's key.
+        let key_of_user = ctx.mode == Mode::Authenticated
+            && ctx.cert_login.is_some_and(|l| l.as_str() == user.login);
+        if !key_of_user {
+            return Err(login_failed());
+        }
+        if user.locked {
+            return Err(ApiError::new(
+                ErrorCode::AccountLocked,
+                "the account is locked; ask the bank for a temporary password",
+            )
+            .into());
+        }
+        let facts = CodeFacts {
+            user_id: user.id,
+            login: &user.login,
+            purpose: LOGIN,
+            target: &ctx.session,
+            expires: kept.expires,
+        };
+        if kept.expires < now || !self.binding.code_holds(&facts, code.expose(), &kept.tag) {
+            return self.wrong_code(ctx, &user, "login").await;
+        }
+        let mut work = self.begin().await?;
+        if !work.take_code(user.id, LOGIN, &kept.tag).await? {
+            return Err(conflict("the code was used meanwhile; log in again"));
+        }
+        // The login succeeds now: failures reset, if nothing changed since the password.
+        if !work
+            .record_login(&LoginSuccess {
+                user_id: user.id,
+                password_hash: &user.password_hash,
+                one_time: false,
+            })
+            .await?
+        {
+            return Err(conflict(
+                "the account was locked or its password changed meanwhile; log in again",
+            ));
+        }
+        self.set_session_login(
+            &mut work,
+            &ctx.session,
+            Some(&SessionLogin {
+                user_id: user.id,
+                stage: Stage::Key,
+            }),
+        )
+        .await?;
+        self.note_address(&mut work, ctx, user.id, now).await?;
+        work.record(ctx.event(
+            &user.login,
+            "login",
+            "ok",
+            "factor: key and SMS code; stage: Key",
+        ));
+        self.commit(work).await?;
+        let certificate = self
+            .session_certificate(ctx, &user)
+            .await?
+            .map(|c| CertificateStatus {
+                renewal_open: crate::rules::renewal_open(c.not_after, now, self.renewal_window()),
+                not_after: u64::try_from(c.not_after).unwrap_or(0),
+                serial: c.serial,
+            });
+        Ok(Reply::LoggedIn(LoginInfo {
+            login: user.login,
+            name: user.name,
+            stage: Stage::Key,
+            certificate,
+        }))
     }
 
     /// The code kept for `user` and `purpose`, if `code` is it and it has not expired: its
@@ -235,7 +392,7 @@ impl Bank {
     ) -> Answer {
         let user = self.key_holder(ctx, login).await?;
         // A new password the policy refuses spends no guess and no code.
-        let checked = Login::new(&user.login).map_err(crate::storage::StorageError::corrupt)?;
+        let checked = Login::new(&user.login).map_err(StorageError::corrupt)?;
         if let Err(e) = new.check_new_login_password(&checked) {
             return Err(ApiError::new(ErrorCode::PasswordPolicy, e.to_string()).into());
         }
@@ -307,7 +464,7 @@ impl Bank {
             .await?
             .filter(|c| c.expires >= self.unix_now())
             .map(|c| mail::mask(&c.target));
-        let contact = contact.ok_or_else(|| crate::storage::StorageError::corrupt("no user"))?;
+        let contact = contact.ok_or_else(|| StorageError::corrupt("no user"))?;
         Ok(Reply::Profile(Profile {
             email: contact.email,
             pending_email: pending,
@@ -345,7 +502,7 @@ impl Bank {
         let contact = self
             .contact_in(&mut work, user.id)
             .await?
-            .ok_or_else(|| crate::storage::StorageError::corrupt("no user"))?;
+            .ok_or_else(|| StorageError::corrupt("no user"))?;
         if contact.email.as_deref() == Some(email) {
             return Err(ApiError::new(ErrorCode::Invalid, "this is already your address").into());
         }

@@ -115,6 +115,11 @@ pub async fn open(
     } else {
         bank
     };
+    let bank = if config.sms.url.is_some() {
+        bank.with_sms(crate::mailer::vault(&files.secrets))
+    } else {
+        bank
+    };
     Ok(Opened { bank, files })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use support::*;
 use tokio::task::JoinSet;
+use tresor_bank::storage::mail::Channel;
 use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
 use tresor_core::payment::{self, Iban, PaymentOrder};
 
@@ -434,7 +435,7 @@ on_both!(
             let store = bank.store().clone();
             racing.spawn(async move {
                 let mut conn = store.read().await.unwrap();
-                conn.claim_mail(2_000, 5_000, 100)
+                conn.claim_mail(Channel::Mail, 2_000, 5_000, 100)
                     .await
                     .unwrap()
                     .into_iter()
@@ -452,7 +453,18 @@ on_both!(
         assert_eq!(claimed, want);
         // Claimed: due again only when the claim lapses.
         let mut conn = bank.store().read().await.unwrap();
-        assert!(conn.claim_mail(4_999, 9_000, 100).await.unwrap().is_empty());
-        assert_eq!(conn.claim_mail(5_000, 9_000, 100).await.unwrap().len(), 30);
+        assert!(
+            conn.claim_mail(Channel::Mail, 4_999, 9_000, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            conn.claim_mail(Channel::Mail, 5_000, 9_000, 100)
+                .await
+                .unwrap()
+                .len(),
+            30
+        );
     }
 );

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ALL, Client, Db, TestBank, advance, code, mailed_code, order, rights};
+use support::{ALL, Client, Db, TestBank, advance, code, mailed_code, order, rights, texted_code};
 use tresor_core::Password;
 use tresor_core::api::profile::{Language, NoticeKind};
 use tresor_core::api::{ErrorCode, OrderStatus, Reply, Request, Stage};
@@ -582,6 +582,209 @@ async fn expiry_reminders_reach_a_real_smtp_server_once_each_as_the_banks_clock_
     assert_eq!(mailer.send_due().await.unwrap(), 0);
     assert_eq!(smtp::received(out.path()).len(), 5);
 }
+
+fn sms_policy() -> tresor_bank::config::Policy {
+    tresor_bank::config::Policy {
+        login_second_step: tresor_bank::config::SecondStep::Sms,
+        ..Default::default()
+    }
+}
+
+on_both!(
+    with_the_sms_step_a_key_login_needs_the_texted_code_once,
+    |db: Db| async move {
+        let bank = TestBank::with_policy(db, sms_policy()).await;
+        let user = bank.mailed_user("texted", "texted@example.com", &[]).await;
+        bank.bank()
+            .set_phone("admin:test", "texted", Some("+380441234567"))
+            .await
+            .unwrap();
+        let told = bank.mailbox().await;
+        assert_eq!(told.len(), 1, "the number's change is told by mail");
+        assert!(told[0].text.contains("•••567"), "{}", told[0].text);
+
+        // Key and password right: the session waits for the code, and may do nothing else.
+        let mut c = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        match c.login("texted", &user.password, None, None).await.unwrap() {
+            Reply::LoggedIn(info) => assert_eq!(info.stage, Stage::SmsCode),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            code(&c.call(Request::Overview {}).await),
+            ErrorCode::NotAllowed
+        );
+        let texts = bank.texts().await;
+        assert_eq!(texts.len(), 1);
+        assert_eq!(texts[0].to, "+380441234567");
+        let sent = texted_code(&texts[0]);
+        // A wrong code counts as a wrong password.
+        let wrong = if sent == "000000" { "111111" } else { "000000" };
+        assert_eq!(
+            code(
+                &c.call(Request::ConfirmLogin {
+                    code: Password::from(wrong)
+                })
+                .await
+            ),
+            ErrorCode::Forbidden
+        );
+        assert_eq!(failed_logins(&bank, "texted").await, 1);
+        // Another session of the same key cannot use this session's code.
+        let mut other = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        assert_eq!(
+            code(
+                &other
+                    .call(Request::ConfirmLogin {
+                        code: Password::from(sent.as_str())
+                    })
+                    .await
+            ),
+            ErrorCode::NotAllowed
+        );
+        match c
+            .call(Request::ConfirmLogin {
+                code: Password::from(sent.as_str()),
+            })
+            .await
+            .unwrap()
+        {
+            Reply::LoggedIn(info) => assert_eq!(info.stage, Stage::Key),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.call(Request::Overview {}).await.is_ok());
+        // The login is complete: the wrong code's count is cleared.
+        assert_eq!(failed_logins(&bank, "texted").await, 0);
+
+        // The code was used: on the next login, it is refused (and counted).
+        let mut d = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        d.login("texted", &user.password, None, None).await.unwrap();
+        let fresh = texted_code(&bank.texts().await[0]);
+        if fresh != sent {
+            assert_eq!(
+                code(
+                    &d.call(Request::ConfirmLogin {
+                        code: Password::from(sent.as_str())
+                    })
+                    .await
+                ),
+                ErrorCode::Forbidden
+            );
+        }
+        // Five minutes, and the fresh one is gone too (the session kept alive meanwhile).
+        advance(&bank, Duration::from_secs(4 * 60));
+        assert_eq!(
+            code(&d.call(Request::Overview {}).await),
+            ErrorCode::NotAllowed
+        );
+        advance(&bank, Duration::from_secs(61));
+        assert_eq!(
+            code(
+                &d.call(Request::ConfirmLogin {
+                    code: Password::from(fresh.as_str())
+                })
+                .await
+            ),
+            ErrorCode::Forbidden
+        );
+        // An OTP login is not a key login: no SMS step (and it may not sign anyway).
+        // Without a number, a key login is refused, and says why.
+        bank.bank()
+            .set_phone("admin:test", "texted", None)
+            .await
+            .unwrap();
+        let mut e = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        let r = e.login("texted", &user.password, None, None).await;
+        assert_eq!(code(&r), ErrorCode::NotAllowed);
+        assert!(bank.texts().await.is_empty());
+    }
+);
+
+on_both!(
+    wrong_texted_codes_add_up_to_the_lockout_across_logins,
+    |db: Db| async move {
+        // A right password does not give a code guesser a fresh count: failures reset only
+        // when the code is right.
+        let bank = TestBank::with_policy(db, sms_policy()).await;
+        let user = bank
+            .mailed_user("guessed", "guessed@example.com", &[])
+            .await;
+        bank.bank()
+            .set_phone("admin:test", "guessed", Some("+380441234567"))
+            .await
+            .unwrap();
+        for n in 1..=5 {
+            let mut c = bank.with_key(&user, "10.0.0.1").await.unwrap();
+            let r = c.login("guessed", &user.password, None, None).await;
+            assert!(
+                matches!(r, Ok(Reply::LoggedIn(ref i)) if i.stage == Stage::SmsCode),
+                "{n}: {r:?}"
+            );
+            let sent = texted_code(&bank.texts().await[0]);
+            let wrong = if sent == "999999" { "888888" } else { "999999" };
+            let r = c
+                .call(Request::ConfirmLogin {
+                    code: Password::from(wrong),
+                })
+                .await;
+            assert_eq!(code(&r), ErrorCode::Forbidden, "{n}");
+            assert_eq!(failed_logins(&bank, "guessed").await, n);
+        }
+        let mut c = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        assert_eq!(
+            code(&c.login("guessed", &user.password, None, None).await),
+            ErrorCode::AccountLocked
+        );
+        assert!(bank.texts().await.is_empty());
+    }
+);
+
+on_both!(
+    a_database_attacker_cannot_redirect_the_login_code,
+    |db: Db| async move {
+        let bank = TestBank::with_policy(db, sms_policy()).await;
+        let user = bank
+            .mailed_user("sms.victim", "victim@example.com", &[])
+            .await;
+        bank.bank()
+            .set_phone("admin:test", "sms.victim", Some("+380441234567"))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE users SET phone = '+19005550100' WHERE login = 'sms.victim'")
+            .execute(bank.store().pool())
+            .await
+            .unwrap();
+        let mut c = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        let r = c.login("sms.victim", &user.password, None, None).await;
+        assert_eq!(code(&r), ErrorCode::NotAllowed);
+        assert!(
+            bank.texts().await.is_empty(),
+            "nothing sent to the planted number"
+        );
+        // A login code of the attacker's making opens nothing: the genuine number back, a
+        // genuine code sent, and its MAC replaced by one the attacker computed for "123456".
+        bank.bank()
+            .set_phone("admin:test", "sms.victim", Some("+380441234567"))
+            .await
+            .unwrap();
+        let mut c = bank.with_key(&user, "10.0.0.1").await.unwrap();
+        c.login("sms.victim", &user.password, None, None)
+            .await
+            .unwrap();
+        assert_eq!(bank.texts().await.len(), 1);
+        sqlx::query("UPDATE user_codes SET tag = $1 WHERE purpose = 'login'")
+            .bind(vec![1u8; 32])
+            .execute(bank.store().pool())
+            .await
+            .unwrap();
+        let r = c
+            .call(Request::ConfirmLogin {
+                code: Password::from("123456"),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::Forbidden);
+        assert!(c.call(Request::Overview {}).await.is_err());
+    }
+);
 
 fn incoming(iban: &str, amount: u64) -> tresor_bank::ledger::IncomingPayment {
     tresor_bank::ledger::IncomingPayment {

@@ -2,8 +2,8 @@
 //! `tresor_client` library; the desktop app is its twin.
 //!
 //! Secrets are never arguments: they come from `TRESOR_PASSWORD`, `TRESOR_NEW_PASSWORD`,
-//! `TRESOR_KEY_PASSWORD`, `TRESOR_TOKEN_PIN`, `TRESOR_EMERGENCY_PASSWORD` and `TRESOR_OTP`, or
-//! are asked for on the terminal without echo. A key lives on a drive (`--drive`) or on a
+//! `TRESOR_KEY_PASSWORD`, `TRESOR_TOKEN_PIN`, `TRESOR_EMERGENCY_PASSWORD`, `TRESOR_OTP`,
+//! `TRESOR_SMS_CODE`, `TRESOR_RESET_CODE` and `TRESOR_EMAIL_CODE`, or are asked for on the terminal without echo. A key lives on a drive (`--drive`) or on a
 //! PKCS#11 token (`--token LABEL|SERIAL`, the module from `--pkcs11-module` or
 //! `TRESOR_PKCS11_MODULE`). Exit codes: 0 done, 1 other error, 2 bad usage, 3 login
 //! refused, 4 key or drive problem, 5 account locked or address blocked, 6 network, 7 the
@@ -934,9 +934,17 @@ async fn open_inner(client: &Client, who: &Who) -> Result<Opened> {
     } else {
         let home = key_home(client, &login, &who.medium)?;
         let key_password = key_secret(&home)?;
-        let session = client
+        let mut session = client
             .login_with_key(&home, &password, &key_password, &|_| {})
             .await?;
+        // The bank's second step: the code it sent by SMS.
+        if session.stage() == Some(Stage::SmsCode) {
+            let code = prompt::later_code("TRESOR_SMS_CODE", "Code from the SMS: ")?;
+            if let Err(e) = session.confirm_login(&code).await {
+                finish(session).await;
+                return Err(e.into());
+            }
+        }
         (session, Some(key_password))
     };
     remind_renewal(&session);

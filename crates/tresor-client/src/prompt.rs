@@ -36,3 +36,21 @@ pub fn new_secret(var: &str, prompt: &str) -> Result<Password, PromptError> {
     }
     Ok(first)
 }
+
+/// A one-time code that arrives after the command started (by SMS): from `var`; else, when
+/// the standard input is a pipe (a script that reads the message elsewhere), one line of
+/// it; else asked on the terminal.
+pub fn later_code(var: &str, prompt: &str) -> Result<Password, PromptError> {
+    use std::io::IsTerminal as _;
+    if std::env::var_os(var).is_some() || std::io::stdin().is_terminal() {
+        return secret(var, prompt);
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    let code = Password::new(line.trim().to_owned());
+    zeroize::Zeroize::zeroize(&mut line);
+    match read {
+        Ok(n) if n > 0 => Ok(code),
+        _ => Err(PromptError::NoTerminal(var.to_owned())),
+    }
+}

@@ -295,6 +295,18 @@ impl BankSession {
         }
     }
 
+    /// The second step of a key login where the bank asks for one: the code it sent by SMS.
+    pub async fn confirm_login(&mut self, code: &Password) -> Result<LoginInfo, ClientError> {
+        let request = Request::ConfirmLogin { code: code.clone() };
+        match self.call(&request).await? {
+            Reply::LoggedIn(info) => {
+                self.info = Some(info.clone());
+                Ok(info)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// "Forgot my password", on a session signed by the login's key and not logged in: the
     /// bank mails a one-time code to the verified address; where it went, masked.
     pub async fn forgot_password(&mut self, login: &str) -> Result<String, ClientError> {

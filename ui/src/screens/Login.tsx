@@ -241,3 +241,44 @@ function BlockKeyForm(props: { login: string }) {
     </form>
   );
 }
+
+/** The second step of a key login where the bank asks for one: the code it sent by SMS. */
+export function SmsCodeScreen(props: { onLoggedIn: (s: SessionView) => void; onCancel: () => void }) {
+  const { t } = useI18n();
+  const [code, setCode] = useState("");
+  const [error, setError] = useState<AppError | string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    if (required(code)) return setError(t("common.required"));
+    setBusy(true);
+    try {
+      props.onLoggedIn(await run(commands.confirmLogin(code.trim())));
+    } catch (err) {
+      setError(asAppError(err));
+      setCode("");
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="card narrow" data-test="sms-code">
+      <ScreenTitle>{t("sms.title")}</ScreenTitle>
+      <p>{t("sms.text")}</p>
+      <form onSubmit={submit} aria-busy={busy}>
+        <Field id="sms-code" label={t("sms.code")} value={code} onChange={setCode} inputMode="numeric" autoComplete="one-time-code" autoFocus />
+        <ErrorBox error={error} />
+        <div className="buttons">
+          <button type="button" onClick={props.onCancel} disabled={busy}>
+            {t("common.cancel")}
+          </button>
+          <button type="submit" className="primary" id="sms-submit" disabled={busy}>
+            {busy ? t("common.working") : t("login.submit")}
+          </button>
+        </div>
+      </form>
+      <HelpdeskHint />
+    </main>
+  );
+}

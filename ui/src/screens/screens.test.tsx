@@ -266,6 +266,7 @@ describe("landing after login", () => {
   });
   it("goes to the forced password change, the key screen near expiry, else the accounts", () => {
     expect(landing(session("change_password"))).toEqual({ name: "change-password" });
+    expect(landing(session("sms_code"))).toEqual({ name: "sms-code" });
     expect(landing(session("key", 3))).toEqual({ name: "main", page: "key" });
     expect(landing(session("key", 30))).toEqual({ name: "main", page: "accounts" });
     expect(landing(session("otp"))).toEqual({ name: "main", page: "accounts" });

@@ -10,7 +10,7 @@ ALTER TABLE users ADD COLUMN language TEXT CHECK (language IN ('uk', 'en'));
 ALTER TABLE users ADD COLUMN quiet TEXT NOT NULL DEFAULT '';
 CREATE TABLE user_codes (
     user_id BIGINT NOT NULL REFERENCES users (id),
-    purpose TEXT NOT NULL CHECK (purpose IN ('reset', 'email')),
+    purpose TEXT NOT NULL CHECK (purpose IN ('reset', 'email', 'login')),
     target TEXT NOT NULL,
     expires BIGINT NOT NULL,
     created_at BIGINT NOT NULL,

@@ -49,11 +49,13 @@ pub enum AdminOp {
     BreakGlass,
     /// List requests, and approve or reject them (the request's own rule decides which).
     Requests,
+    /// Set a user's mobile number, where the SMS second step's codes go.
+    SetPhone,
 }
 
 impl AdminOp {
     /// Every operation, for tables.
-    pub const ALL: [AdminOp; 19] = [
+    pub const ALL: [AdminOp; 20] = [
         Self::WhoAmI,
         Self::ReadUsers,
         Self::AddUser,
@@ -73,6 +75,7 @@ impl AdminOp {
         Self::AdminAccounts,
         Self::BreakGlass,
         Self::Requests,
+        Self::SetPhone,
     ];
 
     /// The operation of an action.
@@ -81,6 +84,7 @@ impl AdminOp {
             AdminAction::WhoAmI {} => Self::WhoAmI,
             AdminAction::FindUsers { .. } | AdminAction::ShowUser { .. } => Self::ReadUsers,
             AdminAction::AddUser { .. } => Self::AddUser,
+            AdminAction::SetPhone { .. } => Self::SetPhone,
             AdminAction::LockUser { .. } | AdminAction::UnlockUser { .. } => Self::LockUnlock,
             AdminAction::SetMenus { .. } => Self::SetMenus,
             AdminAction::TempPassword { .. } => Self::TempPassword,
@@ -118,7 +122,9 @@ pub fn roles_for(op: AdminOp, on_admin: bool) -> &'static [Role] {
             | AdminOp::ActivateCertificate
             | AdminOp::ListAdmins
             | AdminOp::AdminAccounts
-            | AdminOp::BreakGlass,
+            | AdminOp::BreakGlass
+            // Where the second factor goes is a credential.
+            | AdminOp::SetPhone,
             _,
         ) => &[So],
         // An admin account is never given account rights or menus.
@@ -350,7 +356,7 @@ mod tests {
     #[test]
     fn role_matrix() {
         use AdminOp::*;
-        let cases: [(AdminOp, &[Role], &[Role]); 19] = [
+        let cases: [(AdminOp, &[Role], &[Role]); 20] = [
             (
                 WhoAmI,
                 &[Helpdesk, So, Am, Auditor],
@@ -378,6 +384,7 @@ mod tests {
             (ListAdmins, &[So], &[So]),
             (AdminAccounts, &[So], &[So]),
             (BreakGlass, &[So], &[So]),
+            (SetPhone, &[So], &[So]),
         ];
         assert_eq!(cases.len(), AdminOp::ALL.len());
         for (op, on_user, on_admin) in cases {

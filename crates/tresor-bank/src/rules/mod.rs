@@ -234,6 +234,7 @@ impl Operation {
             | Request::RequestCertificate { .. }
             | Request::ForgotPassword { .. }
             | Request::ResetPassword { .. }
+            | Request::ConfirmLogin { .. }
             // The address receives reset codes; the language and the notices go with it.
             | Request::SetEmail { .. }
             | Request::ConfirmEmail { .. }
@@ -280,6 +281,7 @@ pub fn client_work(request: &Request) -> bool {
         | Request::BankInfo {}
         | Request::ForgotPassword { .. }
         | Request::ResetPassword { .. }
+        | Request::ConfirmLogin { .. }
         | Request::Profile {}
         | Request::SetEmail { .. }
         | Request::ConfirmEmail { .. }

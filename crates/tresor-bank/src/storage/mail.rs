@@ -28,12 +28,25 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StorageError> {
+        self.enqueue(Channel::Mail, id, sealed, now).await
+    }
+
+    /// Queues a message for `channel`, due at once, in the transaction of its action.
+    pub async fn enqueue(
+        &mut self,
+        channel: Channel,
+        id: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO mail_outbox (id, sealed, created_at, next_attempt) VALUES ($1, $2, $3, $3)",
+            "INSERT INTO mail_outbox (id, sealed, created_at, next_attempt, channel) \
+             VALUES ($1, $2, $3, $3, $4)",
         )
         .bind(id)
         .bind(sealed.to_vec())
         .bind(now)
+        .bind(channel.as_str())
         .execute(self.conn())
         .await?;
         Ok(())
@@ -44,16 +57,19 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     /// sends it; one whose sender dies is due again when the lease ends.
     pub async fn claim_mail(
         &mut self,
+        channel: Channel,
         now: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<DueMail>, StorageError> {
         let due = sqlx::query(
             "SELECT id, sealed, attempts, next_attempt FROM mail_outbox \
-             WHERE sent_at IS NULL AND next_attempt <= $1 ORDER BY next_attempt LIMIT $2",
+             WHERE sent_at IS NULL AND next_attempt <= $1 AND channel = $3 \
+             ORDER BY next_attempt LIMIT $2",
         )
         .bind(now)
         .bind(limit)
+        .bind(channel.as_str())
         .fetch_all(self.conn())
         .await?;
         let mut claimed = Vec::with_capacity(due.len());
@@ -140,13 +156,56 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         Ok(())
     }
 
+    /// Sets or removes a user's mobile number with its MAC (`Binding::phone_tag`).
+    pub async fn set_user_phone(
+        &mut self,
+        user_id: i64,
+        phone: Option<(&str, &[u8])>,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE users SET phone = $1, phone_tag = $2 WHERE id = $3")
+            .bind(phone.map(|p| p.0))
+            .bind(phone.map(|p| p.1.to_vec()))
+            .bind(user_id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The login code waiting on `session`: whose, and the code's row.
+    pub async fn login_code_of_session(
+        &mut self,
+        session: &str,
+    ) -> Result<Option<(i64, CodeRow)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT user_id, target, expires, created_at, tag FROM user_codes \
+             WHERE purpose = 'login' AND target = $1",
+        )
+        .bind(session)
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("user_id")?,
+                CodeRow {
+                    target: r.try_get("target")?,
+                    expires: r.try_get("expires")?,
+                    created_at: r.try_get("created_at")?,
+                    tag: r.try_get("tag")?,
+                },
+            ))
+        })
+        .transpose()
+    }
+
     /// A user's address and mail preferences.
     pub async fn contact(&mut self, user_id: i64) -> Result<Option<ContactRow>, StorageError> {
-        let row =
-            sqlx::query("SELECT login, email, email_tag, language, quiet FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(self.conn())
-                .await?;
+        let row = sqlx::query(
+            "SELECT login, email, email_tag, language, quiet, phone, phone_tag FROM users \
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(self.conn())
+        .await?;
         row.map(|r| {
             Ok(ContactRow {
                 login: r.try_get("login")?,
@@ -154,6 +213,8 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
                 email_tag: r.try_get("email_tag")?,
                 language: r.try_get("language")?,
                 quiet: r.try_get("quiet")?,
+                phone: r.try_get("phone")?,
+                phone_tag: r.try_get("phone_tag")?,
             })
         })
         .transpose()
@@ -337,6 +398,28 @@ pub struct ContactRow {
     pub language: Option<String>,
     /// Notice kinds turned off, comma-separated.
     pub quiet: String,
+    /// The mobile number, for the SMS second step.
+    pub phone: Option<String>,
+    /// Its MAC.
+    pub phone_tag: Option<Vec<u8>>,
+}
+
+/// Which outbox a message waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// E-mail, through SMTP.
+    Mail,
+    /// A text message, through the SMS gateway.
+    Sms,
+}
+
+impl Channel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Mail => "mail",
+            Self::Sms => "sms",
+        }
+    }
 }
 
 /// A one-time code to keep.

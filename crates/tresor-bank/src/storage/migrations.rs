@@ -83,6 +83,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0011_voice.sql"),
         include_str!("../../migrations/postgres/0011_voice.sql"),
     ),
+    (
+        12,
+        "sms",
+        include_str!("../../migrations/sqlite/0012_sms.sql"),
+        include_str!("../../migrations/postgres/0012_sms.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

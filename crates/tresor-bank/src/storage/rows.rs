@@ -162,6 +162,7 @@ impl StoredEnum for Stage {
         Self::Key,
         Self::Otp,
         Self::Reconnect,
+        Self::SmsCode,
     ];
     fn to_db(self) -> &'static str {
         match self {
@@ -171,6 +172,9 @@ impl StoredEnum for Stage {
             Self::Key => "key",
             Self::Otp => "otp",
             Self::Reconnect => "reconnect",
+            // Never stored: a session waiting for its SMS code is not logged in, and the
+            // column's CHECK refuses it.
+            Self::SmsCode => "sms_code",
         }
     }
 }

@@ -249,7 +249,8 @@ impl TestBank {
     /// marked sent, as the mailer would after the SMTP server took it.
     pub async fn mailbox(&self) -> Vec<tresor_bank::mail::Mail> {
         let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL ORDER BY created_at, id",
+            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL AND channel = 'mail' \
+             ORDER BY created_at, id",
         )
         .fetch_all(self.store().pool())
         .await
@@ -268,6 +269,32 @@ impl TestBank {
                 .unwrap();
         }
         mails
+    }
+
+    /// The text messages queued since the last call, opened with the bank's key, oldest
+    /// first; each marked sent.
+    pub async fn texts(&self) -> Vec<tresor_bank::sms::Sms> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL AND channel = 'sms' \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(self.store().pool())
+        .await
+        .unwrap();
+        let files = data::open(self.dir.path(), &Default::default()).unwrap();
+        let vault = tresor_bank::mailer::vault(&files.secrets);
+        let mut texts = Vec::new();
+        for (id, sealed) in rows {
+            texts.push(tresor_bank::sms::open(&vault, &id, &sealed).expect("sealed by the bank"));
+            self.store()
+                .read()
+                .await
+                .unwrap()
+                .mail_sent(&id, 0)
+                .await
+                .unwrap();
+        }
+        texts
     }
 
     /// A user created with an e-mail address (`user add --email`), the initial password
@@ -355,8 +382,9 @@ async fn instance(
     )
     .await
     .unwrap()
-    // Mail is queued (never sent: no mailer runs here).
-    .with_mail(tresor_bank::mailer::vault(&files.secrets));
+    // Mail and text messages are queued (never sent: no mailer or gateway runs here).
+    .with_mail(tresor_bank::mailer::vault(&files.secrets))
+    .with_sms(tresor_bank::mailer::vault(&files.secrets));
     server::channel(Opened { bank, files }).unwrap()
 }
 
@@ -519,5 +547,14 @@ pub fn mailed_code(mail: &tresor_bank::mail::Mail) -> String {
         .find_map(|l| l.strip_prefix("Code: "))
         .unwrap_or_else(|| panic!("no code in {}", mail.text))
         .trim()
+        .to_owned()
+}
+
+/// The 6-digit code in a login's text message.
+pub fn texted_code(sms: &tresor_bank::sms::Sms) -> String {
+    sms.text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {}", sms.text))
         .to_owned()
 }

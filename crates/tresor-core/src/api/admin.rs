@@ -109,6 +109,14 @@ pub enum AdminAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<String>,
     },
+    /// Sets a user's mobile number, as the bank knows it, for the SMS second step; `None`
+    /// removes it.
+    SetPhone {
+        /// The login.
+        login: String,
+        /// The number, international format (`+380…`).
+        phone: Option<String>,
+    },
     /// Locks a user; their sessions end.
     LockUser {
         /// The login.

@@ -210,6 +210,12 @@ pub enum Request {
         #[serde(with = "password")]
         password: Password,
     },
+    /// The code the bank sent by SMS after a key login, where its policy asks for one.
+    ConfirmLogin {
+        /// The code from the SMS.
+        #[serde(with = "password")]
+        code: Password,
+    },
     /// Forgot the password: on a session signed by the user's key, before any login, the
     /// bank mails a one-time code to the user's verified address.
     ForgotPassword {
@@ -407,6 +413,9 @@ pub enum Stage {
     Otp,
     /// Nothing more on this session: log in again with the key.
     Reconnect,
+    /// The key and password were right; the code the bank sent by SMS is still wanted
+    /// (`confirm_login`), where the bank's policy asks for a second step.
+    SmsCode,
 }
 
 /// The longest a [`BankInfo`] field may be, in characters: the bank refuses more in its
