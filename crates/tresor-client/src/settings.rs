@@ -3,6 +3,11 @@
 //! They live in `client.toml` in the OS's config folder (`~/.config/tresor` on Linux,
 //! `~/Library/Application Support/tresor` on macOS, `%APPDATA%\tresor` on Windows). Flags
 //! and `TRESOR_SERVER` / `TRESOR_BANK_CA` override the file, value by value.
+//!
+//! A bank's own installer carries a preset, `bank-client.toml` (the same format, its paths
+//! relative to it) installed beside the programs or in `../share/tresor/` from them
+//! (`/usr/share/tresor/` for `/usr/bin/tresor`): where the user's file names no bank, the
+//! preset's bank is the one, so a user who installs it goes straight to the first login.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,6 +24,9 @@ pub const FILE_NAME: &str = "client.toml";
 
 /// Name the bank CA certificate is copied to by [`Settings::save`].
 pub const BANK_CA_FILE: &str = "bank-ca.pem";
+
+/// Name of a bank's preset, installed with the programs.
+pub const PRESET_FILE: &str = "bank-client.toml";
 
 /// Why the settings could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +128,22 @@ pub fn default_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("tresor").join(FILE_NAME))
 }
 
+/// The bank's preset installed with this program, if there is one: beside the executable,
+/// else in `../share/tresor/` from it.
+pub fn preset_path() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [
+        dir.join(PRESET_FILE),
+        dir.join("..")
+            .join("share")
+            .join("tresor")
+            .join(PRESET_FILE),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
 impl Settings {
     /// Reads `file` (the default location if `None`; a missing file is empty), then lets
     /// `server` and `bank_ca` override it.
@@ -128,11 +152,30 @@ impl Settings {
         server: Option<String>,
         bank_ca: Option<PathBuf>,
     ) -> Result<Self, SettingsError> {
+        Self::resolve_with_preset(file, preset_path().as_deref(), server, bank_ca)
+    }
+
+    /// [`resolve`](Self::resolve) with the bank's preset at `preset`: used where the user's
+    /// file names no bank.
+    pub fn resolve_with_preset(
+        file: Option<&Path>,
+        preset: Option<&Path>,
+        server: Option<String>,
+        bank_ca: Option<PathBuf>,
+    ) -> Result<Self, SettingsError> {
         let path = file.map(Path::to_path_buf).or_else(default_path);
-        let (stored, base) = match &path {
+        let (mut stored, mut base) = match &path {
             Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
             None => (SettingsFile::default(), None),
         };
+        if stored.server.is_none()
+            && let Some(preset) = preset
+        {
+            let from = read_file(preset)?;
+            stored.server = from.server;
+            stored.bank_ca = from.bank_ca;
+            base = preset.parent().map(Path::to_path_buf);
+        }
         let server = server
             .filter(|s| !s.is_empty())
             .or(stored.server)
@@ -222,9 +265,15 @@ impl Settings {
 /// The bank's name and helpdesk cached in the settings file `file` (the default location if
 /// `None`) for `server`, if the bank ever told them.
 pub fn cached_bank_info(file: Option<&Path>, server: &str) -> Option<CachedBankInfo> {
-    let path = file.map(Path::to_path_buf).or_else(default_path)?;
-    let stored = read_file(&path).ok()?;
-    stored.server.filter(|s| s == server).and(stored.bank)
+    let from = |path: &Path| {
+        let stored = read_file(path).ok()?;
+        stored.server.filter(|s| s == server).and(stored.bank)
+    };
+    let path = file.map(Path::to_path_buf).or_else(default_path);
+    // The user's cache, else what the bank's installer said of it.
+    path.as_deref()
+        .and_then(from)
+        .or_else(|| preset_path().as_deref().and_then(from))
 }
 
 /// Caches what `server` said about itself in the settings file, if the file is that bank's.
@@ -299,6 +348,47 @@ fn read_file(path: &Path) -> Result<SettingsFile, SettingsError> {
 mod tests {
     use super::*;
     use tresor_core::pki::BankCa;
+
+    #[test]
+    fn a_banks_preset_names_the_bank_where_the_users_file_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir(&share).unwrap();
+        let preset = share.join(PRESET_FILE);
+        std::fs::write(
+            &preset,
+            "server = \"https://bank.example:8443\"\nbank_ca = \"bank-ca.pem\"\n\
+             [bank]\nfetched = 0\n[bank.info]\nname = \"Bank Example\"\nphone = \"+380 44 000 00 00\"\n",
+        )
+        .unwrap();
+        let user = dir.path().join("user").join(FILE_NAME);
+        // No file of the user's: the preset's bank, its CA beside the preset.
+        let s = Settings::resolve_with_preset(Some(&user), Some(&preset), None, None).unwrap();
+        assert_eq!(s.server, "https://bank.example:8443");
+        assert_eq!(s.bank_ca, share.join("bank-ca.pem"));
+        // The user's own bank wins; flags win over both.
+        std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+        std::fs::write(
+            &user,
+            "server = \"https://other.example\"\nbank_ca = \"/ca.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve_with_preset(Some(&user), Some(&preset), None, None).unwrap();
+        assert_eq!(s.server, "https://other.example");
+        let s = Settings::resolve_with_preset(
+            Some(&user),
+            Some(&preset),
+            Some("https://flag.example".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.server, "https://flag.example");
+        // A broken preset says where it is.
+        std::fs::remove_file(&user).unwrap();
+        std::fs::write(&preset, "server = 5\n").unwrap();
+        let e = Settings::resolve_with_preset(Some(&user), Some(&preset), None, None).unwrap_err();
+        assert!(e.to_string().contains(PRESET_FILE), "{e}");
+    }
 
     fn ca_file(dir: &Path) -> PathBuf {
         let ca = BankCa::generate(
