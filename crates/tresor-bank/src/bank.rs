@@ -670,10 +670,7 @@ impl Bank {
             )
             .into());
         }
-        let user = match Login::new(login) {
-            Ok(l) => read.user_by_login(l.as_str()).await?,
-            Err(_) => None,
-        };
+        let user = user_named(&mut read, login).await?;
         let Some(user) = user else {
             drop(read);
             spend(factors).await?;
@@ -854,11 +851,7 @@ impl Bank {
             };
             return self.refuse(ctx, &user.login, outcome).await;
         }
-        let certificate = certificate.map(|c| CertificateStatus {
-            renewal_open: rules::renewal_open(c.not_after, now, self.renewal_window()),
-            not_after: u64::try_from(c.not_after).unwrap_or(0),
-            serial: c.serial,
-        });
+        let certificate = certificate.map(|c| certificate_status(c, now, self.renewal_window()));
         if let Some(phone) = sms_to {
             let to = self.send_login_code(&mut work, ctx, &user, &phone).await?;
             work.record(ctx.event(
@@ -907,22 +900,8 @@ impl Bank {
     async fn block_key(&self, ctx: &Ctx<'_>, login: &str, password: &Password) -> Answer {
         let now = self.unix_now();
         let shown: String = login.chars().take(64).collect();
-        let mut read = self.store.read().await?;
-        if read.ip_blocked_until(&ctx.source, now).await?.is_some() {
-            drop(read);
-            self.audit_alone(ctx.event(&shown, "suspension", "refused: address blocked", ""))
-                .await?;
-            return Err(ApiError::new(
-                ErrorCode::AddressBlocked,
-                "too many failed attempts from this address; try again later",
-            )
-            .into());
-        }
-        let user = match Login::new(login) {
-            Ok(l) => read.user_by_login(l.as_str()).await?,
-            Err(_) => None,
-        };
-        drop(read);
+        self.refuse_if_blocked(ctx, &shown, "suspension").await?;
+        let user = user_named(&mut self.store.read().await?, login).await?;
         let Some(user) = user else {
             passwords::verify_nothing(password).await?;
             return self
@@ -952,6 +931,33 @@ impl Bank {
         .await?;
         self.commit(work).await?;
         Ok(Reply::Done)
+    }
+
+    /// Refuses (audited as `event`) a source whose address is blocked, before anything is
+    /// looked at.
+    pub(crate) async fn refuse_if_blocked(
+        &self,
+        ctx: &Ctx<'_>,
+        shown: &str,
+        event: &'static str,
+    ) -> Result<(), Refusal> {
+        let now = self.unix_now();
+        let blocked = self
+            .store
+            .read()
+            .await?
+            .ip_blocked_until(&ctx.source, now)
+            .await?;
+        if blocked.is_none() {
+            return Ok(());
+        }
+        self.audit_alone(ctx.event(shown, event, "refused: address blocked", ""))
+            .await?;
+        Err(ApiError::new(
+            ErrorCode::AddressBlocked,
+            "too many failed attempts from this address; try again later",
+        )
+        .into())
     }
 
     /// Suspends every certificate of `user`, marks them suspended until a recovery, ends
@@ -1498,6 +1504,29 @@ impl Ctx<'_> {
             outcome: outcome.to_owned(),
             detail: detail.to_owned(),
         }
+    }
+}
+
+/// A session certificate's dates, as a login's reply tells them.
+pub(crate) fn certificate_status(c: CertificateRow, now: i64, window: i64) -> CertificateStatus {
+    CertificateStatus {
+        renewal_open: rules::renewal_open(c.not_after, now, window),
+        not_after: u64::try_from(c.not_after).unwrap_or(0),
+        serial: c.serial,
+    }
+}
+
+/// The user with this login, if the text is a login and there is one.
+pub(crate) async fn user_named<C>(
+    conn: &mut Conn<C>,
+    login: &str,
+) -> Result<Option<UserRow>, StorageError>
+where
+    C: DerefMut<Target = sqlx::AnyConnection> + Send,
+{
+    match Login::new(login) {
+        Ok(l) => conn.user_by_login(l.as_str()).await,
+        Err(_) => Ok(None),
     }
 }
 

@@ -115,34 +115,18 @@ impl Mailer {
 
     /// Sends the mails due now; how many the server took.
     pub async fn send_due(&self) -> Result<usize, StorageError> {
-        let now = unix(self.clock.now());
-        let due = self
-            .store
-            .read()
-            .await?
-            .claim_mail(Channel::Mail, now, now + LEASE_SECONDS, BATCH)
-            .await?;
-        let mut sent = 0;
-        for m in due {
-            let outcome = self.send(&m).await;
-            let mut conn = self.store.read().await?;
-            match outcome {
-                Ok(()) => {
-                    conn.mail_sent(&m.id, unix(self.clock.now())).await?;
-                    sent += 1;
-                }
-                Err(e) => {
-                    let attempts = m.attempts + 1;
-                    tracing::warn!(mail = m.id, attempts, error = %e, "mail not sent; it will be tried again");
-                    let next = unix(self.clock.now()) + retry_after(attempts);
-                    conn.mail_failed(&m.id, attempts, next, &e).await?;
-                }
-            }
-        }
-        Ok(sent)
+        drain_outbox(
+            &self.store,
+            &*self.clock,
+            Channel::Mail,
+            LEASE_SECONDS,
+            retry_after,
+            |due| self.send(due),
+        )
+        .await
     }
 
-    async fn send(&self, due: &DueMail) -> Result<(), String> {
+    async fn send(&self, due: DueMail) -> Result<(), String> {
         let mail = mail::open(&self.vault, &due.id, &due.sealed)
             .ok_or("the queued mail was not sealed by this bank")?;
         let to = mail
@@ -164,6 +148,48 @@ impl Mailer {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// The outbox loop the mailer and the SMS gateway share: claims up to a batch of `channel`'s
+/// messages due now until `lease` seconds from now, hands each to `send`, and marks it sent
+/// (its body dropped) or failed, due again `retry_after(attempts)` seconds later. How many
+/// went out.
+pub(crate) async fn drain_outbox<F, Fut>(
+    store: &Store,
+    clock: &dyn Clock,
+    channel: Channel,
+    lease: i64,
+    retry_after: fn(i64) -> i64,
+    send: F,
+) -> Result<usize, StorageError>
+where
+    F: Fn(DueMail) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let now = unix(clock.now());
+    let due = store
+        .read()
+        .await?
+        .claim_mail(channel, now, now + lease, BATCH)
+        .await?;
+    let mut sent = 0;
+    for m in due {
+        let (id, attempts) = (m.id.clone(), m.attempts + 1);
+        let outcome = send(m).await;
+        let mut conn = store.read().await?;
+        match outcome {
+            Ok(()) => {
+                conn.mail_sent(&id, unix(clock.now())).await?;
+                sent += 1;
+            }
+            Err(e) => {
+                tracing::warn!(?channel, id, attempts, error = %e, "not sent; it will be tried again");
+                let next = unix(clock.now()) + retry_after(attempts);
+                conn.mail_failed(&id, attempts, next, &e).await?;
+            }
+        }
+    }
+    Ok(sent)
 }
 
 /// Seconds to wait after a mail's `attempts`-th failure: 10 s, doubling, at most an hour.

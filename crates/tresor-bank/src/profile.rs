@@ -12,7 +12,7 @@
 //! An address is verified by a code mailed to it; the old address hears of the change.
 
 use tresor_core::api::profile::Profile;
-use tresor_core::api::{ApiError, CertificateStatus, ErrorCode, LoginInfo, Reply, Stage};
+use tresor_core::api::{ApiError, ErrorCode, LoginInfo, Reply, Stage};
 use tresor_core::channel::Mode;
 use tresor_core::{Login, Password, pki};
 
@@ -47,20 +47,11 @@ impl Bank {
                 "already logged in on this session: change the password in Settings",
             ));
         }
-        if read.ip_blocked_until(&ctx.source, now).await?.is_some() {
-            drop(read);
-            self.audit_alone(ctx.event(&shown, "password_reset", "refused: address blocked", ""))
-                .await?;
-            return Err(ApiError::new(
-                ErrorCode::AddressBlocked,
-                "too many failed attempts from this address; try again later",
-            )
-            .into());
-        }
-        let user = match Login::new(login) {
-            Ok(l) => read.user_by_login(l.as_str()).await?,
-            Err(_) => None,
-        };
+        drop(read);
+        self.refuse_if_blocked(ctx, &shown, "password_reset")
+            .await?;
+        let mut read = self.store.read().await?;
+        let user = crate::bank::user_named(&mut read, login).await?;
         let certificate = match (ctx.mode, ctx.serial, &user) {
             (Mode::Authenticated, Some(serial), Some(user))
                 if ctx.cert_login.is_some_and(|l| l.as_str() == user.login) =>
@@ -278,14 +269,16 @@ impl Bank {
             "factor: key and SMS code; stage: Key",
         ));
         self.commit(work).await?;
+        self.key_logged_in(ctx, user, now).await
+    }
+
+    /// The reply to a key session just logged in: the user and the certificate that signed
+    /// the session, with its renewal window.
+    async fn key_logged_in(&self, ctx: &Ctx<'_>, user: UserRow, now: i64) -> Answer {
         let certificate = self
             .session_certificate(ctx, &user)
             .await?
-            .map(|c| CertificateStatus {
-                renewal_open: crate::rules::renewal_open(c.not_after, now, self.renewal_window()),
-                not_after: u64::try_from(c.not_after).unwrap_or(0),
-                serial: c.serial,
-            });
+            .map(|c| crate::bank::certificate_status(c, now, self.renewal_window()));
         Ok(Reply::LoggedIn(LoginInfo {
             login: user.login,
             name: user.name,
@@ -433,20 +426,7 @@ impl Bank {
             .await?;
         work.record(ctx.event(&user.login, "password_reset", "ok", "with a mailed code"));
         self.commit(work).await?;
-        let certificate = self
-            .session_certificate(ctx, &user)
-            .await?
-            .map(|c| CertificateStatus {
-                renewal_open: crate::rules::renewal_open(c.not_after, now, self.renewal_window()),
-                not_after: u64::try_from(c.not_after).unwrap_or(0),
-                serial: c.serial,
-            });
-        Ok(Reply::LoggedIn(LoginInfo {
-            login: user.login,
-            name: user.name,
-            stage: Stage::Key,
-            certificate,
-        }))
+        self.key_logged_in(ctx, user, now).await
     }
 
     /// The user's profile.

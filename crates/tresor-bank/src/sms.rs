@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, SmsBody, SmsConfig};
 use crate::data::{self, BankSecrets};
 use crate::storage::mail::{Channel, DueMail};
-use crate::storage::{StorageError, Store, unix};
+use crate::storage::{StorageError, Store};
 
 /// The environment variable that holds the gateway's authentication header value.
 pub const SMS_AUTH_ENV: &str = "TRESOR_SMS_AUTH";
@@ -29,8 +29,7 @@ pub const LOGIN_CODE_SECONDS: i64 = 5 * 60;
 /// Digits in a login's SMS code.
 pub const LOGIN_CODE_DIGITS: usize = 6;
 
-/// Messages claimed at a time, and how long a claim lasts.
-const BATCH: i64 = 20;
+/// How long a claim on a message lasts.
 const LEASE_SECONDS: i64 = 60;
 
 /// One text message.
@@ -272,35 +271,18 @@ impl Gateway {
 
     /// Sends the messages due now; how many the gateway took.
     pub async fn send_due(&self) -> Result<usize, StorageError> {
-        let now = unix(self.clock.now());
-        let due = self
-            .store
-            .read()
-            .await?
-            .claim_mail(Channel::Sms, now, now + LEASE_SECONDS, BATCH)
-            .await?;
-        let mut sent = 0;
-        for m in due {
-            let outcome = self.send(&m).await;
-            let mut conn = self.store.read().await?;
-            match outcome {
-                Ok(()) => {
-                    conn.mail_sent(&m.id, unix(self.clock.now())).await?;
-                    sent += 1;
-                }
-                Err(e) => {
-                    let attempts = m.attempts + 1;
-                    tracing::warn!(sms = m.id, attempts, error = %e, "SMS not sent; it will be tried again");
-                    // A login code lives five minutes: tried again soon, then given up on.
-                    let next = unix(self.clock.now()) + (5_i64 << attempts.clamp(1, 6));
-                    conn.mail_failed(&m.id, attempts, next, &e).await?;
-                }
-            }
-        }
-        Ok(sent)
+        crate::mailer::drain_outbox(
+            &self.store,
+            &*self.clock,
+            Channel::Sms,
+            LEASE_SECONDS,
+            retry_after,
+            |due| self.send(due),
+        )
+        .await
     }
 
-    async fn send(&self, due: &DueMail) -> Result<(), String> {
+    async fn send(&self, due: DueMail) -> Result<(), String> {
         let sms = open(&self.vault, &due.id, &due.sealed)
             .ok_or("the queued SMS was not sealed by this bank")?;
         let mut body = render(self.body, &self.template, &sms.to, &sms.text);
@@ -327,6 +309,12 @@ impl Gateway {
             Err(format!("the gateway answered {}", response.status()))
         }
     }
+}
+
+/// Seconds to wait after a message's `attempts`-th failure: a login's code lives five
+/// minutes, so 10 s doubling to 5 min.
+pub fn retry_after(attempts: i64) -> i64 {
+    (5_i64 << attempts.clamp(1, 6)).min(300)
 }
 
 /// Sends the SMS outbox every `every`, for as long as the process runs.

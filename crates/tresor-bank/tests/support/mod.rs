@@ -245,56 +245,49 @@ impl TestBank {
         }
     }
 
-    /// The mail queued since the last call, opened with the bank's key, oldest first; each
-    /// marked sent, as the mailer would after the SMTP server took it.
-    pub async fn mailbox(&self) -> Vec<tresor_bank::mail::Mail> {
+    /// What `channel` of the outbox (`mail`, `sms`) queued since the last call, oldest first,
+    /// with the key that seals it; each marked sent, as the mailer or gateway would after
+    /// handing it on.
+    async fn drain(&self, channel: &str) -> (tresor_bank::binding::Vault, Vec<(String, Vec<u8>)>) {
         let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL AND channel = 'mail' \
+            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL AND channel = $1 \
              ORDER BY created_at, id",
         )
+        .bind(channel)
         .fetch_all(self.store().pool())
         .await
         .unwrap();
-        let files = data::open(self.dir.path(), &Default::default()).unwrap();
-        let vault = tresor_bank::mailer::vault(&files.secrets);
-        let mut mails = Vec::new();
-        for (id, sealed) in rows {
-            mails.push(tresor_bank::mail::open(&vault, &id, &sealed).expect("sealed by the bank"));
+        for (id, _) in &rows {
             self.store()
                 .read()
                 .await
                 .unwrap()
-                .mail_sent(&id, 0)
+                .mail_sent(id, 0)
                 .await
                 .unwrap();
         }
-        mails
+        let files = data::open(self.dir.path(), &Default::default()).unwrap();
+        (tresor_bank::mailer::vault(&files.secrets), rows)
     }
 
-    /// The text messages queued since the last call, opened with the bank's key, oldest
-    /// first; each marked sent.
+    /// The mail queued since the last call, opened with the bank's key.
+    pub async fn mailbox(&self) -> Vec<tresor_bank::mail::Mail> {
+        let (vault, rows) = self.drain("mail").await;
+        rows.iter()
+            .map(|(id, sealed)| {
+                tresor_bank::mail::open(&vault, id, sealed).expect("sealed by the bank")
+            })
+            .collect()
+    }
+
+    /// The text messages queued since the last call, opened with the bank's key.
     pub async fn texts(&self) -> Vec<tresor_bank::sms::Sms> {
-        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, sealed FROM mail_outbox WHERE sent_at IS NULL AND channel = 'sms' \
-             ORDER BY created_at, id",
-        )
-        .fetch_all(self.store().pool())
-        .await
-        .unwrap();
-        let files = data::open(self.dir.path(), &Default::default()).unwrap();
-        let vault = tresor_bank::mailer::vault(&files.secrets);
-        let mut texts = Vec::new();
-        for (id, sealed) in rows {
-            texts.push(tresor_bank::sms::open(&vault, &id, &sealed).expect("sealed by the bank"));
-            self.store()
-                .read()
-                .await
-                .unwrap()
-                .mail_sent(&id, 0)
-                .await
-                .unwrap();
-        }
-        texts
+        let (vault, rows) = self.drain("sms").await;
+        rows.iter()
+            .map(|(id, sealed)| {
+                tresor_bank::sms::open(&vault, id, sealed).expect("sealed by the bank")
+            })
+            .collect()
     }
 
     /// A user created with an e-mail address (`user add --email`), the initial password
