@@ -511,7 +511,7 @@ on_both!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiry_reminders_reach_a_real_smtp_server_once_each_as_the_banks_clock_moves() {
+async fn expiry_reminders_and_a_new_address_reach_a_real_smtp_server_once_each() {
     use std::os::unix::fs::PermissionsExt as _;
     use tresor_tests::smtp;
 
@@ -581,6 +581,18 @@ async fn expiry_reminders_reach_a_real_smtp_server_once_each_as_the_banks_clock_
     assert_eq!(bank.bank().remind_expiring().await.unwrap(), 0);
     assert_eq!(mailer.send_due().await.unwrap(), 0);
     assert_eq!(smtp::received(out.path()).len(), 5);
+
+    // A login from an address the user never logged in from arrives too, once.
+    bank.key_login(&user, "198.51.100.20").await;
+    bank.key_login(&user, "198.51.100.20").await;
+    assert_eq!(mailer.send_due().await.unwrap(), 1);
+    let mails = smtp::wait_for(out.path(), 6, Duration::from_secs(30));
+    let (to, subject, text) = &mails[5];
+    assert_eq!(to, "clock@example.com");
+    assert!(subject.contains("login from a new address"), "{subject}");
+    assert!(text.contains("198.51.100.20"), "{text}");
+    assert_eq!(mailer.send_due().await.unwrap(), 0);
+    assert_eq!(smtp::received(out.path()).len(), 6);
 }
 
 fn sms_policy() -> tresor_bank::config::Policy {
