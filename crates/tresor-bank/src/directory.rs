@@ -55,7 +55,7 @@ async fn require_keeper(
         "keep templates",
     )
     .await
-    .map_err(|_| not_found(what))
+    .map_err(|e| crate::orders::unseen_as_missing(e, not_found(what)))
 }
 
 impl Bank {
