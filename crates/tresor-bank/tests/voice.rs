@@ -595,6 +595,98 @@ async fn expiry_reminders_and_a_new_address_reach_a_real_smtp_server_once_each()
     assert_eq!(smtp::received(out.path()).len(), 6);
 }
 
+on_both!(
+    a_database_attacker_cannot_plant_a_reset_code_or_redirect_the_mail,
+    |db: Db| async move {
+        // THREAT_MODEL, attacker 6: the database-only attacker writes a code of their own for
+        // the victim, points the victim's address at their mailbox, or copies another user's
+        // bound address: the code opens nothing and no mail goes to the attacker.
+        let bank = TestBank::new(db).await;
+        let victim = bank
+            .mailed_user("mail.victim", "victim@example.com", &[])
+            .await;
+        let _other = bank
+            .mailed_user("mail.other", "other@example.com", &[])
+            .await;
+        let mut c = bank.with_key(&victim, "10.77.0.1").await.unwrap();
+        let now = bank
+            .clock_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let victim_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE login = 'mail.victim'")
+            .fetch_one(bank.store().pool())
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO user_codes (user_id, purpose, target, expires, created_at, tag) \
+             VALUES ($1, 'reset', '', $2, $3, $4)",
+        )
+        .bind(victim_id)
+        .bind(i64::try_from(now).unwrap() + 600)
+        .bind(i64::try_from(now).unwrap())
+        .bind(vec![0u8; 32])
+        .execute(bank.store().pool())
+        .await
+        .unwrap();
+        let r = c
+            .call(Request::ResetPassword {
+                login: "mail.victim".into(),
+                code: Password::from("12345678"),
+                new: Password::from("Attacker chosen password 1"),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::Forbidden);
+
+        // The address rewritten: no longer a verified one.
+        sqlx::query("UPDATE users SET email = 'attacker@example.net' WHERE login = 'mail.victim'")
+            .execute(bank.store().pool())
+            .await
+            .unwrap();
+        let r = c
+            .call(Request::ForgotPassword {
+                login: "mail.victim".into(),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::NotAllowed);
+        // Another user's bound address and its MAC copied over: bound to that user.
+        sqlx::query(
+            "UPDATE users SET email = (SELECT email FROM users WHERE login = 'mail.other'), \
+             email_tag = (SELECT email_tag FROM users WHERE login = 'mail.other') \
+             WHERE login = 'mail.victim'",
+        )
+        .execute(bank.store().pool())
+        .await
+        .unwrap();
+        let r = c
+            .call(Request::ForgotPassword {
+                login: "mail.victim".into(),
+            })
+            .await;
+        assert_eq!(code(&r), ErrorCode::NotAllowed);
+        // Nor do notices go there: a lockout of the victim mails nobody.
+        for _ in 0..5 {
+            let mut k = bank.with_key(&victim, "10.77.0.2").await.unwrap();
+            let _ = k
+                .login("mail.victim", "wrong password here", None, None)
+                .await;
+        }
+        let mails = bank.mailbox().await;
+        assert!(
+            mails
+                .iter()
+                .all(|m| m.to != "attacker@example.net" && m.to != "other@example.com"),
+            "{mails:?}"
+        );
+        let locked: i64 =
+            sqlx::query_scalar("SELECT locked FROM users WHERE login = 'mail.victim'")
+                .fetch_one(bank.store().pool())
+                .await
+                .unwrap();
+        assert_eq!(locked, 1);
+    }
+);
+
 fn sms_policy() -> tresor_bank::config::Policy {
     tresor_bank::config::Policy {
         login_second_step: tresor_bank::config::SecondStep::Sms,
