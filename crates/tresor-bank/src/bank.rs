@@ -1210,26 +1210,41 @@ impl Bank {
         let mut work = self.begin().await?;
         let has_certificate = !work.valid_certificates_of(user.id, now).await?.is_empty();
         let next = rules::stage_after_password_change(session.stage, ctx.mode, has_certificate);
+        self.replace_password_in(&mut work, ctx, user, &hash, next)
+            .await?;
+        work.record(ctx.event(&user.login, "password_change", "ok", ""));
+        self.commit(work).await?;
+        Ok(Reply::PasswordChanged { next })
+    }
+
+    /// Sets the user's new password (bound hash `hash`) if the one verified is still theirs,
+    /// logs out whoever else knew the old one, and leaves this session at `stage`: a change
+    /// in Settings and a reset with a mailed code alike.
+    pub(crate) async fn replace_password_in(
+        &self,
+        work: &mut Work,
+        ctx: &Ctx<'_>,
+        user: &UserRow,
+        hash: &str,
+        stage: Stage,
+    ) -> Result<(), Refusal> {
         if !work
-            .set_regular_password(user.id, &user.password_hash, &hash)
+            .set_regular_password(user.id, &user.password_hash, hash)
             .await?
         {
             return Err(conflict("the password was changed meanwhile; log in again"));
         }
-        // Whoever else knew the old password is logged out everywhere.
         work.end_sessions_of(user.id, Some(&ctx.session)).await?;
         self.set_session_login(
-            &mut work,
+            work,
             &ctx.session,
             Some(&SessionLogin {
                 user_id: user.id,
-                stage: next,
+                stage,
             }),
         )
         .await?;
-        work.record(ctx.event(&user.login, "password_change", "ok", ""));
-        self.commit(work).await?;
-        Ok(Reply::PasswordChanged { next })
+        Ok(())
     }
 
     // -----------------------------------------------------------------------------------------

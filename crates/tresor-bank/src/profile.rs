@@ -402,23 +402,8 @@ impl Bank {
         if !work.take_code(user.id, RESET, &tag).await? {
             return Err(conflict("the code was used meanwhile; ask for a new one"));
         }
-        if !work
-            .set_regular_password(user.id, &user.password_hash, &hash)
-            .await?
-        {
-            return Err(conflict("the password was changed meanwhile; log in again"));
-        }
-        // Whoever knew the old password is logged out everywhere.
-        work.end_sessions_of(user.id, Some(&ctx.session)).await?;
-        self.set_session_login(
-            &mut work,
-            &ctx.session,
-            Some(&SessionLogin {
-                user_id: user.id,
-                stage: Stage::Key,
-            }),
-        )
-        .await?;
+        self.replace_password_in(&mut work, ctx, &user, &hash, Stage::Key)
+            .await?;
         // A login from here now; the reset's own notice tells the user of it.
         work.saw_address(user.id, &ctx.source, now).await?;
         let at = format_time(now);
