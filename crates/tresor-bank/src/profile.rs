@@ -94,32 +94,32 @@ impl Bank {
         Ok(())
     }
 
-    /// A new code for `user`, kept (as its MAC) in the caller's transaction; `None` while
-    /// the last one is less than a minute old.
+    /// A new mailed code for `user`, kept (as its MAC) in the caller's transaction; refused
+    /// while the last one is less than a minute old.
     async fn new_code(
         &self,
         work: &mut crate::bank::Work,
         user: &UserRow,
         purpose: &str,
         target: &str,
-    ) -> Result<Option<(Password, i64)>, Refusal> {
+    ) -> Result<(Password, i64), Refusal> {
         let now = self.unix_now();
         if let Some(last) = work.code(user.id, purpose).await?
             && rules::too_soon_for_another_code(last.created_at, now)
         {
-            return Ok(None);
+            return Err(conflict(
+                "a code was sent less than a minute ago; look in your mail",
+            ));
         }
-        Ok(Some(
-            self.keep_code(
-                work,
-                user,
-                purpose,
-                target,
-                rules::CODE_DIGITS,
-                rules::CODE_SECONDS,
-            )
-            .await?,
-        ))
+        self.keep_code(
+            work,
+            user,
+            purpose,
+            target,
+            rules::CODE_DIGITS,
+            rules::CODE_SECONDS,
+        )
+        .await
     }
 
     /// A new code of `digits` for `user`, valid `seconds`, kept as its MAC in the caller's
@@ -343,11 +343,7 @@ impl Bank {
                  temporary password",
             ));
         };
-        let Some((code, expires)) = self.new_code(&mut work, &user, RESET, "").await? else {
-            return Err(conflict(
-                "a code was sent less than a minute ago; look in your mail",
-            ));
-        };
+        let (code, expires) = self.new_code(&mut work, &user, RESET, "").await?;
         let expires = format_time(expires);
         let masked = self
             .queue_to(
@@ -471,11 +467,7 @@ impl Bank {
         if contact.email.as_deref() == Some(email) {
             return Err(ApiError::new(ErrorCode::Invalid, "this is already your address").into());
         }
-        let Some((code, expires)) = self.new_code(&mut work, user, EMAIL, email).await? else {
-            return Err(conflict(
-                "a code was sent less than a minute ago; look in your mail",
-            ));
-        };
+        let (code, expires) = self.new_code(&mut work, user, EMAIL, email).await?;
         let expires = format_time(expires);
         let masked = self
             .queue_to(
