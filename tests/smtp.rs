@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 /// The SMTP login's password.
 pub const PASSWORD: &str = "smtp s3cret";
 
-/// The server and reader, shared with the desktop app's end-to-end tests.
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_server.py");
+/// The server and reader, shared with the desktop app's end-to-end tests; its text is built
+/// in and run with `python3 -c`, so that a test binary built in another checkout of the
+/// repository (a shared target folder) never runs that checkout's copy, or a missing one.
+const SCRIPT: &str = include_str!("smtp_server.py");
 
 /// The SMTP server; stopped when dropped.
 pub struct Smtp {
@@ -34,7 +36,7 @@ impl Smtp {
     pub fn start(out: &Path, port: u16, tls: &Path) -> Smtp {
         use std::io::BufRead as _;
         let mut child = Command::new("python3")
-            .args([SCRIPT, "serve"])
+            .args(["-c", SCRIPT, "serve"])
             .arg(out)
             .arg(port.to_string())
             .arg(tls.join("smtp.pem"))
@@ -139,7 +141,7 @@ pub fn received(out: &Path) -> Vec<(String, String, String)> {
         .iter()
         .map(|f| {
             let out = Command::new("python3")
-                .args([SCRIPT, "read"])
+                .args(["-c", SCRIPT, "read"])
                 .arg(f)
                 .output()
                 .unwrap();
