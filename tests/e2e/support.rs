@@ -297,6 +297,21 @@ impl Bank {
         *self = Self::serve(dir, env);
     }
 
+    /// Stops the server as systemd does (SIGTERM), waits for its clean exit, and starts it
+    /// again on the same data folder and configuration (on another port: `url` changes).
+    pub fn stop_and_restart(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "a clean exit: {exit}");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let env = std::mem::take(&mut self.env);
+        *self = Self::serve(dir, env);
+    }
+
     /// Stops the server (SIGKILL): the bank is down from here on.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -62,6 +62,8 @@ pub struct Bank {
     pub(crate) mail: Option<crate::binding::Vault>,
     /// Seals the text messages the bank queues; `None` if it sends none (`[sms]` unset).
     pub(crate) sms: Option<crate::binding::Vault>,
+    /// The sessions whose seqs this process holds in memory, told when a login changes.
+    pub(crate) held: Option<Arc<crate::sessions::HeldSessions>>,
 }
 
 /// What a request handler needs to know about where the request came from.
@@ -222,6 +224,7 @@ impl Bank {
             },
             mail: None,
             sms: None,
+            held: None,
         };
         if bank.store.upgraded_from().is_some_and(|v| v < 3) {
             bank.bind_legacy_rows().await?;
@@ -324,6 +327,9 @@ impl Bank {
         login: Option<&SessionLogin>,
     ) -> Result<(), StorageError> {
         let tag = self.binding.session_login_tag(session, login);
+        if let Some(held) = &self.held {
+            held.login_changes(session);
+        }
         work.tx.set_session_login(session, login, &tag).await
     }
 
@@ -371,6 +377,14 @@ impl Bank {
     #[must_use]
     pub fn with_sms(mut self, vault: crate::binding::Vault) -> Self {
         self.sms = Some(vault);
+        self
+    }
+
+    /// The bank whose channel holds its sessions' seqs in memory (`sessions::DbSessions::held`):
+    /// it says there when a session's login changes.
+    #[must_use]
+    pub fn with_held_sessions(mut self, held: Option<Arc<crate::sessions::HeldSessions>>) -> Self {
+        self.held = held;
         self
     }
 

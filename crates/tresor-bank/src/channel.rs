@@ -214,6 +214,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Forgets a session.
     fn remove(&self, id: SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Writes down whatever the store kept only in memory, at a clean stop, after the last
+    /// request: the sessions then go on after a restart.
+    fn release(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Forgets sessions idle for longer than their timeout.
     fn sweep(&self, now: SystemTime) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -706,6 +712,12 @@ impl<H: Handler, S: SessionStore> Channel<H, S> {
         let blocked = self.handler.blocked_sources(now).await?;
         *lock(&self.blocked) = blocked.into_iter().collect();
         self.sessions.sweep(now).await
+    }
+
+    /// At a clean stop, after the last request: the session store writes down what it kept
+    /// in memory ([`SessionStore::release`]).
+    pub async fn release_sessions(&self) -> Result<(), StoreError> {
+        self.sessions.release().await
     }
 
     /// Handshakes waiting for ClientFinish.

@@ -135,7 +135,20 @@ pub fn channel(opened: Opened) -> Result<Arc<BankChannel>, StartError> {
         .server_cert
         .to_der()
         .map_err(|e| StartError::Listen(e.to_string()))?;
-    let sessions = DbSessions::new(bank.store().clone(), &files.secrets);
+    // The embedded database is one process's: its sessions' seqs stay in that process's
+    // memory. A database by URL may have other instances: every record goes to it.
+    let (bank, sessions) = match bank.store().embedded_in() {
+        Some(dir) => {
+            let sessions = DbSessions::held(bank.store().clone(), &files.secrets, dir)
+                .map_err(|e| StartError::Listen(e.to_string()))?;
+            let held = sessions.held_sessions();
+            (bank.with_held_sessions(held), sessions)
+        }
+        None => {
+            let sessions = DbSessions::new(bank.store().clone(), &files.secrets);
+            (bank, sessions)
+        }
+    };
     let config = ChannelConfig {
         params: SessionParams {
             idle_timeout: Duration::from_secs(bank.policy().session_idle_seconds),
@@ -164,10 +177,17 @@ pub async fn serve(
     drain: Duration,
 ) -> Result<(), StartError> {
     channel::spawn_sweeper(&channel, Duration::from_secs(30));
+    let app_channel = Arc::clone(&channel);
     let app = channel::router(channel);
+    let channel = Arc::clone(&app_channel);
     crate::tls::serve(listener, tls, app, proxies, shutdown, drain)
         .await
-        .map_err(|e| StartError::Listen(e.to_string()))
+        .map_err(|e| StartError::Listen(e.to_string()))?;
+    // Every request has been answered: what the sessions kept in memory goes to the database.
+    if let Err(e) = channel.release_sessions().await {
+        tracing::error!(error = %e, "could not write the sessions' seqs back: they end at the next start");
+    }
+    Ok(())
 }
 
 /// The address a listener actually bound.

@@ -998,7 +998,7 @@ on_both!(
 on_both!(
     two_instances_serve_one_session_alternately_with_replay_protection,
     |db: Db| async move {
-        let bank = TestBank::new(db).await;
+        let bank = TestBank::shared(db).await;
         let iban = bank.account(5, 100_000).await;
         let who = bank.enrolled_user("scale.out", &[(&iban, ALL)]).await;
         let second = bank.second_instance().await;

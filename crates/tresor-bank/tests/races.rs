@@ -321,7 +321,7 @@ on_both!(
         // The seq is accepted by one conditioned statement (`accept_seq`), without a read
         // before it: of forty copies of a record racing on two instances, one is answered;
         // the others are refused as out of sequence, and the session goes on.
-        let bank = TestBank::new(db).await;
+        let bank = TestBank::shared(db).await;
         let second = bank.second_instance().await;
         let mut c = bank.anonymous("10.77.0.1").await;
         let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
@@ -371,7 +371,7 @@ on_both!(
         // (`spend_handshake`, a conditioned insert): of twenty copies of a ClientFinish racing
         // on the instance that keeps the handshake and, with its ticket, on another, one
         // opens a session.
-        let bank = TestBank::new(db).await;
+        let bank = TestBank::shared(db).await;
         let second = bank.second_instance().await;
         let (await_hello, hello) = tresor_core::channel::client::start(
             tresor_core::channel::client::ClientAuthentication::Anonymous,
@@ -468,3 +468,103 @@ on_both!(
         );
     }
 );
+
+/// The embedded database: one serving process, which holds its sessions' seqs in memory.
+mod held {
+    use super::*;
+    use tresor_bank::sessions::{DbSessions, HoldError};
+    use tresor_bank::storage::{SchemaPolicy, Store};
+    use tresor_core::channel::AlertCode;
+    use tresor_core::channel::wire::Alert;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_record_sent_forty_times_at_once_is_answered_once() {
+        // The seq moves on under the held map's lock only if it still is the record's: of
+        // forty copies racing, on a logged-in session (whose login each reads) and on an
+        // anonymous one (which reads nothing), one is answered.
+        let bank = TestBank::new(Db::Sqlite).await;
+        assert!(bank.holds_seqs());
+        let who = bank.enrolled_user("held.race", &[]).await;
+        let key = bank.key_login(&who, "10.78.0.1").await;
+        let anonymous = bank.anonymous("10.78.0.2").await;
+        for mut c in [key, anonymous] {
+            let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+            let record = c.session.seal(&payload).unwrap();
+            let mut racing = JoinSet::new();
+            for _ in 0..40 {
+                let (channel, record, peer) = (c.channel.clone(), record.clone(), c.peer);
+                racing.spawn(async move { channel.record(&record, Some(peer)).await });
+            }
+            let mut replies = Vec::new();
+            while let Some(reply) = racing.join_next().await {
+                let reply = reply.unwrap();
+                match Alert::decode(&reply) {
+                    Ok(alert) => assert_eq!(alert.code, AlertCode::BadRecord),
+                    Err(_) => replies.push(reply),
+                }
+            }
+            assert_eq!(replies.len(), 1);
+            assert!(c.session.open(&replies[0]).is_ok());
+            assert!(matches!(
+                c.call(Request::BankInfo {}).await,
+                Ok(Reply::BankInfo(_))
+            ));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_ended_by_another_process_is_refused_at_its_next_record() {
+        // An admin command runs in a process of its own on the same database: it ends a
+        // user's sessions there, and the serving process, which holds their seqs, refuses
+        // the next record, since a logged-in session's record reads its login.
+        let bank = TestBank::new(Db::Sqlite).await;
+        let who = bank.enrolled_user("held.locked", &[]).await;
+        let mut c = bank.key_login(&who, "10.78.1.1").await;
+        assert!(c.call(Request::Overview {}).await.is_ok());
+        let admin_process = tresor_bank::bank::Bank::new(
+            Store::connect(&bank.url, SchemaPolicy::Current)
+                .await
+                .unwrap(),
+            tresor_bank::data::open(bank.dir.path(), &Default::default())
+                .unwrap()
+                .ca
+                .clone(),
+            &tresor_bank::data::open(bank.dir.path(), &Default::default())
+                .unwrap()
+                .secrets,
+            bank.bank().policy().clone(),
+            bank.clock.clone(),
+            "Test Bank",
+        )
+        .await
+        .unwrap();
+        admin_process
+            .lock_user("admin:test", "held.locked")
+            .await
+            .unwrap();
+        let record = c
+            .session
+            .seal(&serde_json::to_vec(&Request::Overview {}).unwrap());
+        let reply = c.channel.record(&record.unwrap(), Some(c.peer)).await;
+        assert_eq!(
+            Alert::decode(&reply).expect("refused").code,
+            AlertCode::UnknownSession
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_process_cannot_serve_the_embedded_database() {
+        // Two processes holding seqs of one database would each accept a record the other
+        // took: the data folder's lock lets one serve.
+        let bank = TestBank::new(Db::Sqlite).await;
+        let secrets = tresor_bank::data::open(bank.dir.path(), &Default::default())
+            .unwrap()
+            .secrets;
+        let second = DbSessions::held(bank.store().clone(), &secrets, bank.dir.path());
+        assert!(
+            matches!(second, Err(HoldError::Serving(_))),
+            "{:?}",
+            second.err()
+        );
+    }
+}

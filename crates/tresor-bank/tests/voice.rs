@@ -194,7 +194,7 @@ on_both!(
 on_both!(
     concurrent_resets_with_one_code_set_one_password,
     |db: Db| async move {
-        let bank = TestBank::new(db).await;
+        let bank = TestBank::shared(db).await;
         let user = bank
             .mailed_user("race.reset", "race@example.com", &[])
             .await;
@@ -465,7 +465,7 @@ on_both!(
 on_both!(
     expiry_reminders_go_once_on_each_day_by_the_banks_clock,
     |db: Db| async move {
-        let bank = TestBank::new(db).await;
+        let bank = TestBank::shared(db).await;
         let user = bank.mailed_user("expiring", "exp@example.com", &[]).await;
         let second = bank.second_instance().await;
         let not_after = tresor_core::pki::not_after(&user.cert);

@@ -118,6 +118,8 @@ pub struct Store {
     sessions: AnyPool,
     backend: Backend,
     upgraded_from: Option<i64>,
+    /// The data folder, when this is the embedded database in it: served by one process.
+    embedded_in: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -177,7 +179,15 @@ impl Store {
             return Err(StorageError::NoBank);
         }
         owner_only(&file, create)?;
-        Self::connect(&sqlite_url(data_dir, create), policy).await
+        let mut store = Self::connect(&sqlite_url(data_dir, create), policy).await?;
+        store.embedded_in = Some(data_dir.to_owned());
+        Ok(store)
+    }
+
+    /// The data folder whose embedded database this is; `None` for a database by URL, which
+    /// other instances may share.
+    pub fn embedded_in(&self) -> Option<&Path> {
+        self.embedded_in.as_deref()
     }
 
     /// A database by URL: `sqlite://…` or `postgres://…`, its schema handled as `policy`
@@ -291,6 +301,7 @@ impl Store {
             sessions,
             backend,
             upgraded_from: None,
+            embedded_in: None,
         })
     }
 

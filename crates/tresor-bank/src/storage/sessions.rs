@@ -24,6 +24,17 @@ pub struct StoredSession {
     pub seq_tag: Vec<u8>,
 }
 
+/// A stored session as an instance takes it up: its state, idle timeout and login.
+#[derive(Debug)]
+pub struct SessionRow {
+    /// State, seq, activity and the MAC over them.
+    pub stored: StoredSession,
+    /// Seconds without a record before it ends.
+    pub idle_timeout: i64,
+    /// Its login; `None` if the stored one does not parse.
+    pub login: Option<StoredLogin>,
+}
+
 /// A new session's row.
 #[derive(Debug)]
 pub struct NewSession<'a> {
@@ -133,25 +144,53 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         )
     }
 
-    /// A session's stored state.
-    pub async fn session(&mut self, id: &str) -> Result<Option<StoredSession>, StorageError> {
+    /// A session's stored state, its idle timeout and its login.
+    pub async fn session(&mut self, id: &str) -> Result<Option<SessionRow>, StorageError> {
         let row = sqlx::query(
-            "SELECT state, next_seq, last_activity, seq_tag FROM channel_sessions WHERE id = $1",
+            "SELECT state, next_seq, last_activity, seq_tag, idle_timeout, user_id, stage, \
+             login_tag FROM channel_sessions WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.conn())
         .await?;
         row.map(|r| {
-            Ok(StoredSession {
-                sealed: r.try_get("state")?,
-                next_seq: r.try_get("next_seq")?,
-                last_activity: r.try_get("last_activity")?,
-                seq_tag: r
-                    .try_get::<Option<Vec<u8>>, _>("seq_tag")?
-                    .ok_or_else(|| StorageError::corrupt("session without a seq MAC"))?,
+            Ok(SessionRow {
+                stored: StoredSession {
+                    sealed: r.try_get("state")?,
+                    next_seq: r.try_get("next_seq")?,
+                    last_activity: r.try_get("last_activity")?,
+                    seq_tag: r
+                        .try_get::<Option<Vec<u8>>, _>("seq_tag")?
+                        .ok_or_else(|| StorageError::corrupt("session without a seq MAC"))?,
+                },
+                idle_timeout: r.try_get("idle_timeout")?,
+                // One that does not parse is the bank's to refuse, as when it reads it.
+                login: login_of(&r).ok(),
             })
         })
         .transpose()
+    }
+
+    /// Writes the seqs and last activities that an instance holding its sessions kept in
+    /// memory (`crate::sessions`, "held"); the rows of sessions that ended meanwhile are
+    /// gone and stay so.
+    pub async fn write_seqs(
+        &mut self,
+        seqs: &[(String, StoredSession)],
+    ) -> Result<(), StorageError> {
+        for (id, s) in seqs {
+            sqlx::query(
+                "UPDATE channel_sessions SET next_seq = $1, last_activity = $2, seq_tag = $3 \
+                 WHERE id = $4",
+            )
+            .bind(s.next_seq)
+            .bind(s.last_activity)
+            .bind(s.seq_tag.clone())
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(())
     }
 
     /// Accepts the record numbered `from`, in one statement: the seq moves to `to` only if
@@ -270,6 +309,41 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+}
+
+/// The meta key naming who holds the sessions' seqs in memory (`crate::sessions`, "held").
+const HOLDER_KEY: &str = "sessions_holder";
+
+impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
+    /// Who holds the sessions' seqs in memory, as the last holder left it: `None` if no
+    /// instance ever held them.
+    pub async fn sessions_holder(&mut self) -> Result<Option<String>, StorageError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(HOLDER_KEY)
+            .fetch_optional(self.conn())
+            .await?)
+    }
+
+    /// Records who holds the sessions' seqs now.
+    pub async fn set_sessions_holder(&mut self, holder: &str) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(HOLDER_KEY)
+        .bind(holder)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every session; how many there were.
+    pub async fn end_all_sessions(&mut self) -> Result<u64, StorageError> {
+        Ok(sqlx::query("DELETE FROM channel_sessions")
+            .execute(self.conn())
+            .await?
+            .rows_affected())
     }
 }
 

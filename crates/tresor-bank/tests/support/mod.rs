@@ -92,6 +92,10 @@ pub struct TestBank {
     pub channel: Arc<BankChannel>,
     pub ca: Certificate,
     pub db: Db,
+    /// Every instance opens the database by URL, as instances sharing one do; else SQLite is
+    /// the embedded database, whose one serving process holds its sessions' seqs in memory,
+    /// as `tresor-bank serve` runs it by default.
+    pub shared: bool,
 }
 
 impl TestBank {
@@ -100,10 +104,26 @@ impl TestBank {
     }
 
     pub async fn with_policy(db: Db, policy: Policy) -> Self {
+        Self::open(db, policy, false).await
+    }
+
+    /// Whether its instance holds the sessions' seqs in memory (the embedded database).
+    pub fn holds_seqs(&self) -> bool {
+        self.db == Db::Sqlite && !self.shared
+    }
+
+    /// A bank whose instances all open the database by URL, so that a second one can serve
+    /// it beside the first (on SQLite too, where the embedded database is one process's).
+    pub async fn shared(db: Db) -> Self {
+        Self::open(db, Policy::default(), true).await
+    }
+
+    async fn open(db: Db, policy: Policy, shared: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = fresh_database(db, dir.path()).await;
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
-        let channel = instance(dir.path(), &url, clock.clone(), policy).await;
+        let embedded = db == Db::Sqlite && !shared;
+        let channel = instance(dir.path(), &url, clock.clone(), policy, embedded).await;
         let ca = data::open(dir.path(), &Default::default())
             .unwrap()
             .ca
@@ -116,16 +136,23 @@ impl TestBank {
             channel,
             ca,
             db,
+            shared,
         }
     }
 
-    /// Another server instance on the same data folder and database.
+    /// Another server instance on the same data folder and database (of a bank opened
+    /// [`shared`](Self::shared) on SQLite: the embedded database has one).
     pub async fn second_instance(&self) -> Arc<BankChannel> {
+        assert!(
+            self.shared || self.db == Db::Postgres,
+            "a second instance needs TestBank::shared on SQLite"
+        );
         instance(
             self.dir.path(),
             &self.url,
             self.clock.clone(),
             self.bank().policy().clone(),
+            false,
         )
         .await
     }
@@ -354,6 +381,7 @@ async fn instance(
     url: &str,
     clock: Arc<ManualClock>,
     policy: Policy,
+    embedded: bool,
 ) -> Arc<BankChannel> {
     let files: BankFiles = data::open_or_create(
         dir,
@@ -364,7 +392,11 @@ async fn instance(
         &Default::default(),
     )
     .unwrap();
-    let store = Store::connect(url, SchemaPolicy::Create).await.unwrap();
+    let store = if embedded {
+        Store::open_sqlite(dir, SchemaPolicy::Create).await.unwrap()
+    } else {
+        Store::connect(url, SchemaPolicy::Create).await.unwrap()
+    };
     let bank = Bank::new(
         store,
         files.ca.clone(),
