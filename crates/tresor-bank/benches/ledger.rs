@@ -156,7 +156,11 @@ async fn run(label: &str, url: &str, dir: &std::path::Path) {
     )
     .unwrap();
     let ca = files.ca.certificate().clone();
-    let store = Store::connect(url, SchemaPolicy::Create).await.unwrap();
+    // SQLite as `tresor-bank serve` opens it: the embedded database in the data folder.
+    let by_url = (!url.starts_with("sqlite:")).then_some(url);
+    let store = Store::open(dir, by_url, SchemaPolicy::Create)
+        .await
+        .unwrap();
     let pool = store.pool().clone();
     let bank = Bank::new(
         store,

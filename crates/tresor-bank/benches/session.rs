@@ -79,13 +79,10 @@ fn start(dir: &std::path::Path, db: &str) -> (Instance, Certificate) {
             let tls_config = tls::server_config(&files.server_key, &files.server_cert).unwrap();
             // SQLite as `tresor-bank serve` opens it: the embedded database in the data
             // folder, whose sessions' seqs the one serving process holds in memory.
-            let store = if db.starts_with("sqlite:") {
-                Store::open_sqlite(&dir, SchemaPolicy::Create)
-                    .await
-                    .unwrap()
-            } else {
-                Store::connect(&db, SchemaPolicy::Create).await.unwrap()
-            };
+            let by_url = (!db.starts_with("sqlite:")).then_some(db.as_str());
+            let store = Store::open(&dir, by_url, SchemaPolicy::Create)
+                .await
+                .unwrap();
             let bank = Bank::new(
                 store.clone(),
                 files.ca.clone(),

@@ -96,10 +96,7 @@ pub async fn open(
         Purpose::Migrate => (data::open(&config.data, &config.ca)?, SchemaPolicy::Migrate),
         Purpose::Admin => (data::open(&config.data, &config.ca)?, SchemaPolicy::Current),
     };
-    let store = match &config.database_url {
-        Some(url) => Store::connect(url, schema).await?,
-        None => Store::open_sqlite(&config.data, schema).await?,
-    };
+    let store = Store::open(&config.data, config.database_url.as_deref(), schema).await?;
     let bank = Bank::new(
         store,
         files.ca.clone(),

@@ -552,14 +552,17 @@ impl SessionStore for DbSessions {
 
     async fn remove(&self, id: SessionId) -> Result<(), StoreError> {
         self.states.remove(&id);
-        if let Some(h) = &self.holding {
-            lock(&h.held.map).remove(&id);
-        }
+        // The row goes first: a record that misses the held seq then finds no row either,
+        // rather than the row's older seq (the last write-back), which would accept it again.
         self.conn()
             .await?
             .remove_session(&id_text(id))
             .await
-            .map_err(db)
+            .map_err(db)?;
+        if let Some(h) = &self.holding {
+            lock(&h.held.map).remove(&id);
+        }
+        Ok(())
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<(), StoreError> {
@@ -568,26 +571,17 @@ impl SessionStore for DbSessions {
         if let Some(h) = self.take_over().await? {
             // Idle ones end here (their rows' activity is as old as the last write-back);
             // the others' seqs go to the database, so that its sweep sees them as they are.
-            let idle: Vec<SessionId> = {
-                let mut map = lock(&h.held.map);
-                let idle: Vec<SessionId> = map
-                    .iter()
-                    .filter(|(_, held)| {
-                        now.duration_since(held.last_activity)
-                            .is_ok_and(|d| d > held.idle_timeout)
-                    })
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in &idle {
-                    map.remove(id);
-                }
-                idle
-            };
-            let mut conn = self.conn().await?;
+            let idle: Vec<SessionId> = lock(&h.held.map)
+                .iter()
+                .filter(|(_, held)| {
+                    now.duration_since(held.last_activity)
+                        .is_ok_and(|d| d > held.idle_timeout)
+                })
+                .map(|(id, _)| *id)
+                .collect();
             for id in idle {
-                conn.remove_session(&id_text(id)).await.map_err(db)?;
+                self.remove(id).await?;
             }
-            drop(conn);
             self.write_back(h).await?;
         }
         let mut conn = self.conn().await?;

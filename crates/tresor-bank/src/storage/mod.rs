@@ -184,6 +184,19 @@ impl Store {
         Ok(store)
     }
 
+    /// The database `tresor-bank serve` opens for the data folder `data_dir`: the one at
+    /// `database_url`, or else the embedded one in the folder.
+    pub async fn open(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        policy: SchemaPolicy,
+    ) -> Result<Self, StorageError> {
+        match database_url {
+            Some(url) => Self::connect(url, policy).await,
+            None => Self::open_sqlite(data_dir, policy).await,
+        }
+    }
+
     /// The data folder whose embedded database this is; `None` for a database by URL, which
     /// other instances may share.
     pub fn embedded_in(&self) -> Option<&Path> {

@@ -392,11 +392,10 @@ async fn instance(
         &Default::default(),
     )
     .unwrap();
-    let store = if embedded {
-        Store::open_sqlite(dir, SchemaPolicy::Create).await.unwrap()
-    } else {
-        Store::connect(url, SchemaPolicy::Create).await.unwrap()
-    };
+    let by_url = (!embedded).then_some(url);
+    let store = Store::open(dir, by_url, SchemaPolicy::Create)
+        .await
+        .unwrap();
     let bank = Bank::new(
         store,
         files.ca.clone(),
