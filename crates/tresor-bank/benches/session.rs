@@ -1,5 +1,5 @@
-//! A request on a session in the configuration users run (sessions in the bank's database,
-//! `tresor-bank serve`'s channel and HTTPS server) beside its two peers, in one run:
+//! A request on a session in the configuration users run (`tresor-bank serve`'s channel and
+//! HTTPS server, sessions as it keeps them) beside its two peers, in one run:
 //!
 //! * **bare echo**: a plain HTTPS POST whose body the server returns, no session at all;
 //! * **cookie session, looked up**: a plain HTTPS POST carrying a session cookie, which the
@@ -7,18 +7,20 @@
 //!   pool) and answers "log in first";
 //! * **cookie session with an idle timeout**: the same, but the lookup also records the
 //!   request's time, as a bank's server-side sessions must to end a session idle for five
-//!   minutes on any instance: one `UPDATE … RETURNING`, committed as the bank commits seqs
-//!   (not waiting for the disk), the tightest form of what Spring Session's JDBC store does
-//!   in two statements;
+//!   minutes on any instance: one `UPDATE … RETURNING`, committed without waiting for the
+//!   disk, the tightest form of what Spring Session's JDBC store does in two statements;
 //! * **Tresor session**: a record on an anonymous channel session asking for the overview,
-//!   which the bank answers "log in first": the seq accepted once across instances, the
-//!   session's login read, the reply sealed.
+//!   which the bank answers "log in first": the seq accepted once (held in the memory of
+//!   the instance serving the session), the idle timeout, the reply sealed.
 //!
 //! On the embedded SQLite (a file, one instance) and, when `TRESOR_TEST_POSTGRES` names a
-//! server, on PostgreSQL with two instances on one database, every request of the three
-//! kinds going to the other instance than the one before (round-robin). One client on one
-//! keep-alive connection per instance (TCP_NODELAY), rounds of the three kinds alternating
-//! so that drift hits all alike; medians and 99th percentiles of the round trip.
+//! server, on PostgreSQL with two instances on one database, requests of every kind going to
+//! the other instance than the one before (round-robin); Tresor's records go to the instance
+//! holding their session (one session opened on each, alternately), as a balancer routing
+//! records by session sends them. A fifth row, not a peer: a session whose every record goes
+//! to the other instance, handed over each time. One client on one keep-alive connection per
+//! instance (TCP_NODELAY), rounds of the kinds alternating so that drift hits all alike;
+//! medians and 99th percentiles of the round trip.
 //!
 //! Run: `cargo bench -p tresor-bank --bench session`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -45,8 +47,8 @@ use tresor_core::api::{Request, Response};
 use tresor_core::channel::client::{self, ClientAuthentication, ClientSession};
 use tresor_core::x509_cert::Certificate;
 
-const N: usize = 2000;
-const ROUNDS: usize = 5;
+const N: usize = 100;
+const ROUNDS: usize = 100;
 
 /// One instance of the bank: its HTTPS address.
 struct Instance {
@@ -95,13 +97,20 @@ fn start(dir: &std::path::Path, db: &str) -> (Instance, Certificate) {
             .unwrap();
             let channel = server::channel(Opened { bank, files }).unwrap();
             channel::spawn_sweeper(&channel, Duration::from_secs(30));
-            let app = channel::router(channel)
+            // The peers behind the same request timeout as the channel's routes: a server
+            // any bank runs has one.
+            let peers = axum::Router::new()
                 .route("/peer/echo", post(|body: Bytes| async move { body }))
                 .route("/peer/cookie", post(cookie).with_state(store))
                 .route(
                     "/peer/cookie-idle",
                     post(cookie_idle).with_state(peer_pool(&db).await),
-                );
+                )
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    channel::REQUEST_TIMEOUT,
+                ));
+            let app = channel::router(channel).merge(peers);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!(
                 "https://localhost:{}",
@@ -229,6 +238,8 @@ enum Kind {
     Cookie,
     CookieIdle,
     Tresor,
+    /// A Tresor session whose every record goes to another instance than the one before.
+    Roaming,
 }
 
 struct Figures {
@@ -253,7 +264,15 @@ async fn run(label: &str, instances: &[Instance], ca: &Certificate) {
         .tcp_nodelay(true)
         .build()
         .unwrap();
-    let mut session = handshake(&http, &instances[0].url, ca).await;
+    // One session opened on each instance, which holds it; a record goes to its session's
+    // instance, as a balancer routing by session sends it. Requests of every kind alternate
+    // between the instances all the same.
+    let mut sessions = Vec::new();
+    for instance in instances {
+        sessions.push(handshake(&http, &instance.url, ca).await);
+    }
+    // A session whose records alternate between the instances: each is handed over.
+    let mut roaming = handshake(&http, &instances[0].url, ca).await;
     // The peers' cookie names a session row of its own: the idle peer writes its activity.
     let sid = data_encoding::HEXLOWER.encode(&handshake(&http, &instances[0].url, ca).await.id().0);
     let request = serde_json::to_vec(&Request::Overview {}).unwrap();
@@ -278,7 +297,11 @@ async fn run(label: &str, instances: &[Instance], ca: &Certificate) {
                     post_bytes(&http, &format!("{url}/peer/{path}"), request.clone(), &sid).await;
                 assert_eq!(reply, b"{\"error\":\"log in first\"}");
             }
-            Kind::Tresor => {
+            Kind::Tresor | Kind::Roaming => {
+                let session = match kind {
+                    Kind::Tresor => &mut sessions[(turn - 1) % instances.len()],
+                    _ => &mut roaming,
+                };
                 let record = session.seal(&request).unwrap();
                 let reply = post_bytes(&http, &format!("{url}{SESSION_PATH}"), record, "").await;
                 let client::Reply::Data(data) = session.open(&reply).unwrap() else {
@@ -290,30 +313,42 @@ async fn run(label: &str, instances: &[Instance], ca: &Certificate) {
         }
         started.elapsed()
     };
-    let kinds = [Kind::Echo, Kind::Cookie, Kind::CookieIdle, Kind::Tresor];
+    let mut kinds = vec![Kind::Echo, Kind::Cookie, Kind::CookieIdle, Kind::Tresor];
+    if instances.len() > 1 {
+        kinds.push(Kind::Roaming);
+    }
     for _ in 0..300 {
-        for k in kinds {
-            one(k).await;
+        for k in &kinds {
+            one(*k).await;
         }
     }
-    let mut times: [Vec<Duration>; 4] = Default::default();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
     for _ in 0..ROUNDS {
-        for (i, k) in kinds.into_iter().enumerate() {
+        for (i, k) in kinds.iter().enumerate() {
             for _ in 0..N {
-                times[i].push(one(k).await);
+                times[i].push(one(*k).await);
             }
         }
     }
-    let [echo, cookie, idle, tresor] = times.map(figures);
+    let mut figures: Vec<Figures> = times.into_iter().map(figures).collect();
+    let roaming = (figures.len() > 4).then(|| figures.remove(4));
+    let [echo, cookie, idle, tresor]: [Figures; 4] = figures.try_into().ok().unwrap();
     println!("\n### {label}");
     println!("| | median | p99 | mean |");
     println!("| --- | ---: | ---: | ---: |");
-    for (name, f) in [
+    let mut rows = vec![
         ("bare HTTPS echo", &echo),
         ("HTTPS + cookie session, looked up", &cookie),
         ("HTTPS + cookie session with an idle timeout", &idle),
-        ("Tresor session (sessions in the database)", &tresor),
-    ] {
+        (
+            "Tresor session (records to the session's instance)",
+            &tresor,
+        ),
+    ];
+    if let Some(r) = &roaming {
+        rows.push(("Tresor session handed over on every record", r));
+    }
+    for (name, f) in rows {
         println!(
             "| {name} | {:.0} µs | {:.0} µs | {:.0} µs |",
             f.median, f.p99, f.mean

@@ -215,25 +215,52 @@ impl Binding {
         self.verify("session login", &login_parts(session, login).as_refs(), tag)
     }
 
-    /// The MAC over a session's next seq and last activity.
-    pub fn session_seq_tag(&self, session: &str, next_seq: i64, last_activity: i64) -> Vec<u8> {
-        let (seq, at) = (next_seq.to_be_bytes(), last_activity.to_be_bytes());
-        self.tag("session seq", &[session.as_bytes(), &seq, &at])
-            .as_ref()
-            .to_vec()
+    /// The MAC over a session's next seq, last activity and holder (the instance whose memory
+    /// holds them; `None` while the row does).
+    pub fn session_seq_tag(
+        &self,
+        session: &str,
+        next_seq: i64,
+        last_activity: i64,
+        holder: Option<&str>,
+    ) -> Vec<u8> {
+        self.tag(
+            "session seq",
+            &seq_parts(session, next_seq, last_activity, holder).as_refs(),
+        )
+        .as_ref()
+        .to_vec()
     }
 
-    /// Whether a session's stored seq and last activity carry their MAC.
+    /// Whether a session's stored seq, last activity and holder carry their MAC.
     pub fn session_seq_holds(
         &self,
         session: &str,
         next_seq: i64,
         last_activity: i64,
+        holder: Option<&str>,
         tag: &[u8],
     ) -> bool {
-        let (seq, at) = (next_seq.to_be_bytes(), last_activity.to_be_bytes());
-        self.verify("session seq", &[session.as_bytes(), &seq, &at], tag)
+        self.verify(
+            "session seq",
+            &seq_parts(session, next_seq, last_activity, holder).as_refs(),
+            tag,
+        )
     }
+}
+
+/// What a session's seq MAC covers; a holder is marked present or absent, so that no holder
+/// can read as another's.
+fn seq_parts(session: &str, next_seq: i64, last_activity: i64, holder: Option<&str>) -> Parts {
+    Parts(vec![
+        session.as_bytes().to_vec(),
+        next_seq.to_be_bytes().to_vec(),
+        last_activity.to_be_bytes().to_vec(),
+        match holder {
+            Some(h) => [b"1".as_slice(), h.as_bytes()].concat(),
+            None => b"0".to_vec(),
+        },
+    ])
 }
 
 /// What a four-eyes request's MAC covers.
@@ -574,10 +601,16 @@ mod tests {
         let none = b.session_login_tag("s1", None);
         assert!(b.session_login_holds("s1", None, &none));
 
-        let seq = b.session_seq_tag("s1", 5, 1000);
-        assert!(b.session_seq_holds("s1", 5, 1000, &seq));
-        assert!(!b.session_seq_holds("s1", 4, 1000, &seq));
-        assert!(!b.session_seq_holds("s1", 5, 1001, &seq));
-        assert!(!b.session_seq_holds("s2", 5, 1000, &seq));
+        let seq = b.session_seq_tag("s1", 5, 1000, None);
+        assert!(b.session_seq_holds("s1", 5, 1000, None, &seq));
+        assert!(!b.session_seq_holds("s1", 4, 1000, None, &seq));
+        assert!(!b.session_seq_holds("s1", 5, 1001, None, &seq));
+        assert!(!b.session_seq_holds("s2", 5, 1000, None, &seq));
+        // The holder is covered: a row handed to no one, or to another, fails.
+        let held = b.session_seq_tag("s1", 5, 1000, Some("a"));
+        assert!(b.session_seq_holds("s1", 5, 1000, Some("a"), &held));
+        assert!(!b.session_seq_holds("s1", 5, 1000, None, &held));
+        assert!(!b.session_seq_holds("s1", 5, 1000, Some("b"), &held));
+        assert!(!b.session_seq_holds("s1", 5, 1000, Some(""), &seq));
     }
 }

@@ -133,11 +133,18 @@ pub fn channel(opened: Opened) -> Result<Arc<BankChannel>, StartError> {
         .to_der()
         .map_err(|e| StartError::Listen(e.to_string()))?;
     // The embedded database is one process's: its sessions' seqs stay in that process's
-    // memory. A database by URL may have other instances: every record goes to it.
+    // memory. So do PostgreSQL's, each in the instance serving it. SQLite by URL may have
+    // other processes: every record goes to the database.
     let (bank, sessions) = match bank.store().embedded_in() {
         Some(dir) => {
             let sessions = DbSessions::held(bank.store().clone(), &files.secrets, dir)
                 .map_err(|e| StartError::Listen(e.to_string()))?;
+            let held = sessions.held_sessions();
+            (bank.with_held_sessions(held), sessions)
+        }
+        // PostgreSQL: each session held by the instance that serves it, asked for by another.
+        None if bank.store().backend() == crate::storage::Backend::Postgres => {
+            let sessions = DbSessions::held_shared(bank.store().clone(), &files.secrets);
             let held = sessions.held_sessions();
             (bank.with_held_sessions(held), sessions)
         }

@@ -35,7 +35,7 @@ use crate::binding::{Binding, Vault};
 use crate::channel::{Advanced, SessionStore, StoreError, lock};
 use crate::data::BankSecrets;
 use crate::generations::Generations;
-use crate::storage::sessions::{NewSession, StoredLogin, StoredSession};
+use crate::storage::sessions::{NewSession, SessionRow, StoredLogin, StoredSession};
 use crate::storage::{Reader, StorageError, Store, from_db, from_unix, to_db, unix};
 
 /// Sessions whose opened state one instance keeps in memory, per generation: the channel's
@@ -58,8 +58,8 @@ pub struct DbSessions {
     holding: Option<Holding>,
 }
 
-/// The sessions whose seq one process holds in memory, shared with the bank, which says when
-/// a session's login changes.
+/// The sessions whose seq this instance holds in memory, shared with the bank, which says
+/// when a session's login changes.
 #[derive(Default)]
 pub struct HeldSessions {
     map: Mutex<HashMap<SessionId, Held>>,
@@ -90,15 +90,35 @@ impl HeldSessions {
     }
 }
 
-/// Held mode: the lock that makes this process the only one serving the data folder, and
-/// whether it has taken the sessions over from the last holder yet.
+/// Held mode: what this instance holds, under which name, and how it learned of its
+/// predecessors (taken over once, before any session is used).
 struct Holding {
-    held: Arc<HeldSessions>,
-    /// Locked while the process lives; the kernel lets go when it dies.
-    _lock: std::fs::File,
-    /// This process, as written into `sessions_holder`.
-    holder: String,
+    core: Arc<HoldCore>,
+    /// Embedded: locked while the process lives; the kernel lets go when it dies.
+    _lock: Option<std::fs::File>,
     taken: tokio::sync::OnceCell<()>,
+    /// Stops the PostgreSQL listener's task.
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+    }
+}
+
+/// What the held mode shares with the task that answers other instances' requests.
+struct HoldCore {
+    held: Arc<HeldSessions>,
+    store: Store,
+    binding: Binding,
+    /// This instance's name as a holder, written beside each session it holds: a random one
+    /// for the embedded database's one process; on PostgreSQL, its listener connection's
+    /// backend, so that others can tell it still lives (a new one after a reconnection).
+    holder: Mutex<String>,
+    /// Other instances share the database (PostgreSQL): a session another holds is asked
+    /// for; else one held by another name is a dead process's.
+    shared: bool,
 }
 
 /// The file in the data folder whose lock says which process serves it.
@@ -115,8 +135,156 @@ pub enum HoldError {
     File(String, std::io::Error),
 }
 
-/// What `sessions_holder` says after a clean stop.
-const RELEASED: &str = "released";
+/// How long an instance waits for another to let a session go before it answers "busy".
+const HANDOVER_WAIT: Duration = Duration::from_secs(1);
+/// How often it looks meanwhile.
+const HANDOVER_POLL: Duration = Duration::from_millis(2);
+
+impl HoldCore {
+    fn holder(&self) -> String {
+        lock(&self.holder).clone()
+    }
+
+    /// A held session's row as written by its holder: `holder` still, or none.
+    fn row(
+        &self,
+        id: &str,
+        seq: u64,
+        at: SystemTime,
+        holder: Option<&str>,
+    ) -> Result<StoredSession, StoreError> {
+        let next_seq = to_db(seq, "seq").map_err(db)?;
+        let last_activity = unix(at);
+        Ok(StoredSession {
+            sealed: Vec::new(),
+            next_seq,
+            last_activity,
+            seq_tag: self
+                .binding
+                .session_seq_tag(id, next_seq, last_activity, holder),
+            holder: holder.map(str::to_owned),
+        })
+    }
+
+    /// Writes the held seqs: those changed since last time, still held; or, to `let_go`,
+    /// all of them, the sessions then held by no one (and no longer here).
+    async fn write_back(&self, let_go: bool) -> Result<(), StoreError> {
+        let holder = self.holder();
+        let seqs: Vec<(SessionId, u64, SystemTime)> = {
+            let mut map = lock(&self.held.map);
+            let seqs = map
+                .iter_mut()
+                .filter(|(_, held)| let_go || held.dirty)
+                .map(|(id, held)| {
+                    held.dirty = false;
+                    (*id, held.next_seq, held.last_activity)
+                })
+                .collect();
+            if let_go {
+                map.clear();
+            }
+            seqs
+        };
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let keep = (!let_go).then_some(holder.as_str());
+        let rows = seqs
+            .iter()
+            .map(|(id, seq, at)| {
+                let id = id_text(*id);
+                let row = self.row(&id, *seq, *at, keep)?;
+                Ok((id, row))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let written = async {
+            let mut tx = self.store.begin().await?;
+            tx.write_seqs(&holder, &rows).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            if !let_go {
+                // Still to write: next time.
+                let mut map = lock(&self.held.map);
+                for (id, _, _) in &seqs {
+                    if let Some(held) = map.get_mut(id) {
+                        held.dirty = true;
+                    }
+                }
+            }
+            return Err(db(e));
+        }
+        Ok(())
+    }
+
+    /// Lets session `id` go because another instance asks for it: out of memory first (no
+    /// record is accepted here any more), then its seq written to the row, held by no one.
+    async fn release(&self, id: &str) {
+        let Some(sid) = id_of(id) else {
+            return;
+        };
+        // Every instance hears every request: only the holder has it.
+        let Some(held) = lock(&self.held.map).remove(&sid) else {
+            return;
+        };
+        let holder = self.holder();
+        let written = async {
+            let row = self.row(id, held.next_seq, held.last_activity, None)?;
+            let mut conn = self.store.read().await.map_err(db)?;
+            conn.write_seqs(&holder, &[(id.to_owned(), row)])
+                .await
+                .map_err(db)
+        }
+        .await;
+        if let Err(e) = written {
+            // The seq is only in this memory, which just let it go: the session ends.
+            tracing::warn!(error = %e, "could not hand a session over: it ends");
+            if let Ok(mut conn) = self.store.read().await {
+                let _ = conn.remove_session_held_by(id, &holder).await;
+            }
+        }
+    }
+}
+
+/// Answers other instances' requests for sessions this one holds, until `stop`. When the
+/// listener's connection breaks, the name it gave this instance is over (others will take
+/// it for dead), so every held session is let go first, and a new name comes with the new
+/// connection.
+async fn answer_releases(
+    core: std::sync::Weak<HoldCore>,
+    mut listener: crate::storage::sessions::ReleaseListener,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    use crate::storage::sessions::Heard;
+    loop {
+        let heard = tokio::select! {
+            heard = listener.next() => heard,
+            () = stop.notified() => return,
+        };
+        let Some(core) = core.upgrade() else {
+            return;
+        };
+        match heard {
+            Ok(Heard::Release(id)) => core.release(&id).await,
+            Ok(Heard::Lost) | Err(_) => {
+                tracing::warn!(
+                    "lost the connection that names this instance: letting its sessions go"
+                );
+                if let Err(e) = core.write_back(true).await {
+                    tracing::warn!(error = %e, "could not write the sessions back: they end");
+                }
+                loop {
+                    match listener.reconnect().await {
+                        Ok(()) => break,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
+                *lock(&core.holder) = listener.holder().to_owned();
+            }
+        }
+    }
+}
 
 /// How old the count of open sessions may be.
 const TOTAL_FRESH: Duration = Duration::from_secs(1);
@@ -155,99 +323,78 @@ impl DbSessions {
                 std::io::Error::other("no randomness"),
             )
         })?;
-        Ok(Self {
+        let holder = format!("embedded {}", data_encoding::HEXLOWER.encode(&n));
+        Ok(Self::holding(store, secrets, holder, Some(file)))
+    }
+
+    /// Sessions in a PostgreSQL database that other instances share, each held in the memory
+    /// of the instance that serves it; another instance asks for it when a record of it comes
+    /// there.
+    pub fn held_shared(store: Store, secrets: &BankSecrets) -> Self {
+        // Named when its listener connects (`take_over`).
+        Self::holding(store, secrets, String::new(), None)
+    }
+
+    fn holding(
+        store: Store,
+        secrets: &BankSecrets,
+        holder: String,
+        lock_file: Option<std::fs::File>,
+    ) -> Self {
+        let shared = lock_file.is_none();
+        Self {
             holding: Some(Holding {
-                held: Arc::default(),
-                _lock: file,
-                holder: format!("held by {}", data_encoding::HEXLOWER.encode(&n)),
+                core: Arc::new(HoldCore {
+                    held: Arc::default(),
+                    store: store.clone(),
+                    binding: Binding::new(secrets),
+                    holder: Mutex::new(holder),
+                    shared,
+                }),
+                _lock: lock_file,
                 taken: tokio::sync::OnceCell::new(),
+                stop: Arc::default(),
             }),
             ..Self::new(store, secrets)
-        })
+        }
     }
 
     /// The held sessions, for the bank to tell of login changes; `None` in shared mode.
     pub fn held_sessions(&self) -> Option<Arc<HeldSessions>> {
-        self.holding.as_ref().map(|h| h.held.clone())
+        self.holding.as_ref().map(|h| h.core.held.clone())
     }
 
-    /// In held mode, takes the sessions over from the last holder, once, before any is used:
-    /// if that holder did not release them (it stopped without writing its seqs back), they
-    /// all end.
-    async fn take_over(&self) -> Result<Option<&Holding>, StoreError> {
+    /// In held mode, once, before any session is used: the embedded database's one process
+    /// ends the sessions a process before it held and never wrote back (it stopped uncleanly,
+    /// so their seqs may have moved on since); on PostgreSQL, the instance starts listening
+    /// for requests for its sessions, and takes its name from that connection.
+    async fn take_over(&self) -> Result<Option<&HoldCore>, StoreError> {
         let Some(h) = &self.holding else {
             return Ok(None);
         };
         h.taken
             .get_or_try_init(|| async {
-                let mut tx = self.store.begin().await.map_err(db)?;
-                let last = tx.sessions_holder().await.map_err(db)?;
-                let ended = match last.as_deref() {
-                    None | Some(RELEASED) => 0,
-                    Some(_) => tx.end_all_sessions().await.map_err(db)?,
-                };
-                tx.set_sessions_holder(&h.holder).await.map_err(db)?;
-                tx.commit().await.map_err(db)?;
-                if ended > 0 {
-                    tracing::warn!(
-                        ended,
-                        "the bank stopped without writing its sessions' seqs back: they ended"
-                    );
+                if h.core.shared {
+                    let listener = self.store.release_listener().await.map_err(db)?;
+                    *lock(&h.core.holder) = listener.holder().to_owned();
+                    tokio::spawn(answer_releases(
+                        Arc::downgrade(&h.core),
+                        listener,
+                        h.stop.clone(),
+                    ));
+                } else {
+                    let ended = self.conn().await?.end_held_sessions().await.map_err(db)?;
+                    if ended > 0 {
+                        tracing::warn!(
+                            ended,
+                            "the bank stopped without writing its sessions' seqs back: they ended"
+                        );
+                    }
                 }
                 Ok::<(), StoreError>(())
             })
             .await?;
-        Ok(Some(h))
-    }
-
-    /// Writes the held seqs that changed since last time.
-    async fn write_back(&self, h: &Holding) -> Result<(), StoreError> {
-        let changed: Vec<(SessionId, u64, SystemTime)> = lock(&h.held.map)
-            .iter_mut()
-            .filter(|(_, held)| held.dirty)
-            .map(|(id, held)| {
-                held.dirty = false;
-                (*id, held.next_seq, held.last_activity)
-            })
-            .collect();
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let rows = changed
-            .iter()
-            .map(|(id, seq, at)| {
-                let id = id_text(*id);
-                let next_seq = to_db(*seq, "seq").map_err(db)?;
-                let last_activity = unix(*at);
-                let seq_tag = self.binding.session_seq_tag(&id, next_seq, last_activity);
-                Ok((
-                    id,
-                    StoredSession {
-                        sealed: Vec::new(),
-                        next_seq,
-                        last_activity,
-                        seq_tag,
-                    },
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let written = async {
-            let mut tx = self.store.begin().await?;
-            tx.write_seqs(&rows).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = written {
-            // Still to write: next time.
-            let mut map = lock(&h.held.map);
-            for (id, _, _) in &changed {
-                if let Some(held) = map.get_mut(id) {
-                    held.dirty = true;
-                }
-            }
-            return Err(db(e));
-        }
-        Ok(())
+        Ok(Some(&h.core))
     }
 
     fn stored(&self, id: &str, session: &ServerSession) -> Result<StoredSession, StoreError> {
@@ -257,7 +404,10 @@ impl DbSessions {
             sealed: Vec::new(),
             next_seq,
             last_activity,
-            seq_tag: self.binding.session_seq_tag(id, next_seq, last_activity),
+            seq_tag: self
+                .binding
+                .session_seq_tag(id, next_seq, last_activity, None),
+            holder: None,
         })
     }
 
@@ -297,11 +447,74 @@ fn id_of(text: &str) -> Option<SessionId> {
 }
 
 impl DbSessions {
+    /// A session's row, its seq MAC checked (over the holder it names): a row edited without
+    /// the bank's key fails closed.
+    async fn read_row(&self, text: &str) -> Result<Option<SessionRow>, StoreError> {
+        let Some(row) = self.conn().await?.session(text).await.map_err(db)? else {
+            return Ok(None);
+        };
+        let s = &row.stored;
+        if !self.binding.session_seq_holds(
+            text,
+            s.next_seq,
+            s.last_activity,
+            s.holder.as_deref(),
+            &s.seq_tag,
+        ) {
+            return Err(StoreError(
+                "a stored session's seq was changed without the bank's key".into(),
+            ));
+        }
+        Ok(Some(row))
+    }
+
+    /// Holds a session this instance just claimed, from its row.
+    fn hold(
+        &self,
+        h: &HoldCore,
+        id: SessionId,
+        text: &str,
+        row: SessionRow,
+    ) -> Result<ServerSession, StoreError> {
+        let state = Arc::new(self.open(id, &row.stored.sealed)?);
+        let next = from_db(row.stored.next_seq, "seq").map_err(db)?;
+        let at = from_unix(row.stored.last_activity);
+        let session =
+            ServerSession::restore(&state, next, at).map_err(|e| StoreError(e.to_string()))?;
+        // Known anonymous only if the stored login says so under its MAC.
+        let anonymous = row
+            .login
+            .filter(|l| l.login.is_none() && self.binding.session_login_holds(text, None, &l.tag))
+            .map(|l| l.tag);
+        lock(&h.held.map).insert(
+            id,
+            Held {
+                state,
+                next_seq: next,
+                last_activity: at,
+                idle_timeout: session.idle_timeout(),
+                anonymous,
+                dirty: false,
+            },
+        );
+        Ok(session)
+    }
+
+    /// Ends a session whose holder is gone.
+    async fn end_held_by(&self, text: &str, holder: &str) -> Result<(), StoreError> {
+        tracing::info!("a session's holder stopped without letting it go: it ends");
+        self.conn()
+            .await?
+            .remove_session_held_by(text, holder)
+            .await
+            .map_err(db)
+    }
+
     /// [`SessionStore::advance`] in held mode: the seq moves on in memory, under the map's
     /// lock, only if it still is `from`.
     async fn advance_held(
         &self,
-        h: &Holding,
+        h: &HoldCore,
         session: &ServerSession,
         from: u64,
     ) -> Result<Advanced, StoreError> {
@@ -309,7 +522,9 @@ impl DbSessions {
         let accepted = {
             let mut map = lock(&h.held.map);
             match map.get_mut(&id) {
-                None => return Ok(Advanced::Ended),
+                // Handed to another instance since `load`, or ended: the record is not
+                // accepted here, and the client may send it again.
+                None => return Err(StoreError("the session left this instance".into())),
                 Some(held) if held.next_seq != from => return Ok(Advanced::Taken),
                 Some(held) if session.idle_between(held.last_activity, session.last_activity()) => {
                     None
@@ -373,6 +588,18 @@ impl SessionStore for DbSessions {
         let idle = i64::try_from(session.idle_timeout().as_secs()).unwrap_or(i64::MAX);
         let until = stored.last_activity.saturating_add(SPENT_SECONDS);
         let holding = self.take_over().await?;
+        if let Some(h) = holding {
+            // Held here from the start: the row says by whom.
+            let holder = h.holder();
+            let sealed = std::mem::take(&mut stored.sealed);
+            stored = h.row(
+                &id,
+                session.next_client_seq(),
+                session.last_activity(),
+                Some(&holder),
+            )?;
+            stored.sealed = sealed;
+        }
         let login_tag = self.binding.session_login_tag(&id, None);
         let mut tx = self.store.begin().await.map_err(db)?;
         if !tx.spend_handshake(&id, until).await.map_err(db)? {
@@ -444,56 +671,87 @@ impl SessionStore for DbSessions {
             return restored(&state, seq, now).map(Some);
         }
         let text = id_text(id);
-        let Some(row) = self.conn().await?.session(&text).await.map_err(db)? else {
-            return Ok(None);
+        let Some(h) = holding else {
+            let Some(row) = self.read_row(&text).await? else {
+                return Ok(None);
+            };
+            let state = Arc::new(self.open(id, &row.stored.sealed)?);
+            let next = from_db(row.stored.next_seq, "seq").map_err(db)?;
+            let session = restored(&state, next, from_unix(row.stored.last_activity))?;
+            self.states.insert(id, state);
+            return Ok(Some(session));
         };
-        let stored = row.stored;
-        if !self.binding.session_seq_holds(
-            &text,
-            stored.next_seq,
-            stored.last_activity,
-            &stored.seq_tag,
-        ) {
-            return Err(StoreError(
-                "a stored session's seq was changed without the bank's key".into(),
-            ));
-        }
-        let state = Arc::new(self.open(id, &stored.sealed)?);
-        let next = from_db(stored.next_seq, "seq").map_err(db)?;
-        let at = from_unix(stored.last_activity);
-        let session = restored(&state, next, at)?;
-        match holding {
-            Some(h) => {
-                // Known anonymous only if the stored login says so under its MAC.
-                let anonymous = row
-                    .login
-                    .filter(|l| {
-                        l.login.is_none() && self.binding.session_login_holds(&text, None, &l.tag)
-                    })
-                    .map(|l| l.tag);
-                let held = Held {
-                    state,
-                    next_seq: next,
-                    last_activity: at,
-                    idle_timeout: session.idle_timeout(),
-                    anonymous,
-                    dirty: false,
-                };
-                // Two records racing to take it up read the same row: the first one's stays.
-                let mut map = lock(&h.held.map);
-                let held = map.entry(id).or_insert(held);
-                restored(&held.state, held.next_seq, held.last_activity).map(Some)
+        // Not held here: take it up from its row, once no other instance holds it.
+        let mut asked: Option<String> = None;
+        let deadline = Instant::now() + HANDOVER_WAIT;
+        loop {
+            if let Some(known) = lock(&h.held.map)
+                .get(&id)
+                .map(|held| (held.state.clone(), held.next_seq, held.last_activity))
+            {
+                return restored(&known.0, known.1, known.2).map(Some);
             }
-            None => {
-                self.states.insert(id, state);
-                Ok(Some(session))
+            let Some(row) = self.read_row(&text).await? else {
+                return Ok(None);
+            };
+            let me = h.holder();
+            match row.stored.holder.as_deref() {
+                None => {
+                    let tag = self.binding.session_seq_tag(
+                        &text,
+                        row.stored.next_seq,
+                        row.stored.last_activity,
+                        Some(&me),
+                    );
+                    let claimed = self
+                        .conn()
+                        .await?
+                        .claim_session(&text, &row.stored, &me, &tag)
+                        .await
+                        .map_err(db)?;
+                    if claimed {
+                        return self.hold(h, id, &text, row).map(Some);
+                    }
+                    // Another record or instance took it first: look again.
+                    continue;
+                }
+                // Held by another process than the embedded database's one: it is gone,
+                // and its seq with it.
+                Some(other) if !h.shared && other != me => {
+                    self.end_held_by(&text, other).await?;
+                    return Ok(None);
+                }
+                Some(other) if other != me => {
+                    if asked.as_deref() != Some(other) {
+                        // A holder that is gone took the seq with it; a living one is asked.
+                        if !self.conn().await?.holder_alive(other).await.map_err(db)? {
+                            self.end_held_by(&text, other).await?;
+                            return Ok(None);
+                        }
+                        self.conn().await?.ask_release(&text).await.map_err(db)?;
+                        asked = Some(other.to_owned());
+                    }
+                }
+                // Ours by the row, not in memory: being let go just now, or lost.
+                Some(_) => {}
             }
+            if Instant::now() >= deadline {
+                if row.stored.holder.as_deref() == Some(me.as_str()) {
+                    // Lost from this memory: the seq with it.
+                    self.end_held_by(&text, &me).await?;
+                    return Ok(None);
+                }
+                return Err(StoreError(
+                    "the instance holding the session did not let it go in time".into(),
+                ));
+            }
+            tokio::time::sleep(HANDOVER_POLL).await;
         }
     }
 
     async fn advance(&self, session: &ServerSession, from: u64) -> Result<Advanced, StoreError> {
         if let Some(h) = &self.holding {
-            return self.advance_held(h, session, from).await;
+            return self.advance_held(&h.core, session, from).await;
         }
         let id = id_text(session.id());
         let to = self.stored(&id, session)?;
@@ -519,6 +777,7 @@ impl SessionStore for DbSessions {
             &id,
             from_seq,
             accepted.prev_activity,
+            None,
             &accepted.prev_seq_tag,
         ) {
             // The row was edited: the session ends rather than be trusted (fail closed).
@@ -560,7 +819,7 @@ impl SessionStore for DbSessions {
             .await
             .map_err(db)?;
         if let Some(h) = &self.holding {
-            lock(&h.held.map).remove(&id);
+            lock(&h.core.held.map).remove(&id);
         }
         Ok(())
     }
@@ -582,7 +841,7 @@ impl SessionStore for DbSessions {
             for id in idle {
                 self.remove(id).await?;
             }
-            self.write_back(h).await?;
+            h.write_back(false).await?;
         }
         let mut conn = self.conn().await?;
         conn.forget_spent_handshakes(unix(now)).await.map_err(db)?;
@@ -591,7 +850,7 @@ impl SessionStore for DbSessions {
             if let Some(id) = id_of(&id) {
                 self.states.remove(&id);
                 if let Some(h) = &self.holding {
-                    lock(&h.held.map).remove(&id);
+                    lock(&h.core.held.map).remove(&id);
                 }
             }
         }
@@ -606,10 +865,9 @@ impl SessionStore for DbSessions {
             // Never served: nothing held, and the last holder's state stays as it was.
             return Ok(());
         }
-        self.write_back(h).await?;
-        let mut tx = self.store.begin().await.map_err(db)?;
-        tx.set_sessions_holder(RELEASED).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        // Held by no one, with their seqs: the sessions go on after a restart, or at the
+        // other instances.
+        h.core.write_back(true).await?;
         tracing::info!("sessions' seqs written back; they go on after the restart");
         Ok(())
     }

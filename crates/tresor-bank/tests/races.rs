@@ -568,3 +568,97 @@ mod held {
         );
     }
 }
+
+/// PostgreSQL: each session held by the instance that serves it, asked for by another.
+mod held_on_postgres {
+    use super::*;
+    use tresor_core::channel::AlertCode;
+    use tresor_core::channel::wire::Alert;
+
+    /// Sends `record` until an answer other than "busy" (an instance waiting for another to
+    /// let the session go answers busy for up to a second).
+    async fn settled(c: &Client, record: &[u8]) -> Vec<u8> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let reply = c.channel.record(record, Some(c.peer)).await;
+            match Alert::decode(&reply) {
+                Ok(a) if a.code == AlertCode::ServerBusy => {
+                    assert!(std::time::Instant::now() < deadline, "busy for ever");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => return reply,
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_instance_that_dies_takes_its_sessions_with_it() {
+        // The instance holding a session dies (its listener connection closes with it): its
+        // seq is lost, so the instance a record then reaches ends the session, and a record
+        // that instance had answered is not answered again anywhere.
+        let bank = TestBank::new(Db::Postgres).await;
+        let second = bank.second_instance().await;
+        let mut c = bank.anonymous("10.79.0.1").await;
+        c.channel = second;
+        let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+        let (answered, reply) = c.raw(&payload).await;
+        assert!(c.session.open(&reply).is_ok());
+        // The second instance stops: its memory, listener and name go.
+        c.channel = bank.channel.clone();
+        let next = c.session.seal(&payload).unwrap();
+        for record in [answered, next] {
+            let reply = settled(&c, &record).await;
+            assert_eq!(
+                Alert::decode(&reply).expect("refused").code,
+                AlertCode::UnknownSession
+            );
+        }
+        // New sessions go on.
+        let mut fresh = bank.anonymous("10.79.0.2").await;
+        assert!(fresh.call(Request::BankInfo {}).await.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_listener_lets_the_sessions_go_with_their_seqs() {
+        // The connection that names an instance breaks (a database restart, the network):
+        // its name is over, so it writes its sessions back, held by no one, and takes them
+        // up again under its new name: the session goes on, and a replay is refused.
+        let bank = TestBank::new(Db::Postgres).await;
+        let mut c = bank.anonymous("10.79.1.1").await;
+        let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+        let (answered, reply) = c.raw(&payload).await;
+        assert!(c.session.open(&reply).is_ok());
+        let pid: i32 = sqlx::query_scalar(
+            "SELECT CAST(split_part(holder, ' ', 2) AS INTEGER) FROM channel_sessions",
+        )
+        .fetch_one(bank.store().pool())
+        .await
+        .unwrap();
+        let _: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(bank.store().pool())
+            .await
+            .unwrap();
+        // Let go: the row is held by no one, or already by the instance's new name.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let holder: Option<String> = sqlx::query_scalar("SELECT holder FROM channel_sessions")
+                .fetch_one(bank.store().pool())
+                .await
+                .unwrap();
+            if holder.is_none_or(|h| !h.contains(&format!(" {pid} "))) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never let go");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let reply = settled(&c, &answered).await;
+        assert_eq!(
+            Alert::decode(&reply).expect("a replay is refused").code,
+            AlertCode::BadRecord
+        );
+        let next = c.session.seal(&payload).unwrap();
+        let reply = settled(&c, &next).await;
+        assert!(c.session.open(&reply).is_ok(), "the session goes on");
+    }
+}

@@ -89,6 +89,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0012_sms.sql"),
         include_str!("../../migrations/postgres/0012_sms.sql"),
     ),
+    (
+        13,
+        "held sessions",
+        include_str!("../../migrations/sqlite/0013_held_sessions.sql"),
+        include_str!("../../migrations/postgres/0013_held_sessions.sql"),
+    ),
 ];
 
 /// The schema version this program reads and writes.

@@ -120,6 +120,9 @@ pub struct Store {
     upgraded_from: Option<i64>,
     /// The data folder, when this is the embedded database in it: served by one process.
     embedded_in: Option<std::path::PathBuf>,
+    /// A PostgreSQL database's URL, for the connection that listens for other instances'
+    /// requests (`sessions::ReleaseListener`); it may hold a password, and is never printed.
+    listen_url: Option<zeroize::Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -195,6 +198,16 @@ impl Store {
             Some(url) => Self::connect(url, policy).await,
             None => Self::open_sqlite(data_dir, policy).await,
         }
+    }
+
+    /// A new connection that listens for other instances' requests for the sessions this one
+    /// holds (PostgreSQL only).
+    pub async fn release_listener(&self) -> Result<sessions::ReleaseListener, StorageError> {
+        let url = self
+            .listen_url
+            .as_ref()
+            .ok_or(StorageError::UnsupportedUrl)?;
+        sessions::ReleaseListener::connect(url).await
     }
 
     /// The data folder whose embedded database this is; `None` for a database by URL, which
@@ -315,6 +328,8 @@ impl Store {
             backend,
             upgraded_from: None,
             embedded_in: None,
+            listen_url: (backend == Backend::Postgres)
+                .then(|| zeroize::Zeroizing::new(url.to_owned())),
         })
     }
 

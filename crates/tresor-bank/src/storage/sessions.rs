@@ -20,8 +20,10 @@ pub struct StoredSession {
     pub next_seq: i64,
     /// Last activity, Unix seconds.
     pub last_activity: i64,
-    /// MAC over the id, `next_seq` and `last_activity`.
+    /// MAC over the id, `next_seq`, `last_activity` and `holder`.
     pub seq_tag: Vec<u8>,
+    /// The instance whose memory holds the seq and activity (then newer than these), if any.
+    pub holder: Option<String>,
 }
 
 /// A stored session as an instance takes it up: its state, idle timeout and login.
@@ -94,7 +96,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     pub async fn insert_session(&mut self, s: &NewSession<'_>) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO channel_sessions (id, state, next_seq, last_activity, idle_timeout, \
-             seq_tag, source, login_tag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             seq_tag, source, login_tag, holder) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(s.id)
         .bind(s.stored.sealed.clone())
@@ -104,6 +106,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         .bind(s.stored.seq_tag.clone())
         .bind(s.source)
         .bind(s.login_tag.clone())
+        .bind(s.stored.holder.clone())
         .execute(self.conn())
         .await?;
         Ok(())
@@ -147,8 +150,8 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     /// A session's stored state, its idle timeout and its login.
     pub async fn session(&mut self, id: &str) -> Result<Option<SessionRow>, StorageError> {
         let row = sqlx::query(
-            "SELECT state, next_seq, last_activity, seq_tag, idle_timeout, user_id, stage, \
-             login_tag FROM channel_sessions WHERE id = $1",
+            "SELECT state, next_seq, last_activity, seq_tag, holder, idle_timeout, user_id, \
+             stage, login_tag FROM channel_sessions WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.conn())
@@ -162,6 +165,7 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
                     seq_tag: r
                         .try_get::<Option<Vec<u8>>, _>("seq_tag")?
                         .ok_or_else(|| StorageError::corrupt("session without a seq MAC"))?,
+                    holder: r.try_get("holder")?,
                 },
                 idle_timeout: r.try_get("idle_timeout")?,
                 // One that does not parse is the bank's to refuse, as when it reads it.
@@ -171,25 +175,113 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
         .transpose()
     }
 
-    /// Writes the seqs and last activities that an instance holding its sessions kept in
-    /// memory (`crate::sessions`, "held"); the rows of sessions that ended meanwhile are
-    /// gone and stay so.
+    /// Makes `holder` the holder of a session that no instance holds, at the seq and activity
+    /// read from its row, with the MAC over them and `holder`; `false` if the row changed
+    /// meanwhile (another instance took it, or it ended).
+    pub async fn claim_session(
+        &mut self,
+        id: &str,
+        read: &StoredSession,
+        holder: &str,
+        seq_tag: &[u8],
+    ) -> Result<bool, StorageError> {
+        let claimed = sqlx::query(
+            "UPDATE channel_sessions SET holder = $1, seq_tag = $2 \
+             WHERE id = $3 AND holder IS NULL AND next_seq = $4 AND last_activity = $5",
+        )
+        .bind(holder)
+        .bind(seq_tag.to_vec())
+        .bind(id)
+        .bind(read.next_seq)
+        .bind(read.last_activity)
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    /// Writes the seqs and last activities that `holder` kept in memory, each with its new
+    /// holder (`holder` still, or none when it lets the session go) and MAC, where `holder`
+    /// still holds the session; how many it wrote. The rows of sessions that ended meanwhile
+    /// are gone and stay so.
     pub async fn write_seqs(
         &mut self,
+        holder: &str,
         seqs: &[(String, StoredSession)],
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
+        let mut written = 0;
         for (id, s) in seqs {
-            sqlx::query(
-                "UPDATE channel_sessions SET next_seq = $1, last_activity = $2, seq_tag = $3 \
-                 WHERE id = $4",
+            written += sqlx::query(
+                "UPDATE channel_sessions SET next_seq = $1, last_activity = $2, seq_tag = $3, \
+                 holder = $4 WHERE id = $5 AND holder = $6",
             )
             .bind(s.next_seq)
             .bind(s.last_activity)
             .bind(s.seq_tag.clone())
+            .bind(s.holder.clone())
+            .bind(id)
+            .bind(holder)
+            .execute(self.conn())
+            .await?
+            .rows_affected();
+        }
+        Ok(written)
+    }
+
+    /// Ends a session if `holder` holds it: a holder that is gone took its seq with it.
+    pub async fn remove_session_held_by(
+        &mut self,
+        id: &str,
+        holder: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM channel_sessions WHERE id = $1 AND holder = $2")
+            .bind(id)
+            .bind(holder)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session some instance holds; how many. For the embedded database's one
+    /// process at its start: whoever held them is gone without writing their seqs back.
+    pub async fn end_held_sessions(&mut self) -> Result<u64, StorageError> {
+        Ok(
+            sqlx::query("DELETE FROM channel_sessions WHERE holder IS NOT NULL")
+                .execute(self.conn())
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Whether the PostgreSQL connection that a holder's name ([`ReleaseListener::holder`])
+    /// stands for is still open: the instance lives (its connection closes when it dies).
+    pub async fn holder_alive(&mut self, holder: &str) -> Result<bool, StorageError> {
+        let Some((pid, started)) = holder
+            .strip_prefix("pg ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(pid, started)| Some((pid.parse::<i32>().ok()?, started)))
+        else {
+            return Ok(false);
+        };
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE pid = $1 AND CAST(backend_start AS TEXT) = $2",
+        )
+        .bind(pid)
+        .bind(started)
+        .fetch_one(self.conn())
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Asks the instance holding session `id` to let it go (PostgreSQL's NOTIFY, to every
+    /// instance's [`ReleaseListener`]).
+    pub async fn ask_release(&mut self, id: &str) -> Result<(), StorageError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(RELEASE_CHANNEL)
             .bind(id)
             .execute(self.conn())
             .await?;
-        }
         Ok(())
     }
 
@@ -312,38 +404,61 @@ impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
     }
 }
 
-/// The meta key naming who holds the sessions' seqs in memory (`crate::sessions`, "held").
-const HOLDER_KEY: &str = "sessions_holder";
+/// The NOTIFY channel on which instances ask each other to let a session go.
+const RELEASE_CHANNEL: &str = "tresor_release";
 
-impl<C: DerefMut<Target = AnyConnection> + Send> Conn<C> {
-    /// Who holds the sessions' seqs in memory, as the last holder left it: `None` if no
-    /// instance ever held them.
-    pub async fn sessions_holder(&mut self) -> Result<Option<String>, StorageError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(HOLDER_KEY)
-            .fetch_optional(self.conn())
-            .await?)
+/// An instance's ear for [`Conn::ask_release`], on a PostgreSQL connection of its own, whose
+/// backend also names the instance as a holder: it lives exactly as long as that connection.
+pub struct ReleaseListener {
+    listener: sqlx::postgres::PgListener,
+    holder: String,
+}
+
+/// What a [`ReleaseListener`] heard.
+#[derive(Debug)]
+pub enum Heard {
+    /// Another instance wants this session.
+    Release(String),
+    /// The connection broke: the holder name is over, and notices may have been missed.
+    Lost,
+}
+
+impl ReleaseListener {
+    /// Listens on a new connection to the PostgreSQL database at `url`.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(RELEASE_CHANNEL).await?;
+        let holder = Self::name(&mut listener).await?;
+        Ok(Self { listener, holder })
     }
 
-    /// Records who holds the sessions' seqs now.
-    pub async fn set_sessions_holder(&mut self, holder: &str) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    async fn name(listener: &mut sqlx::postgres::PgListener) -> Result<String, StorageError> {
+        let (pid, started): (i32, String) = sqlx::query_as(
+            "SELECT pid, CAST(backend_start AS TEXT) FROM pg_stat_activity \
+             WHERE pid = pg_backend_pid()",
         )
-        .bind(HOLDER_KEY)
-        .bind(holder)
-        .execute(self.conn())
+        .fetch_one(&mut *listener)
         .await?;
-        Ok(())
+        Ok(format!("pg {pid} {started}"))
     }
 
-    /// Ends every session; how many there were.
-    pub async fn end_all_sessions(&mut self) -> Result<u64, StorageError> {
-        Ok(sqlx::query("DELETE FROM channel_sessions")
-            .execute(self.conn())
-            .await?
-            .rows_affected())
+    /// This instance's name as a holder while the connection lasts.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The next request, or the news that the connection broke.
+    pub async fn next(&mut self) -> Result<Heard, StorageError> {
+        match self.listener.try_recv().await? {
+            Some(n) => Ok(Heard::Release(n.payload().to_owned())),
+            None => Ok(Heard::Lost),
+        }
+    }
+
+    /// After [`Heard::Lost`]: connected again, under a new holder name.
+    pub async fn reconnect(&mut self) -> Result<(), StorageError> {
+        self.holder = Self::name(&mut self.listener).await?;
+        Ok(())
     }
 }
 

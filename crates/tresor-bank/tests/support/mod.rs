@@ -107,9 +107,10 @@ impl TestBank {
         Self::open(db, policy, false).await
     }
 
-    /// Whether its instance holds the sessions' seqs in memory (the embedded database).
+    /// Whether its instances hold the sessions' seqs in memory: the embedded database, and
+    /// PostgreSQL; not SQLite by URL.
     pub fn holds_seqs(&self) -> bool {
-        self.db == Db::Sqlite && !self.shared
+        self.db == Db::Postgres || !self.shared
     }
 
     /// A bank whose instances all open the database by URL, so that a second one can serve
