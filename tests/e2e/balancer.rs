@@ -98,12 +98,20 @@ pub(crate) fn haproxy(
             }
         })
         .collect();
-    let (mode, bind, extra) = match setup {
-        Setup::PassThrough => ("tcp", String::new(), ""),
+    // Passed through, connections go round robin. Terminated, requests do, but a record goes
+    // to the instance its session's id hashes to (the `Tresor-Session` header), which holds
+    // the session.
+    let (mode, bind, extra, by_session) = match setup {
+        Setup::PassThrough => ("tcp", String::new(), String::new(), String::new()),
         Setup::Terminated => (
             "http",
             format!(" ssl crt {}", crt.display()),
-            "  option forwardfor\n",
+            "  option forwardfor\n  use_backend by_session if { req.hdr(tresor-session) -m found }\n"
+                .to_owned(),
+            format!(
+                "backend by_session\n  balance hdr(tresor-session)\n  hash-type consistent\n\
+                 {servers}"
+            ),
         ),
     };
     let config = format!(
@@ -111,7 +119,7 @@ pub(crate) fn haproxy(
          defaults\n  mode {mode}\n  retries 3\n  option redispatch\n  timeout connect 2s\n  \
          timeout client 60s\n  timeout server 60s\n\
          frontend tresor\n  bind 127.0.0.1:{port}{bind}\n{extra}  default_backend banks\n\
-         backend banks\n  balance roundrobin\n{servers}"
+         backend banks\n  balance roundrobin\n{servers}{by_session}"
     );
     let path = dir.join(format!("haproxy-{port}.cfg"));
     std::fs::write(&path, config).unwrap();
@@ -217,6 +225,19 @@ impl Client {
 
 /// `tresor_handshake_tickets_redeemed_total` on an instance's operations listener.
 fn tickets_redeemed(operations: &str) -> f64 {
+    metric(operations, "tresor_handshake_tickets_redeemed_total ")
+}
+
+/// How many records an instance answered (`tresor_request_seconds_count` of `record`).
+fn records_answered(operations: &str) -> f64 {
+    metric(
+        operations,
+        "tresor_request_seconds_count{endpoint=\"record\"} ",
+    )
+}
+
+/// The value of the metric line starting with `prefix` on an operations listener, 0 if none.
+fn metric(operations: &str, prefix: &str) -> f64 {
     let addr = operations.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
     use std::io::{Read as _, Write as _};
@@ -228,7 +249,7 @@ fn tickets_redeemed(operations: &str) -> f64 {
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     text.lines()
-        .find_map(|l| l.strip_prefix("tresor_handshake_tickets_redeemed_total "))
+        .find_map(|l| l.strip_prefix(prefix))
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
@@ -313,6 +334,35 @@ fn run(setup: Setup) {
             redeemed >= 5.0,
             "handshakes finished from their ticket: {redeemed}"
         );
+
+        // Records: each instance holds the sessions it serves. Terminated, the balancer sends
+        // every record of a session to one instance (by its Tresor-Session header); passed
+        // through, each request on a new connection goes to the other instance, which asks
+        // for the session and takes it over: every record is answered either way.
+        let before = operations.map(records_answered);
+        let mut session = alice
+            .bank
+            .open(ClientAuthentication::Anonymous)
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            let reply = session
+                .request(&serde_json::to_vec(&Request::BankInfo {}).unwrap())
+                .await
+                .unwrap();
+            let reply: tresor_core::api::Response = serde_json::from_slice(&reply).unwrap();
+            assert!(matches!(reply, Ok(Reply::BankInfo(_))), "{reply:?}");
+        }
+        let served: Vec<f64> = operations
+            .iter()
+            .zip(before)
+            .map(|(o, b)| records_answered(o) - b)
+            .collect();
+        assert_eq!(served.iter().sum::<f64>(), 10.0, "{served:?}");
+        match setup {
+            Setup::Terminated => assert!(served.contains(&10.0), "one instance: {served:?}"),
+            Setup::PassThrough => assert_eq!(served, [5.0, 5.0], "alternately"),
+        }
 
         // Mallory, another address behind the same balancer, sends hostile input until both
         // instances block her; Alice goes on.

@@ -20,6 +20,10 @@ pub const SESSION_PATH: &str = "/tresor/v1/session";
 /// The header that carries the bank's sealed pending handshake from its ServerHello back
 /// with the ClientFinish (§8), so that any instance of the bank can finish the handshake.
 pub const TICKET_HEADER: &str = "tresor-handshake-ticket";
+/// The header naming a record's session (hex), for a load balancer that terminates TLS to
+/// route every record of a session to the instance serving it (docs/PROTOCOL.md §8). The
+/// bank does not read it: the record names its session itself.
+pub const SESSION_HEADER: &str = "tresor-session";
 
 /// Why talking to the bank failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +116,13 @@ impl BankConnection {
         let (await_accept, finish) =
             await_hello.receive(&server_hello, &self.bank_ca, SystemTime::now())?;
         // The ticket goes back as it came, so that any instance of the bank can finish.
-        let (accept, _) = self.send(HANDSHAKE_PATH, finish, ticket.as_ref()).await?;
+        let (accept, _) = self
+            .send(
+                HANDSHAKE_PATH,
+                finish,
+                ticket.as_ref().map(|t| (TICKET_HEADER, t)),
+            )
+            .await?;
         let inner = await_accept.receive(&accept)?;
         Ok(Session {
             connection: self.clone(),
@@ -120,8 +130,18 @@ impl BankConnection {
         })
     }
 
-    async fn post(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, ConnectionError> {
-        Ok(self.send(path, body, None).await?.0)
+    /// Posts a record of `session`, named in [`SESSION_HEADER`].
+    async fn post_record(
+        &self,
+        session: &ClientSession,
+        record: Vec<u8>,
+    ) -> Result<Vec<u8>, ConnectionError> {
+        let hex: String = session.id().0.iter().map(|b| format!("{b:02x}")).collect();
+        let id = HeaderValue::from_str(&hex).map_err(|_| ChannelError::Decode("session id"))?;
+        Ok(self
+            .send(SESSION_PATH, record, Some((SESSION_HEADER, &id)))
+            .await?
+            .0)
     }
 
     /// Posts `body` (with the handshake `ticket`, if any): the reply, and the ticket it
@@ -130,14 +150,14 @@ impl BankConnection {
         &self,
         path: &str,
         body: Vec<u8>,
-        ticket: Option<&HeaderValue>,
+        header: Option<(&str, &HeaderValue)>,
     ) -> Result<(Vec<u8>, Option<HeaderValue>), ConnectionError> {
         let mut request = self
             .http
             .post(format!("{}{path}", self.base))
             .header(CONTENT_TYPE, "application/octet-stream");
-        if let Some(ticket) = ticket {
-            request = request.header(TICKET_HEADER, ticket.clone());
+        if let Some((name, value)) = header {
+            request = request.header(name, value.clone());
         }
         let response = request
             .body(body)
@@ -188,7 +208,7 @@ impl Session {
     /// (the request may or may not have been handled): open a new one.
     pub async fn request(&mut self, payload: &[u8]) -> Result<Zeroizing<Vec<u8>>, ConnectionError> {
         let record = self.inner.seal(payload)?;
-        let reply = self.connection.post(SESSION_PATH, record).await?;
+        let reply = self.connection.post_record(&self.inner, record).await?;
         match self.inner.open(&reply)? {
             Reply::Data(data) => Ok(data),
             Reply::Closed => {
@@ -200,7 +220,7 @@ impl Session {
     /// Closes the session on both sides.
     pub async fn close(mut self) -> Result<(), ConnectionError> {
         let record = self.inner.seal_close()?;
-        let reply = self.connection.post(SESSION_PATH, record).await?;
+        let reply = self.connection.post_record(&self.inner, record).await?;
         match self.inner.open(&reply)? {
             Reply::Closed => Ok(()),
             Reply::Data(_) => Err(ChannelError::UnexpectedMessage("data instead of close").into()),
