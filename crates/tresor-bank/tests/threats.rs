@@ -447,6 +447,30 @@ on_both!(
     }
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_handed_over_in_the_database_is_refused() {
+    // The instance holding a session keeps its seq in memory; the row names it. An attacker
+    // who writes the row as held by no one (or by another instance) would have the next
+    // instance take the session up at the row's older seq, and a captured record accepted
+    // again: the seq MAC covers the holder, so that row is refused instead.
+    let bank = TestBank::new(Db::Postgres).await;
+    let second = bank.second_instance().await;
+    let mut c = bank.anonymous("10.6.2.1").await;
+    let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+    let (captured, reply) = c.raw(&payload).await;
+    assert!(c.session.open(&reply).is_ok());
+    for holder in ["NULL", "'pg 1 2000-01-01 00:00:00+00'"] {
+        exec(
+            &bank,
+            &format!("UPDATE channel_sessions SET holder = {holder}"),
+        )
+        .await;
+        let again = second.record(&captured, Some(c.peer)).await;
+        let alert = Alert::decode(&again).expect("an alert, not a second reply");
+        assert_eq!(alert.code, AlertCode::ServerBusy);
+    }
+}
+
 on_both!(
     sessions_end_when_the_epoch_of_their_seqs_is_over,
     |db: Db| async move {
