@@ -153,17 +153,7 @@ impl HoldCore {
         at: SystemTime,
         holder: Option<&str>,
     ) -> Result<StoredSession, StoreError> {
-        let next_seq = to_db(seq, "seq").map_err(db)?;
-        let last_activity = unix(at);
-        Ok(StoredSession {
-            sealed: Vec::new(),
-            next_seq,
-            last_activity,
-            seq_tag: self
-                .binding
-                .session_seq_tag(id, next_seq, last_activity, holder),
-            holder: holder.map(str::to_owned),
-        })
+        seq_row(&self.binding, id, seq, at, holder)
     }
 
     /// Writes the held seqs: those changed since last time, still held; or, to `let_go`,
@@ -398,17 +388,8 @@ impl DbSessions {
     }
 
     fn stored(&self, id: &str, session: &ServerSession) -> Result<StoredSession, StoreError> {
-        let next_seq = to_db(session.next_client_seq(), "seq").map_err(db)?;
-        let last_activity = unix(session.last_activity());
-        Ok(StoredSession {
-            sealed: Vec::new(),
-            next_seq,
-            last_activity,
-            seq_tag: self
-                .binding
-                .session_seq_tag(id, next_seq, last_activity, None),
-            holder: None,
-        })
+        let (seq, at) = (session.next_client_seq(), session.last_activity());
+        seq_row(&self.binding, id, seq, at, None)
     }
 
     fn seal(&self, id: SessionId, state: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -558,6 +539,25 @@ impl DbSessions {
             Err(e) => Err(db(e)),
         }
     }
+}
+
+/// A session's seq, last activity and holder as its row stores them, under their MAC.
+fn seq_row(
+    binding: &Binding,
+    id: &str,
+    seq: u64,
+    at: SystemTime,
+    holder: Option<&str>,
+) -> Result<StoredSession, StoreError> {
+    let next_seq = to_db(seq, "seq").map_err(db)?;
+    let last_activity = unix(at);
+    Ok(StoredSession {
+        sealed: Vec::new(),
+        next_seq,
+        last_activity,
+        seq_tag: binding.session_seq_tag(id, next_seq, last_activity, holder),
+        holder: holder.map(str::to_owned),
+    })
 }
 
 /// The serving lock's file, readable by the owner only.
