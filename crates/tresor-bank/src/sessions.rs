@@ -449,36 +449,31 @@ impl DbSessions {
         Ok(Some(row))
     }
 
-    /// Holds a session this instance just claimed, from its row.
+    /// Holds a session this instance just claimed, at its row's seq and activity.
     fn hold(
         &self,
         h: &HoldCore,
-        id: SessionId,
+        session: &ServerSession,
         text: &str,
         row: SessionRow,
-    ) -> Result<ServerSession, StoreError> {
-        let state = Arc::new(self.open(id, &row.stored.sealed)?);
-        let next = from_db(row.stored.next_seq, "seq").map_err(db)?;
-        let at = from_unix(row.stored.last_activity);
-        let session =
-            ServerSession::restore(&state, next, at).map_err(|e| StoreError(e.to_string()))?;
+    ) -> Result<(), StoreError> {
         // Known anonymous only if the stored login says so under its MAC.
         let anonymous = row
             .login
             .filter(|l| l.login.is_none() && self.binding.session_login_holds(text, None, &l.tag))
             .map(|l| l.tag);
         lock(&h.held.map).insert(
-            id,
+            session.id(),
             Held {
-                state,
-                next_seq: next,
-                last_activity: at,
+                state: Arc::new(session.export()),
+                next_seq: from_db(row.stored.next_seq, "seq").map_err(db)?,
+                last_activity: from_unix(row.stored.last_activity),
                 idle_timeout: session.idle_timeout(),
                 anonymous,
                 dirty: false,
             },
         );
-        Ok(session)
+        Ok(())
     }
 
     /// Ends a session whose holder is gone.
@@ -492,7 +487,7 @@ impl DbSessions {
     }
 
     /// [`SessionStore::advance`] in held mode: the seq moves on in memory, under the map's
-    /// lock, only if it still is `from`.
+    /// lock, only if it still is `from`; a session not held here is taken up first.
     async fn advance_held(
         &self,
         h: &HoldCore,
@@ -500,28 +495,26 @@ impl DbSessions {
         from: u64,
     ) -> Result<Advanced, StoreError> {
         let id = session.id();
-        let accepted = {
-            let mut map = lock(&h.held.map);
-            match map.get_mut(&id) {
-                // Handed to another instance since `load`, or ended: the record is not
-                // accepted here, and the client may send it again.
-                None => return Err(StoreError("the session left this instance".into())),
-                Some(held) if held.next_seq != from => return Ok(Advanced::Taken),
-                Some(held) if session.idle_between(held.last_activity, session.last_activity()) => {
-                    None
+        let mut tries = 0;
+        let anonymous = loop {
+            match accept_in_memory(h, session, from) {
+                InMemory::Accepted(anonymous) => break anonymous,
+                InMemory::Taken => return Ok(Advanced::Taken),
+                InMemory::Idle => {
+                    self.remove(id).await?;
+                    return Ok(Advanced::Ended);
                 }
-                Some(held) => {
-                    held.next_seq = session.next_client_seq();
-                    held.last_activity = session.last_activity();
-                    held.dirty = true;
-                    Some(held.anonymous.clone())
+                // Let go again at once (another instance asked): the client sends it again.
+                InMemory::NotHere if tries > 2 => {
+                    return Err(StoreError("the session moved meanwhile".into()));
+                }
+                InMemory::NotHere => {
+                    tries += 1;
+                    if let Some(over) = self.take_up(h, session).await? {
+                        return Ok(over);
+                    }
                 }
             }
-        };
-        let Some(anonymous) = accepted else {
-            // Idle past its timeout: over.
-            self.remove(id).await?;
-            return Ok(Advanced::Ended);
         };
         if let Some(tag) = anonymous {
             return Ok(Advanced::Accepted(Some(StoredLogin { login: None, tag })));
@@ -537,6 +530,110 @@ impl DbSessions {
             // One that does not parse is the bank's to refuse, as when it reads it.
             Err(StorageError::Corrupt(_)) => Ok(Advanced::Accepted(None)),
             Err(e) => Err(db(e)),
+        }
+    }
+
+    /// Takes up a session no instance holds, from its row, once its holder (if any) let it
+    /// go: `None` once it is held here, else what became of it.
+    async fn take_up(
+        &self,
+        h: &HoldCore,
+        session: &ServerSession,
+    ) -> Result<Option<Advanced>, StoreError> {
+        let id = session.id();
+        let text = id_text(id);
+        let mut asked: Option<String> = None;
+        let deadline = Instant::now() + HANDOVER_WAIT;
+        loop {
+            if lock(&h.held.map).contains_key(&id) {
+                return Ok(None);
+            }
+            let Some(row) = self.read_row(&text).await? else {
+                return Ok(Some(Advanced::Ended));
+            };
+            let me = h.holder();
+            match row.stored.holder.as_deref() {
+                None => {
+                    let tag = self.binding.session_seq_tag(
+                        &text,
+                        row.stored.next_seq,
+                        row.stored.last_activity,
+                        Some(&me),
+                    );
+                    let claimed = self
+                        .conn()
+                        .await?
+                        .claim_session(&text, &row.stored, &me, &tag)
+                        .await
+                        .map_err(db)?;
+                    if claimed {
+                        self.hold(h, session, &text, row)?;
+                        return Ok(None);
+                    }
+                    // Another record or instance took it first: look again.
+                    continue;
+                }
+                // Held by another process than the embedded database's one: it is gone,
+                // and its seq with it.
+                Some(other) if !h.shared && other != me => {
+                    self.end_held_by(&text, other).await?;
+                    return Ok(Some(Advanced::Ended));
+                }
+                Some(other) if other != me => {
+                    if asked.as_deref() != Some(other) {
+                        // A holder that is gone took the seq with it; a living one is asked.
+                        if !self.conn().await?.holder_alive(other).await.map_err(db)? {
+                            self.end_held_by(&text, other).await?;
+                            return Ok(Some(Advanced::Ended));
+                        }
+                        self.conn().await?.ask_release(&text).await.map_err(db)?;
+                        asked = Some(other.to_owned());
+                    }
+                }
+                // Ours by the row, not in memory: being let go just now, or lost.
+                Some(_) => {}
+            }
+            if Instant::now() >= deadline {
+                if row.stored.holder.as_deref() == Some(me.as_str()) {
+                    // Lost from this memory: the seq with it.
+                    self.end_held_by(&text, &me).await?;
+                    return Ok(Some(Advanced::Ended));
+                }
+                return Err(StoreError(
+                    "the instance holding the session did not let it go in time".into(),
+                ));
+            }
+            tokio::time::sleep(HANDOVER_POLL).await;
+        }
+    }
+}
+
+/// What the held map said of a record.
+enum InMemory {
+    /// Accepted: the seq moved on; the MAC over "not logged in" if the session is known so.
+    Accepted(Option<Vec<u8>>),
+    /// Not the session's next seq.
+    Taken,
+    /// Idle past its timeout.
+    Idle,
+    /// Not held here.
+    NotHere,
+}
+
+/// The compare-and-set of a held seq.
+fn accept_in_memory(h: &HoldCore, session: &ServerSession, from: u64) -> InMemory {
+    let mut map = lock(&h.held.map);
+    match map.get_mut(&session.id()) {
+        None => InMemory::NotHere,
+        Some(held) if held.next_seq != from => InMemory::Taken,
+        Some(held) if session.idle_between(held.last_activity, session.last_activity()) => {
+            InMemory::Idle
+        }
+        Some(held) => {
+            held.next_seq = session.next_client_seq();
+            held.last_activity = session.last_activity();
+            held.dirty = true;
+            InMemory::Accepted(held.anonymous.clone())
         }
     }
 }
@@ -671,82 +768,20 @@ impl SessionStore for DbSessions {
             return restored(&state, seq, now).map(Some);
         }
         let text = id_text(id);
-        let Some(h) = holding else {
-            let Some(row) = self.read_row(&text).await? else {
-                return Ok(None);
-            };
-            let state = Arc::new(self.open(id, &row.stored.sealed)?);
-            let next = from_db(row.stored.next_seq, "seq").map_err(db)?;
-            let session = restored(&state, next, from_unix(row.stored.last_activity))?;
-            self.states.insert(id, state);
-            return Ok(Some(session));
+        let Some(row) = self.read_row(&text).await? else {
+            return Ok(None);
         };
-        // Not held here: take it up from its row, once no other instance holds it.
-        let mut asked: Option<String> = None;
-        let deadline = Instant::now() + HANDOVER_WAIT;
-        loop {
-            if let Some(known) = lock(&h.held.map)
-                .get(&id)
-                .map(|held| (held.state.clone(), held.next_seq, held.last_activity))
-            {
-                return restored(&known.0, known.1, known.2).map(Some);
-            }
-            let Some(row) = self.read_row(&text).await? else {
-                return Ok(None);
-            };
-            let me = h.holder();
-            match row.stored.holder.as_deref() {
-                None => {
-                    let tag = self.binding.session_seq_tag(
-                        &text,
-                        row.stored.next_seq,
-                        row.stored.last_activity,
-                        Some(&me),
-                    );
-                    let claimed = self
-                        .conn()
-                        .await?
-                        .claim_session(&text, &row.stored, &me, &tag)
-                        .await
-                        .map_err(db)?;
-                    if claimed {
-                        return self.hold(h, id, &text, row).map(Some);
-                    }
-                    // Another record or instance took it first: look again.
-                    continue;
-                }
-                // Held by another process than the embedded database's one: it is gone,
-                // and its seq with it.
-                Some(other) if !h.shared && other != me => {
-                    self.end_held_by(&text, other).await?;
-                    return Ok(None);
-                }
-                Some(other) if other != me => {
-                    if asked.as_deref() != Some(other) {
-                        // A holder that is gone took the seq with it; a living one is asked.
-                        if !self.conn().await?.holder_alive(other).await.map_err(db)? {
-                            self.end_held_by(&text, other).await?;
-                            return Ok(None);
-                        }
-                        self.conn().await?.ask_release(&text).await.map_err(db)?;
-                        asked = Some(other.to_owned());
-                    }
-                }
-                // Ours by the row, not in memory: being let go just now, or lost.
-                Some(_) => {}
-            }
-            if Instant::now() >= deadline {
-                if row.stored.holder.as_deref() == Some(me.as_str()) {
-                    // Lost from this memory: the seq with it.
-                    self.end_held_by(&text, &me).await?;
-                    return Ok(None);
-                }
-                return Err(StoreError(
-                    "the instance holding the session did not let it go in time".into(),
-                ));
-            }
-            tokio::time::sleep(HANDOVER_POLL).await;
+        let state = Arc::new(self.open(id, &row.stored.sealed)?);
+        if holding.is_some() {
+            // Not held here: the record is opened at its own seq first (as a shared store's
+            // is), and `advance` takes the session up, so that a record that does not
+            // authenticate neither moves a session between instances nor ends one.
+            return restored(&state, seq, now).map(Some);
         }
+        let next = from_db(row.stored.next_seq, "seq").map_err(db)?;
+        let session = restored(&state, next, from_unix(row.stored.last_activity))?;
+        self.states.insert(id, state);
+        Ok(Some(session))
     }
 
     async fn advance(&self, session: &ServerSession, from: u64) -> Result<Advanced, StoreError> {

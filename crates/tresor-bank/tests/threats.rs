@@ -471,6 +471,41 @@ async fn a_session_handed_over_in_the_database_is_refused() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_does_not_open_moves_no_session() {
+    // Session ids cross a TLS-terminating proxy in the clear. A record sent to another
+    // instance than the one holding its session is authenticated before that instance asks
+    // for the session: one that does not open moves nothing, and the session goes on where
+    // it is.
+    let bank = TestBank::new(Db::Postgres).await;
+    let second = bank.second_instance().await;
+    let mut c = bank.anonymous("10.6.3.1").await;
+    let payload = serde_json::to_vec(&Request::BankInfo {}).unwrap();
+    let (_, reply) = c.raw(&payload).await;
+    assert!(c.session.open(&reply).is_ok());
+    let holder = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT holder FROM channel_sessions")
+            .fetch_one(bank.store().pool())
+            .await
+            .unwrap()
+    };
+    let before = holder().await;
+    assert!(before.is_some());
+    let record = c.session.seal(&payload).unwrap();
+    let mut forged = record.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let refused = second
+        .record(&forged, Some("10.6.3.2:1".parse().unwrap()))
+        .await;
+    assert_eq!(
+        Alert::decode(&refused).expect("refused").code,
+        AlertCode::BadRecord
+    );
+    assert_eq!(holder().await, before, "the session did not move");
+    let reply = bank.channel.record(&record, Some(c.peer)).await;
+    assert!(c.session.open(&reply).is_ok(), "the session goes on");
+}
+
 on_both!(
     sessions_end_when_the_epoch_of_their_seqs_is_over,
     |db: Db| async move {
