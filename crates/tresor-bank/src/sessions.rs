@@ -5,22 +5,24 @@
 //!
 //! Two ways to keep the seq, which is what makes a record acceptable once:
 //!
-//! * **Shared** (a database by URL, which several instances may serve): a request costs one
+//! * **Held** (the embedded database, which one process serves, as a lock on the data folder
+//!   says; and PostgreSQL, shared by instances): the seq and last activity live in the
+//!   memory of the one instance holding the session, which the row names (under the seq
+//!   MAC). A record on a session known to be anonymous touches no database at all; one on a
+//!   logged-in session reads its login, so that a session the bank ended anywhere (a
+//!   recovery, an admin's command in another process) is refused. Seqs are written back
+//!   every sweep, and at a clean stop with the sessions let go. A holder that stopped without
+//!   writing its seqs back took them with it: its sessions end (the embedded database's next
+//!   start ends them all; on PostgreSQL, the instance a record then reaches). On PostgreSQL an
+//!   instance asks the holder for a session by NOTIFY, once the record authenticated, and
+//!   takes it up when let go.
+//! * **Shared** (SQLite by URL, which several processes may open): a request costs one
 //!   statement ([`Conn::accept_seq`](crate::storage::Conn::accept_seq)), the compare-and-set
 //!   that moves the seq on only if it was the record's, returning the activity and MAC it
 //!   replaced for the idle timeout and the MAC check, and the session's login. Its commit
 //!   does not wait for the disk ([`Store::session_writer`]): if the database server or host
 //!   stops uncleanly, a seq may move back, so then every session ends
 //!   (`storage::sessions::renew_epoch`).
-//! * **Held** (the embedded database, which one process serves: a lock on the data folder
-//!   says so): the seq and last activity live in this process's memory, taken from the row
-//!   when a session is first used and written back every sweep and at a clean stop. A record
-//!   on a session known to be anonymous touches no database at all; one on a logged-in
-//!   session reads its login, so that a session the bank ended anywhere (a recovery, an
-//!   admin's command in another process) is refused. If the process stops without writing
-//!   its seqs back (killed, crashed, the host lost), the next start finds the meta row
-//!   `sessions_holder` still naming it and ends every session before serving: a seq that may
-//!   have moved back is never trusted.
 
 use std::collections::HashMap;
 use std::path::Path;
