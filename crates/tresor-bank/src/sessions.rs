@@ -682,23 +682,14 @@ impl SessionStore for DbSessions {
     async fn insert(&self, session: &ServerSession, source: &str) -> Result<bool, StoreError> {
         let id = id_text(session.id());
         let state = session.export();
-        let mut stored = self.stored(&id, session)?;
+        // Held here from the start (in held mode): the row says by whom.
+        let holding = self.take_over().await?;
+        let holder = holding.map(HoldCore::holder);
+        let (seq, at) = (session.next_client_seq(), session.last_activity());
+        let mut stored = seq_row(&self.binding, &id, seq, at, holder.as_deref())?;
         stored.sealed = self.seal(session.id(), &state)?;
         let idle = i64::try_from(session.idle_timeout().as_secs()).unwrap_or(i64::MAX);
         let until = stored.last_activity.saturating_add(SPENT_SECONDS);
-        let holding = self.take_over().await?;
-        if let Some(h) = holding {
-            // Held here from the start: the row says by whom.
-            let holder = h.holder();
-            let sealed = std::mem::take(&mut stored.sealed);
-            stored = h.row(
-                &id,
-                session.next_client_seq(),
-                session.last_activity(),
-                Some(&holder),
-            )?;
-            stored.sealed = sealed;
-        }
         let login_tag = self.binding.session_login_tag(&id, None);
         let mut tx = self.store.begin().await.map_err(db)?;
         if !tx.spend_handshake(&id, until).await.map_err(db)? {
